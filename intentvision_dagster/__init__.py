@@ -1,0 +1,1 @@
+"""IntentVision: forecasting, anomaly detection and alerting for DevOps/SRE metrics on Dagster."""

@@ -1,0 +1,60 @@
+"""Series identity: (tenant, metric, labels) -> ``unique_id``, the Prometheus data model in Nixtla's long format.
+
+Every frame in the product is long: ``unique_id, ds, y`` plus ``tenant, metric, labels`` where needed.
+``labels`` is stored in canonical Prometheus form (``host="web-1",mount="/"``, keys sorted), and
+``unique_id`` is ``tenant/metric{labels}`` so that frames holding several partitions stay unambiguous.
+"""
+
+from __future__ import annotations
+
+import json
+
+from intentvision_dagster.partitions import LABEL_NAME_PATTERN, validate_metric, validate_tenant
+
+SERIES_COLUMNS = ["tenant", "metric", "labels", "unique_id", "ds", "y"]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def canonical_labels(labels: dict[str, str]) -> str:
+    for name in labels:
+        if not LABEL_NAME_PATTERN.match(name) or name.startswith("__"):
+            raise ValueError(
+                f"label name {name!r} is not valid: use letters, digits and '_', not starting with a digit or '__'"
+            )
+    return ",".join(f'{name}="{_escape(str(labels[name]))}"' for name in sorted(labels))
+
+
+def parse_labels(text: object) -> dict[str, str]:
+    """Parse a ``labels`` cell: a JSON object, ``k=v,k2=v2``, canonical ``k="v"`` pairs, or empty."""
+    if text is None or (isinstance(text, float) and text != text):
+        return {}
+    raw = str(text).strip()
+    if raw in ("", "{}"):
+        return {}
+    if raw.startswith("{"):
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"labels {raw!r} is not a valid JSON object: {exc.msg}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError(f"labels {raw!r} must be a JSON object")
+        return {str(k): str(v) for k, v in parsed.items()}
+    labels: dict[str, str] = {}
+    for pair in raw.split(","):
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"labels {raw!r}: {pair!r} is not of the form name=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        labels[name.strip()] = value
+    return labels
+
+
+def unique_id(tenant: str, metric: str, labels: str) -> str:
+    validate_tenant(tenant)
+    validate_metric(metric)
+    return f"{tenant}/{metric}{{{labels}}}" if labels else f"{tenant}/{metric}"

@@ -1,0 +1,70 @@
+"""The one place that reads the environment.
+
+Every path the product writes lives under ``INTENTVISION_HOME`` (default ``.intentvision/`` in the repo), so
+a user can wipe or back up the whole state with one directory. Other modules take a :class:`Settings` (or a
+Dagster resource built from it) instead of calling ``os.getenv`` themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ASSETS_DIR = PROJECT_ROOT / "assets"
+
+HOME_ENV = "INTENTVISION_HOME"
+SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
+SLACK_API_URL_ENV = "INTENTVISION_SLACK_API_URL"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and switches derived from the environment."""
+
+    home: Path
+    metrics_catalog: Path
+    alert_rules: Path
+    tenants_config: Path
+    nightly_cron: str
+    slack_token_set: bool
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.home / "outbox" / "alerts.jsonl"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster_home"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.landing_dir, self.outbox_path.parent, self.dagster_home, self.reports_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    home = Path(env.get(HOME_ENV) or PROJECT_ROOT / ".intentvision").expanduser().resolve()
+    return Settings(
+        home=home,
+        metrics_catalog=Path(env.get("INTENTVISION_METRICS") or ASSETS_DIR / "metrics.yaml"),
+        alert_rules=Path(env.get("INTENTVISION_ALERT_RULES") or ASSETS_DIR / "alert_rules.yaml"),
+        tenants_config=Path(env.get("INTENTVISION_TENANTS") or ASSETS_DIR / "tenants.yaml"),
+        nightly_cron=env.get("INTENTVISION_NIGHTLY_CRON") or "0 2 * * *",
+        slack_token_set=bool(env.get(SLACK_TOKEN_ENV)),
+    )
