@@ -49,10 +49,14 @@ _KEYS = {"kind", "unit", "min", "max", "horizon", "max_gap_ratio", "max_stalenes
 def _spec(name: str, entry: dict, base: MetricSpec | None, source: Path) -> MetricSpec:
     unknown = set(entry) - _KEYS
     if unknown:
-        raise ValueError(f"{source}: metric {name!r}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+        raise ValueError(
+            f"{source}: metric {name!r}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}"
+        )
     kind = entry.get("kind", base.kind if base else "gauge")
     if kind not in METRIC_KINDS:
-        raise ValueError(f"{source}: metric {name!r}: field 'kind' is {kind!r}, expected one of {METRIC_KINDS}")
+        raise ValueError(
+            f"{source}: metric {name!r}: field 'kind' is {kind!r}, expected one of {METRIC_KINDS}"
+        )
     try:
         return MetricSpec(
             name=name,
@@ -60,7 +64,9 @@ def _spec(name: str, entry: dict, base: MetricSpec | None, source: Path) -> Metr
             unit=str(entry.get("unit", base.unit if base else "")),
             min_value=entry.get("min", base.min_value if base else None),
             max_value=entry.get("max", base.max_value if base else None),
-            horizon=pd.Timedelta(entry["horizon"]) if "horizon" in entry else (base.horizon if base else MetricSpec(name).horizon),
+            horizon=pd.Timedelta(entry["horizon"])
+            if "horizon" in entry
+            else (base.horizon if base else MetricSpec(name).horizon),
             max_gap_ratio=float(entry.get("max_gap_ratio", base.max_gap_ratio if base else 0.1)),
             max_staleness=pd.Timedelta(entry["max_staleness"])
             if "max_staleness" in entry
@@ -73,5 +79,8 @@ def _spec(name: str, entry: dict, base: MetricSpec | None, source: Path) -> Metr
 def load_catalog(path: Path) -> MetricCatalog:
     document = yaml.safe_load(path.read_text()) or {}
     defaults = _spec("*", document.get("defaults") or {}, None, path)
-    metrics = {name: _spec(name, entry or {}, defaults, path) for name, entry in (document.get("metrics") or {}).items()}
+    metrics = {
+        name: _spec(name, entry or {}, defaults, path)
+        for name, entry in (document.get("metrics") or {}).items()
+    }
     return MetricCatalog(defaults=defaults, metrics=metrics)

@@ -1,4 +1,4 @@
-"""Series identity: (tenant, metric, labels) -> ``unique_id``, the Prometheus data model in Nixtla's long format.
+"""Series identity: (tenant, metric, labels) -> ``unique_id``: Prometheus's data model, Nixtla's long format.
 
 Every frame in the product is long: ``unique_id, ds, y`` plus ``tenant, metric, labels`` where needed.
 ``labels`` is stored in canonical Prometheus form (``host="web-1",mount="/"``, keys sorted), and
@@ -22,7 +22,8 @@ def canonical_labels(labels: dict[str, str]) -> str:
     for name in labels:
         if not LABEL_NAME_PATTERN.match(name) or name.startswith("__"):
             raise ValueError(
-                f"label name {name!r} is not valid: use letters, digits and '_', not starting with a digit or '__'"
+                f"label name {name!r} is not valid: use letters, digits and '_', "
+                "not starting with a digit or '__'"
             )
     return ",".join(f'{name}="{_escape(str(labels[name]))}"' for name in sorted(labels))
 

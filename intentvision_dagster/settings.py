@@ -8,6 +8,7 @@ Dagster resource built from it) instead of calling ``os.getenv`` themselves.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class Settings:
     tenants_config: Path
     nightly_cron: str
     slack_token_set: bool
+    slack_api_url: str | None
 
     @property
     def warehouse_path(self) -> Path:
@@ -53,7 +55,13 @@ class Settings:
         return self.home / "reports"
 
     def ensure_dirs(self) -> None:
-        for path in (self.home, self.landing_dir, self.outbox_path.parent, self.dagster_home, self.reports_dir):
+        for path in (
+            self.home,
+            self.landing_dir,
+            self.outbox_path.parent,
+            self.dagster_home,
+            self.reports_dir,
+        ):
             path.mkdir(parents=True, exist_ok=True)
 
 
@@ -67,4 +75,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tenants_config=Path(env.get("INTENTVISION_TENANTS") or ASSETS_DIR / "tenants.yaml"),
         nightly_cron=env.get("INTENTVISION_NIGHTLY_CRON") or "0 2 * * *",
         slack_token_set=bool(env.get(SLACK_TOKEN_ENV)),
+        slack_api_url=env.get(SLACK_API_URL_ENV),
     )
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Point Dagster at ``$INTENTVISION_HOME/dagster_home`` with the repo's ``dagster.yaml``.
+
+    Respects a ``DAGSTER_HOME`` the user already exported.
+    """
+    settings.ensure_dirs()
+    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    return dagster_home

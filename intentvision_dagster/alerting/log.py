@@ -1,0 +1,189 @@
+"""The alert log: one DuckDB row per alert, the memory that makes at-least-once sensors deliver once.
+
+An alert is inserted only when its dedup key is new and no alert for the same (tenant, rule, series) is still
+open, so an ongoing problem raises one alert rather than one per nightly forecast. States:
+``pending`` (not sent yet) -> ``delivered`` | ``failed`` (retryable while attempts < max) -> ``resolved``.
+Times are naive UTC timestamps; ``updated_at`` is the time of the last state change (resolve, failure).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+TABLE = "intentvision.alert_log"
+OPEN_STATES = ("pending", "delivered", "failed")
+ALERT_COLUMNS = [
+    "id",
+    "tenant",
+    "metric",
+    "series",
+    "rule",
+    "severity",
+    "state",
+    "dedup_key",
+    "summary",
+    "details",
+    "created_at",
+    "delivered_at",
+    "updated_at",
+    "attempts",
+    "destination",
+    "last_error",
+]
+_OPEN = "state in ('pending', 'delivered', 'failed')"
+
+_DDL = f"""
+create schema if not exists intentvision;
+create table if not exists {TABLE} (
+    id varchar primary key,
+    tenant varchar not null,
+    metric varchar not null,
+    series varchar not null,
+    rule varchar not null,
+    severity varchar not null,
+    state varchar not null check (state in ('pending', 'delivered', 'failed', 'resolved')),
+    dedup_key varchar not null unique,
+    summary varchar not null,
+    details varchar,
+    created_at timestamp not null,
+    delivered_at timestamp,
+    updated_at timestamp not null,
+    attempts integer not null default 0,
+    destination varchar,
+    last_error varchar
+);
+"""
+
+
+def _utc(now: datetime) -> pd.Timestamp:
+    stamp = pd.Timestamp(now)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+
+
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn.begin()
+    try:
+        yield conn
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the schema and table on first use, so a fresh warehouse needs no migration step."""
+    conn.execute(_DDL)
+
+
+def _select(conn: duckdb.DuckDBPyConnection, where: str, params: list) -> pd.DataFrame:
+    ensure_table(conn)
+    columns = ", ".join(ALERT_COLUMNS)
+    return conn.execute(
+        f"select {columns} from {TABLE} where {where} order by created_at, rowid", params
+    ).df()
+
+
+def record(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """Insert the candidates that are new problems; returns the inserted alerts (state ``pending``)."""
+    ensure_table(conn)
+    if candidates.empty:
+        return _select(conn, "false", [])
+    # Within one batch, keep the first candidate per key and per ongoing problem, as the table would.
+    batch = candidates.drop_duplicates("dedup_key").drop_duplicates(["tenant", "rule", "series"])
+    batch = batch.assign(id=[uuid.uuid4().hex[:12] for _ in range(len(batch))], created_at=_utc(now))
+    with _transaction(conn):
+        conn.register("alert_candidates", batch)
+        try:
+            conn.execute(
+                f"""
+                insert into {TABLE} (id, tenant, metric, series, rule, severity, state, dedup_key, summary,
+                                     details, created_at, updated_at, attempts)
+                select c.id, c.tenant, c.metric, c.series, c.rule, c.severity, 'pending', c.dedup_key,
+                       c.summary, c.details, c.created_at, c.created_at, 0
+                from alert_candidates c
+                where not exists (select 1 from {TABLE} a where a.dedup_key = c.dedup_key)
+                  and not exists (
+                      select 1 from {TABLE} a
+                      where a.tenant = c.tenant and a.rule = c.rule and a.series = c.series and a.{_OPEN}
+                  )
+                """
+            )
+        finally:
+            conn.unregister("alert_candidates")
+    return _select(conn, "list_contains(?::varchar[], id)", [batch["id"].tolist()])
+
+
+def resolve_missing(
+    conn: duckdb.DuckDBPyConnection,
+    tenant: str,
+    metric: str,
+    rules_evaluated: Iterable[str],
+    firing_series: Iterable[str],
+    now: datetime,
+) -> pd.DataFrame:
+    """Resolve this tenant+metric's open alerts of the evaluated rules whose series stopped firing.
+
+    Only rules that were evaluated are touched, so a partial evaluation never resolves another rule's alerts.
+    Returns the alerts it resolved.
+    """
+    ensure_table(conn)
+    where = (
+        "tenant = ? and metric = ? and list_contains(?::varchar[], rule)"
+        f" and not list_contains(?::varchar[], series) and {_OPEN}"
+    )
+    params = [tenant, metric, list(rules_evaluated), list(firing_series)]
+    with _transaction(conn):
+        resolved = _select(conn, where, params)
+        conn.execute(
+            f"update {TABLE} set state = 'resolved', updated_at = ? where list_contains(?::varchar[], id)",
+            [_utc(now), resolved["id"].tolist()],
+        )
+    return resolved.assign(state="resolved", updated_at=_utc(now))
+
+
+def pending(
+    conn: duckdb.DuckDBPyConnection, tenant: str | None = None, max_attempts: int = 5
+) -> pd.DataFrame:
+    """Alerts still to send: never tried, or failed fewer than ``max_attempts`` times; oldest first."""
+    where = "(state = 'pending' or (state = 'failed' and attempts < ?)) and (? is null or tenant = ?)"
+    return _select(conn, where, [max_attempts, tenant, tenant])
+
+
+def _update(
+    conn: duckdb.DuckDBPyConnection, alert_id: str, assignments: str, params: list, now: datetime
+) -> None:
+    ensure_table(conn)
+    with _transaction(conn):
+        (count,) = conn.execute(
+            f"update {TABLE} set {assignments}, updated_at = ? where id = ?", [*params, _utc(now), alert_id]
+        ).fetchone()
+        if count != 1:
+            raise KeyError(f"alert {alert_id!r} is not in {TABLE}")
+
+
+def mark_delivered(conn: duckdb.DuckDBPyConnection, alert_id: str, destination: str, now: datetime) -> None:
+    """Record a successful send; called right after it so a crash afterwards never sends it again."""
+    _update(
+        conn,
+        alert_id,
+        "state = 'delivered', delivered_at = ?, destination = ?, attempts = attempts + 1",
+        [_utc(now), destination],
+        now,
+    )
+
+
+def mark_failed(conn: duckdb.DuckDBPyConnection, alert_id: str, error: str, now: datetime) -> None:
+    """Record a failed send; the alert stays retryable until it has failed ``max_attempts`` times."""
+    _update(conn, alert_id, "state = 'failed', attempts = attempts + 1, last_error = ?", [error], now)
+
+
+def list_alerts(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> pd.DataFrame:
+    """Every alert (optionally one tenant's), oldest first: what ``intentvision alerts`` shows."""
+    return _select(conn, "? is null or tenant = ?", [tenant, tenant])

@@ -1,0 +1,160 @@
+"""The ``intentvision`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from intentvision_dagster.settings import load_settings, prepare_dagster_home
+
+ALERT_FIELDS = [
+    "id",
+    "tenant",
+    "metric",
+    "series",
+    "rule",
+    "severity",
+    "state",
+    "dedup_key",
+    "created_at",
+    "delivered_at",
+    "attempts",
+    "destination",
+]
+
+
+def _instance_and_defs():
+    """The persistent Dagster instance under INTENTVISION_HOME and the project's definitions."""
+    import dagster as dg
+
+    from intentvision_dagster.definitions import defs
+
+    prepare_dagster_home(load_settings())
+    return dg.DagsterInstance.get(), defs
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """IntentVision: forecasts, anomalies and alerts for the metrics you already collect.
+
+    State lives under $INTENTVISION_HOME (default .intentvision/ in the repo).
+    """
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", required=True, help="Tenant id (lowercase slug) the data belongs to.")
+def ingest(file: Path, tenant: str) -> None:
+    """Validate FILE (CSV or Parquet; columns timestamp, metric, labels, value) and land it durably.
+
+    The landing sensor picks the batch up and runs the pipeline for its partitions; without the daemon,
+    run `intentvision run --all`.
+    """
+    from intentvision_dagster.ingest.files import IngestFileError
+    from intentvision_dagster.runs import ingest_file
+
+    try:
+        batch = ingest_file(file, tenant, load_settings())
+    except (IngestFileError, ValueError) as exc:
+        raise click.ClickException(f"refused, nothing stored: {exc}") from None
+    click.echo(
+        f"landed {batch.rows} rows for tenant {batch.tenant} as batch {batch.batch_id}: "
+        f"{len(batch.metrics)} metric(s) ({', '.join(batch.metrics)}) in {batch.path}"
+    )
+
+
+@main.command()
+@click.option("--partition", "partitions", multiple=True, help="tenant/metric key; repeat for several.")
+@click.option("--all", "all_partitions", is_flag=True, help="Every known partition.")
+@click.option(
+    "--one-run", is_flag=True, help="One run over the whole key range instead of one run per partition."
+)
+def run(partitions: tuple[str, ...], all_partitions: bool, one_run: bool) -> None:
+    """Materialize the pipeline (raw -> validated -> anomalies -> forecasts -> accuracy) through Dagster."""
+    from intentvision_dagster.partitions import series_partitions
+    from intentvision_dagster.runs import run_pipeline
+
+    instance, defs = _instance_and_defs()
+    known = instance.get_dynamic_partitions(series_partitions.name)
+    if all_partitions:
+        keys = list(known)
+    else:
+        unknown = [key for key in partitions if key not in known]
+        if unknown:
+            raise click.ClickException(
+                f"unknown partition(s) {unknown}; known: {len(known)} (land data first)"
+            )
+        keys = list(partitions)
+    if not keys:
+        raise click.ClickException("no partitions to run: give --partition KEY or --all")
+    outcomes = run_pipeline(defs, instance, keys, one_run=one_run, progress=click.echo)
+    if not all(outcome.success for outcome in outcomes):
+        sys.exit(1)
+
+
+@main.group()
+def alerts() -> None:
+    """The alert log: what fired, where it went."""
+
+
+@alerts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert, one per line.")
+@click.option("--tenant", help="Only this tenant's alerts.")
+def alerts_list(as_json: bool, tenant: str | None) -> None:
+    """Print the alert log (oldest first)."""
+    from dagster_duckdb import DuckDBResource
+
+    from intentvision_dagster.alerting.log import list_alerts
+
+    settings = load_settings()
+    if not settings.warehouse_path.exists():
+        frame = pd.DataFrame(columns=ALERT_FIELDS)
+    else:
+        with DuckDBResource(database=str(settings.warehouse_path)).get_connection() as conn:
+            frame = list_alerts(conn, tenant=tenant)
+    if as_json:
+        for record in frame.to_dict(orient="records"):
+            click.echo(json.dumps({field: _json_value(record.get(field)) for field in ALERT_FIELDS}))
+        return
+    if frame.empty:
+        click.echo("no alerts")
+        return
+    for row in frame.itertuples():
+        click.echo(
+            f"{row.created_at:%Y-%m-%d %H:%M} {row.severity:<8} {row.state:<9} {row.tenant:<10} {row.summary}"
+        )
+
+
+@alerts.command("tick")
+def alerts_tick() -> None:
+    """Evaluate the alert sensor once now (the daemon does this every 30 s)."""
+    from intentvision_dagster.runs import tick_alert_sensor
+
+    instance, defs = _instance_and_defs()
+    result = tick_alert_sensor(defs, instance)
+    click.echo(result.skip_reason.skip_message if result.skip_reason else "alert sensor ticked")
+
+
+@main.command()
+@click.option(
+    "--end", help="Last timestamp of the demo data (ISO 8601, UTC); default: now, floored to the hour."
+)
+def demo(end: str | None) -> None:
+    """Generate and land demo data, run the whole graph through Dagster, tick the alert sensor, summarize."""
+    from intentvision_dagster.demo import run_demo
+
+    run_demo(load_settings(), end=pd.Timestamp(end) if end else None, echo=click.echo)
+
+
+def _json_value(value: object) -> object:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value

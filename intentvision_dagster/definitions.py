@@ -1,0 +1,67 @@
+"""Merges each domain's definitions and picks resources from the environment (see settings.py)."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from intentvision_dagster.alerting import defs as alerting
+from intentvision_dagster.anomalies import defs as anomalies
+from intentvision_dagster.forecasting import defs as forecasting
+from intentvision_dagster.ingest import defs as ingest
+from intentvision_dagster.quality import defs as quality
+from intentvision_dagster.resources import WAREHOUSE_SCHEMA, AlertDelivery, ProjectConfig, WarehouseIOManager
+from intentvision_dagster.settings import (
+    DEFAULT_SLACK_API_URL,
+    SLACK_TOKEN_ENV,
+    Settings,
+    load_settings,
+)
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    settings.ensure_dirs()
+    return {
+        "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),
+        "warehouse": DuckDBResource(database=str(settings.warehouse_path)),
+        "project": ProjectConfig(
+            landing_dir=str(settings.landing_dir),
+            reports_dir=str(settings.reports_dir),
+            metrics_catalog=str(settings.metrics_catalog),
+            alert_rules=str(settings.alert_rules),
+        ),
+        "delivery": AlertDelivery(
+            outbox_path=str(settings.outbox_path),
+            tenants_config=str(settings.tenants_config),
+            slack_bot_token=dg.EnvVar(SLACK_TOKEN_ENV) if settings.slack_token_set else None,
+            slack_api_url=settings.slack_api_url or DEFAULT_SLACK_API_URL,
+        ),
+    }
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    series_assets = [
+        ingest.raw_series,
+        quality.validated_series,
+        anomalies.anomalies,
+        forecasting.forecasts,
+        forecasting.forecast_accuracy,
+    ]
+    pipeline = dg.define_asset_job(
+        ingest.PIPELINE_JOB_NAME,
+        selection=series_assets,
+        partitions_def=ingest.series_partitions,
+        executor_def=dg.in_process_executor,
+        description="Ingest, validate, detect anomalies, forecast and backtest the selected partitions.",
+    )
+    return dg.Definitions(
+        assets=series_assets,
+        asset_checks=[quality.validated_series_expectations],
+        jobs=[pipeline],
+        schedules=[forecasting.build_nightly_schedule(settings.nightly_cron)],
+        sensors=[ingest.landing_sensor, alerting.alert_sensor],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(load_settings())

@@ -1,0 +1,1 @@
+"""Getting metric data in: user files and the durable landing area (pure logic, no Dagster)."""

@@ -1,0 +1,167 @@
+"""Durable landing area: the ingest API acknowledges a batch only once it is here, never in the DuckDB file.
+
+Layout: ``<landing_dir>/<tenant>/<batch_id>/<metric>.parquet``. A batch is written under
+``<tenant>/.tmp-<batch_id>/``, every file and the directory are fsync'd, and the directory is renamed into
+place (then the parent fsync'd), so readers see a batch completely or not at all. Leftover ``.tmp-``
+directories (a crash mid-write) are never read. ``batch_id`` sorts by landing time, so "newest batch wins"
+is plain string order and the landing sensor can keep the last seen ``batch_id`` as its cursor.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from intentvision_dagster.partitions import TENANT_PATTERN, validate_metric, validate_tenant
+from intentvision_dagster.series import SERIES_COLUMNS
+
+BATCH_ID_PATTERN = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
+TMP_PREFIX = ".tmp-"
+LANDING_SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("metric", pa.string()),
+        ("labels", pa.string()),
+        ("unique_id", pa.string()),
+        ("ds", pa.timestamp("ns")),
+        ("y", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class LandedBatch:
+    """One complete batch: the metrics it holds (one Parquet file each) and its total row count."""
+
+    batch_id: str
+    tenant: str
+    path: Path
+    metrics: list[str]
+    rows: int
+
+
+def new_batch_id(now: datetime | None = None) -> str:
+    """``%Y%m%dT%H%M%S%fZ-<8 hex>``: sorts by time; the random suffix keeps concurrent writers apart."""
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{stamp}-{secrets.token_hex(4)}"
+
+
+def land_batch(frame: pd.DataFrame, landing_dir: Path, tenant: str) -> LandedBatch:
+    """Durably write ``frame`` (series columns, all rows of ``tenant``) as one batch; all or nothing."""
+    validate_tenant(tenant)
+    absent = [c for c in SERIES_COLUMNS if c not in frame.columns]
+    if absent:
+        raise ValueError(f"cannot land a frame without the column(s) {absent}; expected {SERIES_COLUMNS}")
+    if frame.empty:
+        raise ValueError(f"tenant {tenant!r}: nothing to land, the frame has no rows")
+    foreign = sorted(set(frame["tenant"]) - {tenant})
+    if foreign:
+        raise ValueError(f"tenant {tenant!r}: the frame holds rows of other tenant(s) {foreign}")
+    metrics = sorted(validate_metric(m) for m in frame["metric"].unique())
+    tenant_dir = Path(landing_dir) / tenant
+    tenant_dir.mkdir(parents=True, exist_ok=True)
+    _fsync_dir(tenant_dir.parent)
+    batch_id = new_batch_id()
+    tmp_dir = tenant_dir / f"{TMP_PREFIX}{batch_id}"
+    final_dir = tenant_dir / batch_id
+    tmp_dir.mkdir()
+    try:
+        for metric, rows in frame[SERIES_COLUMNS].groupby("metric", sort=True):
+            table = pa.Table.from_pandas(rows, schema=LANDING_SCHEMA, preserve_index=False)
+            with (tmp_dir / f"{metric}.parquet").open("wb") as handle:
+                pq.write_table(table, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        _fsync_dir(tmp_dir)
+        tmp_dir.rename(final_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    _fsync_dir(tenant_dir)
+    return LandedBatch(batch_id=batch_id, tenant=tenant, path=final_dir, metrics=metrics, rows=len(frame))
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a directory's entries (a new file or a rename), which fsync on the file alone does not."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def list_batches(landing_dir: Path, after: str | None = None) -> list[LandedBatch]:
+    """Complete batches of every tenant sorted by ``batch_id``; with ``after``, only those newer than it.
+
+    Passing the sensor's cursor as ``after`` avoids reading the footers of batches already seen.
+    """
+    root = Path(landing_dir)
+    if not root.is_dir():
+        return []
+    found = [
+        (batch_dir.name, tenant_dir.name, batch_dir)
+        for tenant_dir in root.iterdir()
+        if tenant_dir.is_dir() and TENANT_PATTERN.match(tenant_dir.name)
+        for batch_dir in tenant_dir.iterdir()
+        if BATCH_ID_PATTERN.match(batch_dir.name) and (after is None or batch_dir.name > after)
+    ]
+    batches = []
+    for batch_id, tenant, batch_dir in sorted(found):
+        files = sorted(batch_dir.glob("*.parquet"))
+        batches.append(
+            LandedBatch(
+                batch_id=batch_id,
+                tenant=tenant,
+                path=batch_dir,
+                metrics=[f.stem for f in files],
+                rows=sum(pq.read_metadata(f).num_rows for f in files),
+            )
+        )
+    return batches
+
+
+def read_landed(landing_dir: Path, tenant: str, metric: str) -> pd.DataFrame:
+    """Every landed point of one (tenant, metric) partition; see :func:`read_landed_many`."""
+    return read_landed_many(landing_dir, [(tenant, metric)])
+
+
+def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataFrame:
+    """Merge all batches of these (tenant, metric) pairs into ``tenant, metric, labels, unique_id, ds, y``.
+
+    Only ``<landing_dir>/<tenant>/<batch_id>/<metric>.parquet`` files are opened (tenant isolation, and other
+    metrics' files are never read). A point landed twice (same ``unique_id, ds``) keeps the newest batch's
+    value (the last row, within one batch). Sorted by ``unique_id, ds``.
+    """
+    wanted = sorted({(validate_tenant(t), validate_metric(m)) for t, m in keys})
+    files = [
+        str(path)
+        for tenant, metric in wanted
+        for path in sorted((Path(landing_dir) / tenant).glob(f"*/{metric}.parquet"))
+        if BATCH_ID_PATTERN.match(path.parent.name)
+    ]
+    if not files:
+        return LANDING_SCHEMA.empty_table().to_pandas().astype({"ds": "datetime64[ns]"})
+    with duckdb.connect() as conn:
+        frame = conn.execute(
+            """
+            select tenant, metric, labels, unique_id, ds, y
+            from read_parquet(?, filename = true, file_row_number = true)
+            where tenant || '/' || metric in (select unnest(?))
+            qualify row_number() over (
+                partition by unique_id, ds order by filename desc, file_row_number desc
+            ) = 1
+            order by unique_id, ds
+            """,
+            [files, [f"{t}/{m}" for t, m in wanted]],
+        ).df()
+    return frame.astype({"ds": "datetime64[ns]", "y": "float64"})

@@ -1,0 +1,102 @@
+"""Dagster resources: the DuckDB warehouse, project paths and configuration files, and alert delivery.
+
+Which concrete resources run (Slack or the local outbox) is decided in ``definitions.py`` from
+:mod:`intentvision_dagster.settings`; nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster._core.storage.db_io_manager import DbIOManager, TableSlice
+from dagster_duckdb.io_manager import DuckDbClient
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier
+from intentvision_dagster.alerting.rules import Rule, load_rules, load_tenant_channels
+from intentvision_dagster.catalog import MetricCatalog, load_catalog
+
+WAREHOUSE_SCHEMA = "intentvision"
+
+
+class _TransactionalDuckDbClient(DuckDbClient):
+    """DuckDB client whose delete-then-insert of a partition commits as one transaction.
+
+    dagster-duckdb deletes a partition's rows and inserts the new ones in autocommit mode, so a run killed in
+    between would leave the partition empty. Wrapping both in one transaction keeps the previous good state.
+    """
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice) -> Iterator[duckdb.DuckDBPyConnection]:
+        with DuckDbClient.connect(context, table_slice) as conn:
+            conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @staticmethod
+    def delete_table_slice(context, table_slice: TableSlice, connection) -> None:
+        # A failed DELETE on a missing table would abort the open transaction, so look before deleting.
+        exists = connection.execute(
+            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+            [table_slice.schema, table_slice.table],
+        ).fetchone()[0]
+        if exists:
+            DuckDbClient.delete_table_slice(context, table_slice, connection)
+
+
+class WarehouseIOManager(DuckDBPandasIOManager):
+    """Stores each partitioned asset as a DuckDB table, replacing a partition's rows atomically."""
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=_TransactionalDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="WarehouseIOManager",
+        )
+
+
+class ProjectConfig(dg.ConfigurableResource):
+    """Where the landing area and reports live, and which catalog and rules files apply."""
+
+    landing_dir: str
+    reports_dir: str
+    metrics_catalog: str
+    alert_rules: str
+
+    def catalog(self) -> MetricCatalog:
+        return load_catalog(Path(self.metrics_catalog))
+
+    def rules(self) -> list[Rule]:
+        return load_rules(Path(self.alert_rules))
+
+
+class AlertDelivery(dg.ConfigurableResource):
+    """Slack when a bot token is configured, else the local outbox under INTENTVISION_HOME."""
+
+    outbox_path: str
+    tenants_config: str
+    slack_bot_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    timeout_seconds: int = 10
+
+    def notifier(self) -> SlackNotifier | OutboxNotifier:
+        if self.slack_bot_token:
+            return SlackNotifier(
+                token=self.slack_bot_token,
+                channels=load_tenant_channels(Path(self.tenants_config)),
+                base_url=self.slack_api_url,
+                timeout=self.timeout_seconds,
+            )
+        return OutboxNotifier(Path(self.outbox_path))

@@ -1,0 +1,222 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS, evaluate
+from intentvision_dagster.alerting.rules import AnomalyRule, ForecastBreachRule
+
+NOW = pd.Timestamp("2026-01-05 00:00")
+DISK = "node_filesystem_usage_percent"
+DISK_RULE = ForecastBreachRule(name="disk-capacity", metric=DISK, threshold=90, severity="critical")
+UNITS = {DISK: "%"}
+
+
+def forecast(
+    tenant: str = "acme",
+    labels: str = 'host="db-1",mountpoint="/data"',
+    start: float = 78.0,
+    slope: float = 0.25,
+    half_width: float = 4.0,
+    metric: str = DISK,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """72 hourly forecast points after NOW and the last actual at NOW; binary fractions, so no rounding."""
+    uid = f"{tenant}/{metric}{{{labels}}}"
+    hours = np.arange(1, 73)
+    yhat = start + slope * hours
+    frame = pd.DataFrame(
+        {
+            "tenant": tenant,
+            "metric": metric,
+            "labels": labels,
+            "unique_id": uid,
+            "ds": NOW + pd.to_timedelta(hours, unit="h"),
+            "yhat": yhat,
+            "lo_80": yhat - half_width / 2,
+            "hi_80": yhat + half_width / 2,
+            "lo_95": yhat - half_width,
+            "hi_95": yhat + half_width,
+            "model": "MSTL",
+        }
+    )
+    return frame, pd.DataFrame({"unique_id": [uid], "ds": [NOW], "y": [start]})
+
+
+def accuracy_for(uid: str) -> pd.DataFrame:
+    row = {"unique_id": uid, "model": "MSTL", "mae": 1.0, "rmse": 1.5, "mape": 0.02, "smape": 0.02}
+    return pd.DataFrame([{**row, "mase": 0.71, "coverage_80": 0.8, "coverage_95": 0.94}])
+
+
+def test_breach_reports_earliest_expected_and_latest_crossing() -> None:
+    frame, last = forecast()
+    uid = frame["unique_id"][0]
+    candidates = evaluate([DISK_RULE], frame, last, pd.DataFrame(), accuracy_for(uid), units=UNITS)
+    assert list(candidates.columns) == CANDIDATE_COLUMNS
+    assert len(candidates) == 1
+    alert = candidates.iloc[0]
+    assert (alert["tenant"], alert["metric"], alert["series"], alert["rule"], alert["severity"]) == (
+        "acme",
+        DISK,
+        uid,
+        "disk-capacity",
+        "critical",
+    )
+    assert alert["summary"] == (
+        'node_filesystem_usage_percent{host="db-1",mountpoint="/data"} expected to cross 90 % in 48 h '
+        "(95% interval 32 h – 64 h); now 78; model MSTL, backtest MASE 0.71"
+    )
+    assert alert["dedup_key"] == f"acme:disk-capacity:{uid}:2026-01-05T00:00:00"
+    details = json.loads(alert["details"])
+    assert (details["earliest_hours"], details["expected_hours"], details["latest_hours"]) == (32, 48, 64)
+    assert details["expected_ds"] == "2026-01-07T00:00:00"
+    assert details["accuracy"]["mase"] == 0.71
+
+
+def test_same_forecast_twice_gives_same_candidates() -> None:
+    frame, last = forecast()
+    first = evaluate([DISK_RULE], frame, last, pd.DataFrame())
+    again = evaluate([DISK_RULE], frame.sample(frac=1, random_state=1), last, pd.DataFrame())
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_bounds_that_never_cross_read_after_the_horizon() -> None:
+    frame, last = forecast(half_width=20.0)
+    frame["yhat"] = 85.0  # the median stays below 90 too
+    (summary,) = evaluate([DISK_RULE], frame, last, pd.DataFrame(), units=UNITS)["summary"]
+    assert "expected to cross 90 % after 72 h (95% interval 1 h – after 72 h); now 78; model MSTL" in summary
+    assert "backtest" not in summary  # no accuracy frame given
+
+
+def test_no_candidate_when_the_edge_stays_below_threshold() -> None:
+    frame, last = forecast(start=50.0, slope=0.1)
+    assert evaluate([DISK_RULE], frame, last, pd.DataFrame()).empty
+
+
+def test_edge_choice_decides_whether_it_fires() -> None:
+    frame, last = forecast(start=78.0, slope=0.1)  # yhat peaks at 85.2, hi_95 at 89.2 -> neither reaches 90
+    frame["hi_95"] += 1.0  # hi_95 now reaches 90 at the last point
+    median_rule = ForecastBreachRule(name="disk-median", metric=DISK, threshold=90, edge="yhat")
+    candidates = evaluate([DISK_RULE, median_rule], frame, last, pd.DataFrame())
+    assert list(candidates["rule"]) == ["disk-capacity"]
+
+
+def test_label_matchers_select_series() -> None:
+    db, db_last = forecast(labels='host="db-1",mountpoint="/data"')
+    web, web_last = forecast(labels='host="web-1",mountpoint="/"')
+    rule = ForecastBreachRule(name="db-disk", metric=DISK, threshold=90, labels={"host": "db-1"})
+    candidates = evaluate([rule], pd.concat([db, web]), pd.concat([db_last, web_last]), pd.DataFrame())
+    assert list(candidates["series"]) == [db["unique_id"][0]]
+    assert list(candidates["labels"]) == ['host="db-1",mountpoint="/data"']
+
+
+def test_other_metrics_are_ignored() -> None:
+    frame, last = forecast(metric="node_cpu_utilization_percent")
+    assert evaluate([DISK_RULE], frame, last, pd.DataFrame()).empty
+
+
+def test_direction_below_uses_lower_bound() -> None:
+    frame, last = forecast(start=20.0, slope=-0.25)
+    rule = ForecastBreachRule(name="low-rps", metric=DISK, threshold=10, direction="below", edge="lo_95")
+    (summary,) = evaluate([rule], frame, last, pd.DataFrame())["summary"]
+    assert "expected to fall below 10 in 40 h (95% interval 24 h – 56 h); now 20" in summary
+
+
+def test_series_already_in_breach_says_so() -> None:
+    frame, last = forecast(start=93.0, slope=0.0)
+    (summary,) = evaluate([DISK_RULE], frame, last, pd.DataFrame(), units=UNITS)["summary"]
+    assert summary.startswith(
+        'node_filesystem_usage_percent{host="db-1",mountpoint="/data"} is already above 90 % '
+    )
+    assert "(now 93)" in summary
+
+
+def test_tenants_are_never_mixed() -> None:
+    acme, acme_last = forecast(tenant="acme")
+    globex, globex_last = forecast(tenant="globex", start=50.0, slope=0.0)
+    both = pd.concat([acme, globex])
+    candidates = evaluate([DISK_RULE], both, pd.concat([acme_last, globex_last]), pd.DataFrame())
+    assert list(candidates["tenant"]) == ["acme"]
+    assert candidates["series"].str.startswith("acme/").all()
+    assert candidates["dedup_key"].str.startswith("acme:").all()
+
+
+def test_missing_last_actual_is_an_error() -> None:
+    frame, _ = forecast()
+    with pytest.raises(ValueError, match="no last actual point for series acme/node_filesystem"):
+        evaluate([DISK_RULE], frame, pd.DataFrame({"unique_id": [], "ds": [], "y": []}), pd.DataFrame())
+
+
+ANOMALY_INPUT_COLUMNS = [
+    *("tenant", "metric", "labels", "hour", "y", "expected", "anomaly_score"),
+    *("is_anomaly", "severity", "event_id", "reason"),
+]
+
+
+def anomalies() -> pd.DataFrame:
+    """Two events on web-1 (one reaches critical, one only info) and one warning event on db-1's memory."""
+    cpu, mem = "node_cpu_utilization_percent", "container_memory_working_set_bytes"
+    rows = [
+        # tenant, metric, labels, hour, y, expected, score, is_anomaly, severity, event_id, reason
+        ("acme", cpu, 'host="web-1"', 0, 40.0, 41.0, 0.2, False, "none", None, ""),
+        ("acme", cpu, 'host="web-1"', 1, 90.0, 40.0, 4.1, True, "warning", "ev-1", "y=90 above expected 40"),
+        ("acme", cpu, 'host="web-1"', 2, 97.0, 40.0, 6.3, True, "critical", "ev-1", "y=97 above expected 40"),
+        ("acme", cpu, 'host="web-1"', 3, 85.0, 40.0, 3.9, True, "warning", "ev-1", "y=85 above expected 40"),
+        ("acme", cpu, 'host="web-1"', 9, 60.0, 40.0, 2.1, True, "info", "ev-2", "y=60 above expected 40"),
+        (
+            "globex",
+            mem,
+            'pod="api-1"',
+            5,
+            4.0e9,
+            2.0e9,
+            4.5,
+            True,
+            "warning",
+            "ev-3",
+            "y=4G above expected 2G",
+        ),
+    ]
+    frame = pd.DataFrame(
+        rows,
+        columns=ANOMALY_INPUT_COLUMNS,
+    )
+    frame["unique_id"] = frame["tenant"] + "/" + frame["metric"] + "{" + frame["labels"] + "}"
+    frame["ds"] = NOW + pd.to_timedelta(frame.pop("hour"), unit="h")
+    return frame.assign(detector="robust_zscore")
+
+
+def test_one_candidate_per_anomaly_event_with_onset_reason() -> None:
+    rule = AnomalyRule(name="anomalies", min_severity="warning")
+    candidates = evaluate([rule], pd.DataFrame(), pd.DataFrame(), anomalies())
+    assert list(candidates["dedup_key"]) == ["acme:anomalies:ev-1", "globex:anomalies:ev-3"]
+    first = candidates.iloc[0]
+    assert (first["tenant"], first["severity"], first["series"]) == (
+        "acme",
+        "critical",
+        'acme/node_cpu_utilization_percent{host="web-1"}',
+    )
+    assert first["summary"] == (
+        'node_cpu_utilization_percent{host="web-1"}: critical anomaly since 2026-01-05 01:00 UTC '
+        "(3 points, peak score 6.3): y=90 above expected 40"
+    )
+    details = json.loads(first["details"])
+    assert (details["points"], details["peak_y"], details["onset_ds"]) == (3, 97.0, "2026-01-05T01:00:00")
+    assert candidates.iloc[1]["tenant"] == "globex"
+
+
+def test_min_severity_and_metric_filter_events() -> None:
+    everything = evaluate(
+        [AnomalyRule(name="all", min_severity="info")], pd.DataFrame(), pd.DataFrame(), anomalies()
+    )
+    assert sorted(everything["dedup_key"]) == ["acme:all:ev-1", "acme:all:ev-2", "globex:all:ev-3"]
+    critical = AnomalyRule(name="crit", metric="node_cpu_utilization_percent", min_severity="critical")
+    assert list(evaluate([critical], pd.DataFrame(), pd.DataFrame(), anomalies())["dedup_key"]) == [
+        "acme:crit:ev-1"
+    ]
+
+
+def test_empty_inputs_give_an_empty_frame_with_columns() -> None:
+    rules = [DISK_RULE, AnomalyRule(name="anomalies")]
+    candidates = evaluate(rules, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    assert candidates.empty and list(candidates.columns) == CANDIDATE_COLUMNS

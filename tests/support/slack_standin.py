@@ -1,0 +1,179 @@
+"""A loopback stand-in for Slack's Web API, so tests exercise the real slack_sdk client over real HTTP.
+
+It answers ``POST /api/chat.postMessage`` and ``POST /api/auth.test`` the way Slack does (HTTP 200 with
+``{"ok": false, "error": ...}`` for API errors), records accepted messages, and can be scripted with faults
+for the next requests::
+
+    with SlackStandIn(token="xoxb-test", channels={"#acme-alerts"}) as slack:
+        slack.fail_next(("429", 1), ("500",), ("hang", 2.0))
+        WebClient(token="xoxb-test", base_url=slack.url).chat_postMessage(channel="#acme-alerts", text="hi")
+        assert slack.messages[0].text == "hi"
+
+A ``hang`` sleeps and then answers normally (the message is recorded), like a slow Slack that accepted a post
+the client had already given up on; :meth:`SlackStandIn.wait_idle` waits for such late answers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+Fault = tuple[str] | tuple[str, float]
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    channel: str
+    text: str | None
+    blocks: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the stand-in saw it, including those answered with a fault."""
+
+    method: str
+    status: int
+    error: str | None
+
+
+class SlackStandIn:
+    """Context manager running the stand-in on 127.0.0.1 on a free port, in a daemon thread."""
+
+    def __init__(self, token: str = "xoxb-test-token", channels: Iterable[str] | None = None) -> None:
+        self.token = token
+        self.channels = None if channels is None else set(channels)
+        self._faults: deque[Fault] = deque()
+        self._messages: list[PostedMessage] = []
+        self._requests: list[Request] = []
+        self._in_flight = 0
+        self._lock = threading.Condition()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    @property
+    def messages(self) -> list[PostedMessage]:
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def requests(self) -> list[Request]:
+        with self._lock:
+            return list(self._requests)
+
+    def fail_next(self, *faults: Fault) -> None:
+        """Queue faults for the next requests: ("429", retry_after_s), ("500",) or ("hang", seconds)."""
+        for fault in faults:
+            if fault[0] not in ("429", "500", "hang"):
+                raise ValueError(f"unknown fault {fault!r}: expected ('429', s), ('500',) or ('hang', s)")
+        with self._lock:
+            self._faults.extend(faults)
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until no request is being answered (e.g. a hung one finished late)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._in_flight == 0, timeout):
+                raise TimeoutError(f"{self._in_flight} request(s) still in flight after {timeout} s")
+
+    def __enter__(self) -> SlackStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    def _log(self, method: str, status: int, error: str | None, message: PostedMessage | None = None) -> None:
+        with self._lock:
+            self._requests.append(Request(method, status, error))
+            if message is not None:
+                self._messages.append(message)
+
+    def _track(self, delta: int) -> None:
+        with self._lock:
+            self._in_flight += delta
+            self._lock.notify_all()
+
+    def answer(self, method: str, authorization: str | None, form: dict[str, Any]) -> tuple[int, dict, dict]:
+        """Status, headers and JSON body for one request, after any scripted fault."""
+        fault = self._next_fault()
+        if fault is not None and fault[0] == "429":
+            self._log(method, 429, "ratelimited")
+            return 429, {"Retry-After": str(int(fault[1]))}, {"ok": False, "error": "ratelimited"}
+        if fault is not None and fault[0] == "500":
+            self._log(method, 500, "internal_error")
+            return 500, {}, {"ok": False, "error": "internal_error"}
+        if fault is not None:
+            time.sleep(fault[1])
+        if method not in ("chat.postMessage", "auth.test"):
+            self._log(method, 404, "unknown_method")
+            return 404, {}, {"ok": False, "error": "unknown_method"}
+        if authorization != f"Bearer {self.token}":
+            self._log(method, 200, "invalid_auth")
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        if method == "auth.test":
+            self._log(method, 200, None)
+            body = {"ok": True, "url": "https://standin.slack.test/", "team": "IntentVision", "user": "bot"}
+            return 200, {}, {**body, "team_id": "T0STANDIN", "user_id": "U0STANDIN", "bot_id": "B0STANDIN"}
+        channel = form.get("channel")
+        if not channel or (self.channels is not None and channel not in self.channels):
+            self._log(method, 200, "channel_not_found")
+            return 200, {}, {"ok": False, "error": "channel_not_found"}
+        blocks = form.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        text = form.get("text")
+        if not text and not blocks:
+            self._log(method, 200, "no_text")
+            return 200, {}, {"ok": False, "error": "no_text"}
+        self._log(method, 200, None, PostedMessage(channel=channel, text=text, blocks=blocks))
+        ts = f"{time.time():.6f}"
+        return 200, {}, {"ok": True, "channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}
+
+
+def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            standin._track(+1)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8")
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    form = json.loads(raw or "{}")
+                else:
+                    form = dict(parse_qsl(raw))
+                method = self.path.split("?", 1)[0].removeprefix("/api/")
+                status, headers, body = standin.answer(method, self.headers.get("Authorization"), form)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout) before the answer; Slack would not notice either
+            finally:
+                standin._track(-1)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Keep test output quiet."""
+
+    return Handler

@@ -1,0 +1,55 @@
+"""The code location loads and holds the assets, checks, jobs, schedule and sensors the product promises."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from intentvision_dagster.definitions import build_definitions, defs
+from intentvision_dagster.forecasting.defs import nightly_run_requests
+from tests.conftest import settings_for
+
+
+def test_definitions_load_and_validate():
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
+        "raw_series",
+        "validated_series",
+        "anomalies",
+        "forecasts",
+        "forecast_accuracy",
+    }
+    checks = {key.name for key in graph.asset_check_keys}
+    assert checks == {"completeness", "freshness", "value_range", "not_null"}
+    assert defs.resolve_job_def("series_pipeline") is not None
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "alert_sensor"}
+
+
+def test_nightly_schedule_runs_at_two_utc_by_default_and_is_configurable(tmp_path):
+    [schedule] = build_definitions(settings_for(tmp_path)).schedules
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"
+    [custom] = build_definitions(settings_for(tmp_path, INTENTVISION_NIGHTLY_CRON="30 4 * * *")).schedules
+    assert custom.cron_schedule == "30 4 * * *"
+
+
+def test_nightly_covers_every_partition_in_a_bounded_number_of_range_runs():
+    keys = [f"t{i // 50}/metric_{i}" for i in range(1234)]
+    requests = nightly_run_requests(keys, per_run=500)
+    assert len(requests) == 3
+    covered = []
+    for request in requests:
+        start = keys.index(request.tags["dagster/asset_partition_range_start"])
+        end = keys.index(request.tags["dagster/asset_partition_range_end"])
+        covered.extend(keys[start : end + 1])
+    assert covered == keys
+
+
+def test_nightly_schedule_requests_ranges_from_the_instance(tmp_path):
+    definitions = build_definitions(settings_for(tmp_path))
+    [schedule] = definitions.schedules
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("tenant_metric", ["acme/a", "acme/b", "globex/c"])
+        result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+    [request] = result.run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "acme/a"
+    assert request.tags["dagster/asset_partition_range_end"] == "globex/c"

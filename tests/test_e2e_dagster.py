@@ -1,0 +1,145 @@
+"""End to end with the real ``dagster-webserver`` and ``dagster-daemon``: a landed file becomes a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from intentvision_dagster.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=30)
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def dagster_services(tmp_path):
+    home = tmp_path / "home"
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {**os.environ, "INTENTVISION_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
+    port = free_port()
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("webserver", "daemon")}  # noqa: SIM115
+    procs = [
+        subprocess.Popen(
+            [BIN / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=logs["webserver"],
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [BIN / "dagster-daemon", "run", "-w", "workspace.yaml"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=logs["daemon"],
+            stderr=subprocess.STDOUT,
+        ),
+    ]
+    try:
+
+        def up():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok
+            except requests.ConnectionError:
+                return False
+
+        wait_for(up, 120, "the webserver to answer")
+        yield port, env, tmp_path
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in logs.values():
+            log.close()
+
+
+def test_webserver_and_daemon_load_the_project_and_run_a_landed_file(dagster_services):
+    port, env, tmp_path = dagster_services
+    repo = graphql(
+        port,
+        """{ repositoriesOrError { ... on RepositoryConnection { nodes { name
+              schedules { name scheduleState { status } }
+              sensors { name sensorState { status } }
+              assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } }
+        } } } }""",
+    )["repositoriesOrError"]["nodes"][0]
+    assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {
+        "nightly_forecasts": "RUNNING"
+    }
+    assert {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]} == {
+        "landing_sensor": "RUNNING",
+        "alert_sensor": "RUNNING",
+    }
+    assets = {node["assetKey"]["path"][0]: node for node in repo["assetNodes"]}
+    assert set(assets) == {"raw_series", "validated_series", "anomalies", "forecasts", "forecast_accuracy"}
+    checks = {c["name"] for c in assets["validated_series"]["assetChecksOrError"]["checks"]}
+    assert checks == {"completeness", "freshness", "value_range", "not_null"}
+
+    end = pd.Timestamp.now(tz="UTC").floor("h")
+    stamps = pd.date_range(end=end, periods=96, freq="h")
+    values = 40 + 10 * np.sin(np.arange(96) * 2 * np.pi / 24)
+    source = tmp_path / "cpu.csv"
+    pd.DataFrame(
+        {
+            "timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "metric": "node_cpu_utilization_percent",
+            "labels": "host=web-1",
+            "value": values,
+        }
+    ).to_csv(source, index=False)
+    subprocess.run([BIN / "intentvision", "ingest", str(source), "--tenant", "acme"], env=env, check=True)
+
+    def finished_run():
+        runs = graphql(
+            port,
+            """{ runsOrError(filter: {pipelineName: "series_pipeline"}) {
+                  ... on Runs { results { runId status tags { key value } } } } }""",
+        )["runsOrError"]["results"]
+        done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        return done[0] if done else None
+
+    run = wait_for(finished_run, 240, "the landing sensor's run to finish", interval=3)
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert run["status"] == "SUCCESS", json.dumps(run)
+    assert tags["dagster/partition"] == "acme/node_cpu_utilization_percent"
+    assert tags["intentvision/tenant"] == "acme"
