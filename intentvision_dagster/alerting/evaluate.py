@@ -233,7 +233,10 @@ def _anomaly_events(rule: AnomalyRule, anomalies: pd.DataFrame) -> list[dict[str
     frame = _matching(rule, anomalies)
     if frame.empty:
         return []
+    newest = frame.groupby("unique_id")["ds"].transform("max")
     frame = frame[frame["is_anomaly"].fillna(False).astype(bool) & frame["event_id"].notna()]
+    onsets = frame.groupby("event_id")["ds"].transform("min")
+    frame = frame[onsets >= newest[frame.index] - rule.lookback]
     frame = frame.assign(_rank=frame["severity"].map(SEVERITY_RANK).fillna(0)).sort_values("ds")
     minimum = SEVERITY_RANK[rule.min_severity]
     rows = []

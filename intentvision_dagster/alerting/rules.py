@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pandas as pd
 import yaml
 
 from intentvision_dagster.partitions import LABEL_NAME_PATTERN, validate_metric, validate_tenant
@@ -35,7 +36,8 @@ _BREACH_FIELDS = (
     "labels",
     "description",
 )
-_ANOMALY_FIELDS = ("name", "type", "metric", "min_severity", "labels", "description")
+_ANOMALY_FIELDS = ("name", "type", "metric", "min_severity", "lookback", "labels", "description")
+DEFAULT_ANOMALY_LOOKBACK = pd.Timedelta(days=4)
 _TENANT_FIELDS = ("slack_channel",)
 # A channel name as typed in Slack ("#acme-alerts") or a channel id ("C0123ABCD").
 _CHANNEL_PATTERN = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$")
@@ -74,12 +76,17 @@ class ForecastBreachRule(_SeriesMatcher):
 
 @dataclass(frozen=True, kw_only=True)
 class AnomalyRule(_SeriesMatcher):
-    """Fire once per anomaly event whose worst point reaches ``min_severity``."""
+    """Fire once per anomaly event whose worst point reaches ``min_severity``.
+
+    Only events that began within ``lookback`` of the series' newest point count: a first backfill of a month
+    of history should not page anyone about last month's incidents.
+    """
 
     kind: ClassVar[str] = "anomaly"
     name: str
     metric: str | None = None
     min_severity: str = "warning"
+    lookback: pd.Timedelta = field(default_factory=lambda: DEFAULT_ANOMALY_LOOKBACK)
     labels: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
 
@@ -127,6 +134,18 @@ def _labels(where: str, value: Any) -> dict[str, str]:
     return {name: str(label_value) for name, label_value in value.items()}
 
 
+def _duration(where: str, name: str, value: Any) -> pd.Timedelta:
+    try:
+        duration = pd.Timedelta(value)
+    except (TypeError, ValueError):
+        duration = pd.NaT
+    if pd.isna(duration) or duration <= pd.Timedelta(0):
+        raise ConfigError(
+            f"{where}: field {name!r} is {value!r}, expected a positive duration such as '4d' or '36h'"
+        )
+    return duration
+
+
 def _metric(where: str, value: Any) -> str:
     try:
         return validate_metric(value)
@@ -148,6 +167,7 @@ def _rule(where: str, entry: Mapping[str, Any]) -> Rule:
             min_severity=_one_of(
                 where, "min_severity", entry.get("min_severity", "warning"), ANOMALY_SEVERITIES
             ),
+            lookback=_duration(where, "lookback", entry.get("lookback", DEFAULT_ANOMALY_LOOKBACK)),
             description=description,
         )
     _check_fields(where, entry, _BREACH_FIELDS)

@@ -220,3 +220,10 @@ def test_empty_inputs_give_an_empty_frame_with_columns() -> None:
     rules = [DISK_RULE, AnomalyRule(name="anomalies")]
     candidates = evaluate(rules, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     assert candidates.empty and list(candidates.columns) == CANDIDATE_COLUMNS
+
+
+def test_anomaly_events_older_than_the_lookback_do_not_alert() -> None:
+    """web-1's newest point is hour 9: with a 7 h lookback only ev-2 (onset hour 9) is recent enough."""
+    rule = AnomalyRule(name="recent", min_severity="info", lookback=pd.Timedelta(hours=7))
+    candidates = evaluate([rule], pd.DataFrame(), pd.DataFrame(), anomalies())
+    assert sorted(candidates["dedup_key"]) == ["acme:recent:ev-2", "globex:recent:ev-3"]

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from intentvision_dagster.alerting.rules import (
@@ -103,7 +104,7 @@ rules:
         (
             "rules:\n  - {name: a, type: anomaly, treshold: 3}\n",
             "alert_rules.yaml: rule #1 'a': unknown field 'treshold', "
-            "expected one of name, type, metric, min_severity, labels, description",
+            "expected one of name, type, metric, min_severity, lookback, labels, description",
         ),
         (
             "rules:\n  - {name: a, type: anomaly, labels: [host]}\n",
@@ -163,3 +164,17 @@ def test_tenant_errors(tmp_path: Path, body: str, message: str) -> None:
 def test_channel_ids_are_accepted(tmp_path: Path) -> None:
     path = write(tmp_path, "tenants:\n  acme: {slack_channel: C0123ABCD}\n", "tenants.yaml")
     assert load_tenant_channels(path) == {"acme": "C0123ABCD"}
+
+
+def test_anomaly_lookback_defaults_to_four_days_and_rejects_nonsense(tmp_path):
+    path = tmp_path / "alert_rules.yaml"
+    path.write_text("rules:\n  - {name: a, type: anomaly}\n  - {name: b, type: anomaly, lookback: 36h}\n")
+    first, second = load_rules(path)
+    assert first.lookback == pd.Timedelta(days=4) and second.lookback == pd.Timedelta(hours=36)
+    path.write_text("rules:\n  - {name: a, type: anomaly, lookback: soon}\n")
+    with pytest.raises(ConfigError) as error:
+        load_rules(path)
+    assert str(error.value) == (
+        "alert_rules.yaml: rule #1 'a': field 'lookback' is 'soon', "
+        "expected a positive duration such as '4d' or '36h'"
+    )
