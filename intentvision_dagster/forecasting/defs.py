@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from intentvision_dagster.alerting.rules import Rule
+from intentvision_dagster.anomalies.detector import without_anomalies
 from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.forecasting.backtest import backtest
 from intentvision_dagster.forecasting.engine import MODEL_LOW_CONFIDENCE, forecast
@@ -67,8 +68,10 @@ def forecasts(
     catalog, rules = project.catalog(), project.rules()
     identity = validated_series[IDENTITY].drop_duplicates("unique_id")
     started = time.perf_counter()
+    # Fit on the series with anomalies replaced by expected values: an incident is not a pattern to repeat.
+    cleaned = without_anomalies(anomalies)[validated_series.columns]
     parts = []
-    for metric, frame, params in per_metric(validated_series, catalog):
+    for metric, frame, params in per_metric(cleaned, catalog):
         context.log.info(f"forecasting {frame['unique_id'].nunique()} series of {metric} ({params})")
         parts.append(forecast(frame, levels=(80, 95), **params))
     result = pd.concat(parts, ignore_index=True).merge(identity, on="unique_id", how="left")

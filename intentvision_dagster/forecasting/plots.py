@@ -59,7 +59,9 @@ def _draw_panel(
         ax.axhline(threshold, color="black", linestyle="--", linewidth=1.0, label=f"threshold {threshold:g}")
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    # Plain month-day ticks: ConciseDateFormatter's offset label names the month of the last tick, which reads
+    # as if the whole panel were in that month.
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
     ax.grid(alpha=0.3)
 
 

@@ -1,4 +1,4 @@
-"""The alert sensor on the demo world, delivering through slack-sdk to a loopback stand-in of Slack's Web API."""
+"""The alert sensor on the demo world, delivering through slack-sdk to a loopback stand-in of Slack."""
 
 import shutil
 
