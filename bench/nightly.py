@@ -32,6 +32,7 @@ from intentvision_dagster.definitions import build_definitions  # noqa: E402
 from intentvision_dagster.forecasting.defs import build_nightly_schedule  # noqa: E402
 from intentvision_dagster.ingest.defs import PIPELINE_JOB_NAME  # noqa: E402
 from intentvision_dagster.ingest.landing import land_batch  # noqa: E402
+from intentvision_dagster.runs import QUIET_LOGS  # noqa: E402
 from intentvision_dagster.series import unique_id  # noqa: E402
 from intentvision_dagster.settings import load_settings  # noqa: E402
 
@@ -87,7 +88,7 @@ def prophet_loop(frame: pd.DataFrame, sample: int) -> tuple[int, float]:
 
     from prophet import Prophet
 
-    logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+    logging.getLogger("cmdstanpy").disabled = True
     ids = frame["unique_id"].drop_duplicates().head(sample)
     started = time.perf_counter()
     for uid in ids:
@@ -125,14 +126,15 @@ def main() -> None:
         step_seconds = dict.fromkeys(ASSETS, 0.0)
         compute_seconds = dict.fromkeys(ASSETS, 0.0)
         for index, request in enumerate(requests, start=1):
-            result = job.execute_in_process(instance=instance, tags=request.tags)
+            result = job.execute_in_process(instance=instance, tags=request.tags, run_config=QUIET_LOGS)
             for stat in instance.get_run_step_stats(result.run_id):
-                step_seconds[stat.step_key] += stat.end_time - stat.start_time
+                step_seconds[stat.step_key] = (
+                    step_seconds.get(stat.step_key, 0.0) + stat.end_time - stat.start_time
+                )
             for asset in ASSETS:
                 for event in result.asset_materializations_for_node(asset)[:1]:
-                    compute_seconds[asset] += float(
-                        event.metadata.get("compute_seconds", dg.FloatMetadataValue(0)).value
-                    )
+                    reported = event.metadata.get("compute_seconds")
+                    compute_seconds[asset] += float(reported.value) if reported else 0.0
             print(f"  run {index}/{len(requests)} done after {time.perf_counter() - started:.0f} s")
         wall = time.perf_counter() - started
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -29,6 +29,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             reports_dir=str(settings.reports_dir),
             metrics_catalog=str(settings.metrics_catalog),
             alert_rules=str(settings.alert_rules),
+            model_jobs=settings.model_jobs,
         ),
         "delivery": AlertDelivery(
             outbox_path=str(settings.outbox_path),

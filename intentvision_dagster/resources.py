@@ -74,6 +74,7 @@ class ProjectConfig(dg.ConfigurableResource):
     reports_dir: str
     metrics_catalog: str
     alert_rules: str
+    model_jobs: int = 1
 
     def catalog(self) -> MetricCatalog:
         return load_catalog(Path(self.metrics_catalog))

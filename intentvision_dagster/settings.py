@@ -33,6 +33,7 @@ class Settings:
     nightly_cron: str
     slack_token_set: bool
     slack_api_url: str | None
+    model_jobs: int
 
     @property
     def warehouse_path(self) -> Path:
@@ -76,6 +77,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         nightly_cron=env.get("INTENTVISION_NIGHTLY_CRON") or "0 2 * * *",
         slack_token_set=bool(env.get(SLACK_TOKEN_ENV)),
         slack_api_url=env.get(SLACK_API_URL_ENV),
+        model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or os.cpu_count() or 1),
     )
 
 

@@ -23,8 +23,10 @@ NIGHTLY_PARTITIONS_PER_RUN = 500
 IDENTITY = ["unique_id", "tenant", "metric", "labels"]
 
 
-def per_metric(validated: pd.DataFrame, catalog: MetricCatalog) -> Iterator[tuple[str, pd.DataFrame, dict]]:
-    """One vectorised model call per metric: its frame, frequency, horizon steps and bounds."""
+def per_metric(
+    validated: pd.DataFrame, catalog: MetricCatalog, n_jobs: int
+) -> Iterator[tuple[str, pd.DataFrame, dict]]:
+    """One vectorised model call per metric: its frame, frequency, horizon steps, bounds and worker count."""
     for metric, frame in validated.groupby("metric", sort=True):
         spec = catalog.spec(str(metric))
         freq = infer_freq(frame)
@@ -36,6 +38,7 @@ def per_metric(validated: pd.DataFrame, catalog: MetricCatalog) -> Iterator[tupl
                 "freq": freq,
                 "lower": spec.min_value,
                 "upper": spec.max_value,
+                "n_jobs": n_jobs,
             },
         )
 
@@ -71,7 +74,7 @@ def forecasts(
     # Fit on the series with anomalies replaced by expected values: an incident is not a pattern to repeat.
     cleaned = without_anomalies(anomalies)[validated_series.columns]
     parts = []
-    for metric, frame, params in per_metric(cleaned, catalog):
+    for metric, frame, params in per_metric(cleaned, catalog, project.model_jobs):
         context.log.info(f"forecasting {frame['unique_id'].nunique()} series of {metric} ({params})")
         parts.append(forecast(frame, levels=(80, 95), **params))
     result = pd.concat(parts, ignore_index=True).merge(identity, on="unique_id", how="left")
@@ -128,7 +131,7 @@ def forecast_accuracy(
     started = time.perf_counter()
     parts = [
         backtest(frame, levels=(80, 95), **params)
-        for _, frame, params in per_metric(validated_series, catalog)
+        for _, frame, params in per_metric(validated_series, catalog, project.model_jobs)
     ]
     result = pd.concat(parts, ignore_index=True).merge(identity, on="unique_id", how="left")
     context.add_output_metadata(
