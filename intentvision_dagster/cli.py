@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -43,9 +44,11 @@ def main() -> None:
 
     State lives under $INTENTVISION_HOME (default .intentvision/ in the repo).
     """
+    # Dagster flags the beta/preview APIs used here (single-run backfills, partitioned checks) on every load.
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview).*")
 
 
-@main.command()
+@main.command(short_help="Validate a CSV/Parquet metric file and land it durably.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", required=True, help="Tenant id (lowercase slug) the data belongs to.")
 def ingest(file: Path, tenant: str) -> None:
@@ -67,7 +70,7 @@ def ingest(file: Path, tenant: str) -> None:
     )
 
 
-@main.command()
+@main.command(short_help="Run the pipeline for some or all partitions through Dagster.")
 @click.option("--partition", "partitions", multiple=True, help="tenant/metric key; repeat for several.")
 @click.option("--all", "all_partitions", is_flag=True, help="Every known partition.")
 @click.option(
@@ -101,7 +104,7 @@ def alerts() -> None:
     """The alert log: what fired, where it went."""
 
 
-@alerts.command("list")
+@alerts.command("list", short_help="Print the alert log.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per alert, one per line.")
 @click.option("--tenant", help="Only this tenant's alerts.")
 def alerts_list(as_json: bool, tenant: str | None) -> None:
@@ -129,7 +132,7 @@ def alerts_list(as_json: bool, tenant: str | None) -> None:
         )
 
 
-@alerts.command("tick")
+@alerts.command("tick", short_help="Evaluate the alert sensor once now.")
 def alerts_tick() -> None:
     """Evaluate the alert sensor once now (the daemon does this every 30 s)."""
     from intentvision_dagster.runs import tick_alert_sensor
@@ -139,7 +142,7 @@ def alerts_tick() -> None:
     click.echo(result.skip_reason.skip_message if result.skip_reason else "alert sensor ticked")
 
 
-@main.command()
+@main.command(short_help="Generate demo data and run everything end to end.")
 @click.option(
     "--end", help="Last timestamp of the demo data (ISO 8601, UTC); default: now, floored to the hour."
 )

@@ -1,11 +1,12 @@
 """Landing sensor and the ``raw_series`` asset: landed batches become partitions, runs and a merged table."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from intentvision_dagster.ingest.landing import list_batches, read_landed
+from intentvision_dagster.ingest.landing import read_landed, unseen_batches
 from intentvision_dagster.partitions import (
     PARTITION_EXPR,
     partition_key,
@@ -61,7 +62,7 @@ def landing_sensor(
     context: dg.SensorEvaluationContext, project: ProjectConfig
 ) -> dg.SensorResult | dg.SkipReason:
     """Turn newly landed batches into partitions (new tenant/metric pairs) and pipeline runs."""
-    batches = list_batches(Path(project.landing_dir), after=context.cursor)
+    batches, cursor = unseen_batches(Path(project.landing_dir), json.loads(context.cursor or "{}"))
     if not batches:
         return dg.SkipReason("no new landed batches")
     keys = sorted({partition_key(b.tenant, metric) for b in batches for metric in b.metrics})
@@ -74,5 +75,5 @@ def landing_sensor(
             for key in keys
         ],
         dynamic_partitions_requests=[series_partitions.build_add_request(new_keys)] if new_keys else [],
-        cursor=last_batch,
+        cursor=json.dumps(cursor),
     )

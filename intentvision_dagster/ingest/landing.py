@@ -14,7 +14,7 @@ import re
 import secrets
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -165,3 +165,31 @@ def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataF
             [files, [f"{t}/{m}" for t, m in wanted]],
         ).df()
     return frame.astype({"ds": "datetime64[ns]", "y": "float64"})
+
+
+LATE_BATCH_GRACE = timedelta(minutes=10)
+"""How long after a batch's id time it may still become visible (a slow writer renames it late)."""
+
+
+def unseen_batches(landing_dir: Path, cursor: dict | None) -> tuple[list[LandedBatch], dict]:
+    """Batches not yet reported, and the cursor that remembers them.
+
+    A batch id is taken when its write starts, so a slow writer can make batch A visible after a later
+    batch B. A plain "newest id seen" cursor would then skip A; instead the cursor keeps every id seen
+    within :data:`LATE_BATCH_GRACE` of the newest one, and each listing looks back that far.
+    """
+    cursor = cursor or {}
+    seen = set(cursor.get("seen", []))
+    newest = cursor.get("newest")
+    lower = _id_floor(newest) if newest else None
+    fresh = [batch for batch in list_batches(landing_dir, after=lower) if batch.batch_id not in seen]
+    newest = max([newest, *(b.batch_id for b in fresh)], key=lambda i: i or "")
+    floor = _id_floor(newest) if newest else ""
+    keep = sorted(i for i in seen | {b.batch_id for b in fresh} if i > floor)
+    return fresh, {"newest": newest, "seen": keep}
+
+
+def _id_floor(batch_id: str) -> str:
+    """The smallest id a batch written up to LATE_BATCH_GRACE before ``batch_id`` could have."""
+    stamp = datetime.strptime(batch_id[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    return (stamp - LATE_BATCH_GRACE).strftime("%Y%m%dT%H%M%S%fZ")

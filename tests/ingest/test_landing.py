@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -9,8 +10,10 @@ from intentvision_dagster.ingest.landing import (
     BATCH_ID_PATTERN,
     land_batch,
     list_batches,
+    new_batch_id,
     read_landed,
     read_landed_many,
+    unseen_batches,
 )
 from intentvision_dagster.series import SERIES_COLUMNS, unique_id
 
@@ -111,3 +114,19 @@ def test_land_batch_refuses_foreign_rows_and_bad_input(tmp_path: Path) -> None:
         land_batch(series("acme", "cpu", "a", [0], [1]).assign(metric="../cpu"), tmp_path, "acme")
     assert list_batches(tmp_path) == []
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_a_batch_that_becomes_visible_late_is_still_reported_once(tmp_path: Path) -> None:
+    """Ids are taken when a write starts: an earlier id renamed after a later one must not be skipped."""
+    later = land_batch(series("acme", "cpu", "a", [0], [1]), tmp_path, "acme")
+    reported, cursor = unseen_batches(tmp_path, None)
+    assert reported == [later]
+
+    slow = land_batch(series("acme", "mem", "a", [0], [2]), tmp_path, "acme")
+    slow_id = new_batch_id(
+        datetime.now(UTC) - timedelta(minutes=2)
+    )  # began before `later`, finished after it
+    slow.path.rename(tmp_path / "acme" / slow_id)
+    reported, cursor = unseen_batches(tmp_path, cursor)
+    assert [b.batch_id for b in reported] == [slow_id] and slow_id < later.batch_id
+    assert unseen_batches(tmp_path, cursor) == ([], cursor)

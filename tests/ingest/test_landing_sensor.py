@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 
 from intentvision_dagster.definitions import build_definitions
@@ -33,7 +35,7 @@ def test_new_batches_add_partitions_and_request_one_run_per_partition(tmp_path):
         ]
         assert sorted(r.partition_key for r in result.run_requests) == sorted(added.partition_keys)
         assert {r.tags["intentvision/tenant"] for r in result.run_requests} == {"acme"}
-        assert result.cursor == batch.batch_id
+        assert json.loads(result.cursor)["newest"] == batch.batch_id
 
         instance.add_dynamic_partitions("tenant_metric", added.partition_keys)
         again = sensor(
@@ -54,4 +56,4 @@ def test_new_batches_add_partitions_and_request_one_run_per_partition(tmp_path):
             "globex/http_requests_per_second",
             "globex/node_cpu_utilization_percent",
         ]
-        assert later.cursor == second.batch_id
+        assert json.loads(later.cursor)["newest"] == second.batch_id
