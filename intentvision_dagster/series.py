@@ -8,10 +8,16 @@ Every frame in the product is long: ``unique_id, ds, y`` plus ``tenant, metric, 
 from __future__ import annotations
 
 import json
+import re
 
 from intentvision_dagster.partitions import LABEL_NAME_PATTERN, validate_metric, validate_tenant
 
 SERIES_COLUMNS = ["tenant", "metric", "labels", "unique_id", "ds", "y"]
+
+# One `name=value` or `name="value"` pair and its separator; quoted values may hold commas and escaped quotes.
+_LABEL_PAIR = re.compile(
+    r'\s*(?P<name>[^=,\s]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<plain>[^,"]*))\s*(?:,|$)'
+)
 
 
 def _escape(value: str) -> str:
@@ -44,15 +50,21 @@ def parse_labels(text: object) -> dict[str, str]:
             raise ValueError(f"labels {raw!r} must be a JSON object")
         return {str(k): str(v) for k, v in parsed.items()}
     labels: dict[str, str] = {}
-    for pair in raw.split(","):
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"labels {raw!r}: {pair!r} is not of the form name=value")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        labels[name.strip()] = value
+    position = 0
+    while position < len(raw):
+        pair = _LABEL_PAIR.match(raw, position)
+        if pair is None:
+            raise ValueError(
+                f'labels {raw!r}: {raw[position:]!r} is not of the form name=value or name="value"'
+            )
+        name, quoted, plain = pair.group("name", "quoted", "plain")
+        labels[name] = _unescape(quoted) if quoted is not None else plain.strip()
+        position = pair.end()
     return labels
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
 
 
 def unique_id(tenant: str, metric: str, labels: str) -> str:
