@@ -106,7 +106,6 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=100)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--prophet-sample", type=int, default=20)
-    parser.add_argument("--partitions-per-run", type=int, default=500)
     args = parser.parse_args()
 
     settings = load_settings()

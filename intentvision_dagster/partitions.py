@@ -47,7 +47,3 @@ def split_partition_key(key: str) -> tuple[str, str]:
     if not sep:
         raise ValueError(f"partition key {key!r} is not of the form tenant/metric")
     return validate_tenant(tenant), validate_metric(metric)
-
-
-def tenant_of(key: str) -> str:
-    return split_partition_key(key)[0]

@@ -6,19 +6,21 @@ Which concrete resources run (Slack or the local outbox) is decided in ``definit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 from dagster._core.storage.db_io_manager import DbIOManager, TableSlice
 from dagster_duckdb.io_manager import DuckDbClient
-from dagster_duckdb_pandas import DuckDBPandasIOManager
+from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier
 from intentvision_dagster.alerting.rules import Rule, load_rules, load_tenant_channels
 from intentvision_dagster.catalog import MetricCatalog, load_catalog
+from intentvision_dagster.series import arrow_frame
 
 WAREHOUSE_SCHEMA = "intentvision"
 
@@ -53,8 +55,19 @@ class _TransactionalDuckDbClient(DuckDbClient):
             DuckDbClient.delete_table_slice(context, table_slice, connection)
 
 
+class _ArrowPandasTypeHandler(DuckDBPandasTypeHandler):
+    def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
+        if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
+            return pd.DataFrame()
+        return arrow_frame(connection.sql(DuckDbClient.get_select_statement(table_slice)))
+
+
 class WarehouseIOManager(DuckDBPandasIOManager):
     """Stores each partitioned asset as a DuckDB table, replacing a partition's rows atomically."""
+
+    @staticmethod
+    def type_handlers() -> Sequence[DuckDBPandasTypeHandler]:
+        return [_ArrowPandasTypeHandler()]
 
     def create_io_manager(self, context) -> DbIOManager:
         return DbIOManager(

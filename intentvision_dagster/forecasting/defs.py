@@ -19,7 +19,7 @@ from intentvision_dagster.ingest.defs import PIPELINE_JOB_NAME, WAREHOUSE_ASSET
 from intentvision_dagster.partitions import series_partitions
 from intentvision_dagster.resources import ProjectConfig
 
-NIGHTLY_PARTITIONS_PER_RUN = 500
+NIGHTLY_PARTITIONS_PER_RUN = 100
 IDENTITY = ["unique_id", "tenant", "metric", "labels"]
 
 
@@ -62,17 +62,18 @@ def _png_markdown(png: bytes) -> str:
     kinds={"duckdb", "statsforecast"},
 )
 def forecasts(
-    context: dg.AssetExecutionContext,
-    validated_series: pd.DataFrame,
-    anomalies: pd.DataFrame,
-    project: ProjectConfig,
+    context: dg.AssetExecutionContext, anomalies: pd.DataFrame, project: ProjectConfig
 ) -> pd.DataFrame:
-    """Point forecasts with 80/95% intervals over each metric's horizon, clipped to the metric's bounds."""
+    """Point forecasts with 80/95% intervals over each metric's horizon, clipped to the metric's bounds.
+
+    Reads the scored series (``anomalies`` carries every validated point plus its flags), so the step holds
+    one copy of the history, not two.
+    """
     catalog, rules = project.catalog(), project.rules()
-    identity = validated_series[IDENTITY].drop_duplicates("unique_id")
+    identity = anomalies[IDENTITY].drop_duplicates("unique_id")
     started = time.perf_counter()
     # Fit on the series with anomalies replaced by expected values: an incident is not a pattern to repeat.
-    cleaned = without_anomalies(anomalies)[validated_series.columns]
+    cleaned = without_anomalies(anomalies)[[*IDENTITY, "ds", "y"]]
     parts = []
     for metric, frame, params in per_metric(cleaned, catalog, project.model_jobs):
         context.log.info(f"forecasting {frame['unique_id'].nunique()} series of {metric} ({params})")
@@ -80,13 +81,11 @@ def forecasts(
     result = pd.concat(parts, ignore_index=True).merge(identity, on="unique_id", how="left")
     compute_seconds = time.perf_counter() - started
     reports = Path(project.reports_dir)
+    histories = dict(iter(anomalies.groupby(["tenant", "metric"], sort=False)))
     plots = {}
     for (tenant, metric), frame in result.groupby(["tenant", "metric"], sort=True):
-        history = validated_series[
-            (validated_series["tenant"] == tenant) & (validated_series["metric"] == metric)
-        ]
-        flags = anomalies[(anomalies["tenant"] == tenant) & (anomalies["metric"] == metric)]
-        png = forecast_plot_png(history, frame, flags, threshold=breach_threshold(rules, str(metric)))
+        history = histories[(tenant, metric)]
+        png = forecast_plot_png(history, frame, history, threshold=breach_threshold(rules, str(metric)))
         path = reports / str(tenant) / f"{metric}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from intentvision_dagster.ingest.landing import read_landed, unseen_batches
+from intentvision_dagster.ingest.landing import read_landed_many, unseen_batches
 from intentvision_dagster.partitions import (
     PARTITION_EXPR,
     partition_key,
@@ -18,11 +18,6 @@ from intentvision_dagster.series import SERIES_COLUMNS
 
 WAREHOUSE_ASSET = {"partition_expr": PARTITION_EXPR}
 PIPELINE_JOB_NAME = "series_pipeline"
-
-
-def partition_keys_of(context: dg.AssetExecutionContext) -> list[str]:
-    """The (tenant/metric) keys this run covers: one key, or every key of a single-run range."""
-    return list(context.partition_keys)
 
 
 def tenant_tags(keys: list[str]) -> dict[str, str]:
@@ -42,8 +37,7 @@ def tenant_tags(keys: list[str]) -> dict[str, str]:
 def raw_series(context: dg.AssetExecutionContext, project: ProjectConfig) -> pd.DataFrame:
     """Every landed point of the partition's series, merged across batches; the newest batch wins."""
     landing = Path(project.landing_dir)
-    frames = [read_landed(landing, *split_partition_key(key)) for key in partition_keys_of(context)]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SERIES_COLUMNS)
+    frame = read_landed_many(landing, [split_partition_key(key) for key in context.partition_keys])
     context.add_output_metadata(
         {
             "series": int(frame["unique_id"].nunique()),

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from intentvision_dagster.partitions import TENANT_PATTERN, validate_metric, validate_tenant
-from intentvision_dagster.series import SERIES_COLUMNS
+from intentvision_dagster.series import SERIES_COLUMNS, arrow_frame
 
 BATCH_ID_PATTERN = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 TMP_PREFIX = ".tmp-"
@@ -152,7 +152,7 @@ def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataF
     if not files:
         return LANDING_SCHEMA.empty_table().to_pandas().astype({"ds": "datetime64[ns]"})
     with duckdb.connect() as conn:
-        frame = conn.execute(
+        relation = conn.sql(
             """
             select tenant, metric, labels, unique_id, ds, y
             from read_parquet(?, filename = true, file_row_number = true)
@@ -162,8 +162,9 @@ def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataF
             ) = 1
             order by unique_id, ds
             """,
-            [files, [f"{t}/{m}" for t, m in wanted]],
-        ).df()
+            params=[files, [f"{t}/{m}" for t, m in wanted]],
+        )
+        frame = arrow_frame(relation)
     return frame.astype({"ds": "datetime64[ns]", "y": "float64"})
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from intentvision_dagster.forecasting.frequency import infer_freq
-from intentvision_dagster.ingest.defs import WAREHOUSE_ASSET, partition_keys_of
+from intentvision_dagster.ingest.defs import WAREHOUSE_ASSET
 from intentvision_dagster.partitions import series_partitions, split_partition_key
 from intentvision_dagster.quality.expectations import run_expectations
 from intentvision_dagster.quality.schema import NoValidRowsError, split_valid
@@ -61,7 +61,7 @@ def validated_series(
 ) -> pd.DataFrame:
     """Rows that pass the pandera schema; the rest go to ``intentvision.quarantine`` with the reason."""
     catalog = project.catalog()
-    keys = partition_keys_of(context)
+    keys = list(context.partition_keys)
     started = time.perf_counter()
     valid_parts, quarantined_parts = [], []
     for key in keys:
