@@ -10,19 +10,20 @@ from intentvision_dagster.anomalies import defs as anomalies
 from intentvision_dagster.forecasting import defs as forecasting
 from intentvision_dagster.ingest import defs as ingest
 from intentvision_dagster.quality import defs as quality
-from intentvision_dagster.resources import WAREHOUSE_SCHEMA, AlertDelivery, ProjectConfig, WarehouseIOManager
+from intentvision_dagster.resources import AlertDelivery, ProjectConfig, WarehouseIOManager
 from intentvision_dagster.settings import (
     DEFAULT_SLACK_API_URL,
     SLACK_TOKEN_ENV,
     Settings,
     load_settings,
 )
+from intentvision_dagster.warehouse import SCHEMA
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
     settings.ensure_dirs()
     return {
-        "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),
+        "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=SCHEMA),
         "warehouse": DuckDBResource(database=str(settings.warehouse_path)),
         "project": ProjectConfig(
             landing_dir=str(settings.landing_dir),

@@ -12,9 +12,9 @@ from dagster_duckdb import DuckDBResource
 from intentvision_dagster.alerting.log import list_alerts
 from intentvision_dagster.definitions import defs
 from intentvision_dagster.demo_data import write_demo_files
-from intentvision_dagster.resources import WAREHOUSE_SCHEMA
 from intentvision_dagster.runs import ingest_file, register_partitions, run_pipeline, tick_alert_sensor
 from intentvision_dagster.settings import ASSETS_DIR, Settings, prepare_dagster_home
+from intentvision_dagster.warehouse import SCHEMA
 
 DEMO_CONFIG = ASSETS_DIR / "demo" / "series.yaml"
 
@@ -23,7 +23,7 @@ def summarize(conn, keys: list[str]) -> list[str]:
     """Human-readable figures for the partitions the demo ran."""
     params = [keys]
     where = "where tenant || '/' || metric in (select unnest(?))"
-    t = WAREHOUSE_SCHEMA
+    t = SCHEMA
     series = conn.execute(
         f"select count(distinct unique_id) from {t}.validated_series {where}", params
     ).fetchone()[0]

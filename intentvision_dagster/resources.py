@@ -20,9 +20,7 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier
 from intentvision_dagster.alerting.rules import Rule, load_rules, load_tenant_channels
 from intentvision_dagster.catalog import MetricCatalog, load_catalog
-from intentvision_dagster.series import arrow_frame
-
-WAREHOUSE_SCHEMA = "intentvision"
+from intentvision_dagster.warehouse import arrow_frame, table_exists, transaction
 
 
 class _TransactionalDuckDbClient(DuckDbClient):
@@ -35,23 +33,13 @@ class _TransactionalDuckDbClient(DuckDbClient):
     @staticmethod
     @contextmanager
     def connect(context, table_slice) -> Iterator[duckdb.DuckDBPyConnection]:
-        with DuckDbClient.connect(context, table_slice) as conn:
-            conn.begin()
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        with DuckDbClient.connect(context, table_slice) as conn, transaction(conn):
+            yield conn
 
     @staticmethod
     def delete_table_slice(context, table_slice: TableSlice, connection) -> None:
         # A failed DELETE on a missing table would abort the open transaction, so look before deleting.
-        exists = connection.execute(
-            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-            [table_slice.schema, table_slice.table],
-        ).fetchone()[0]
-        if exists:
+        if table_exists(connection, table_slice.table, table_slice.schema):
             DuckDbClient.delete_table_slice(context, table_slice, connection)
 
 

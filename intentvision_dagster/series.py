@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-import duckdb
-import pandas as pd
-
-from intentvision_dagster.partitions import LABEL_NAME_PATTERN, validate_metric, validate_tenant
+from intentvision_dagster.names import LABEL_NAME_PATTERN, validate_metric, validate_tenant
 
 SERIES_COLUMNS = ["tenant", "metric", "labels", "unique_id", "ds", "y"]
 
@@ -74,12 +71,3 @@ def unique_id(tenant: str, metric: str, labels: str) -> str:
     validate_tenant(tenant)
     validate_metric(metric)
     return f"{tenant}/{metric}{{{labels}}}" if labels else f"{tenant}/{metric}"
-
-
-def arrow_frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
-    """A DuckDB result as a pandas frame, through Arrow.
-
-    About twice as fast as ``fetchdf`` and with one Python object per distinct string, so the tenant, metric,
-    labels and unique_id columns of millions of rows cost a pointer per cell instead of a string per cell.
-    """
-    return relation.to_arrow_table().to_pandas(coerce_temporal_nanoseconds=True)

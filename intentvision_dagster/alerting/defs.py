@@ -15,8 +15,9 @@ from dagster_duckdb import DuckDBResource
 from intentvision_dagster.alerting.delivery import deliver_pending
 from intentvision_dagster.alerting.evaluate import evaluate
 from intentvision_dagster.alerting.log import record, resolve_missing
-from intentvision_dagster.partitions import split_partition_key
-from intentvision_dagster.resources import WAREHOUSE_SCHEMA, AlertDelivery, ProjectConfig
+from intentvision_dagster.names import split_partition_key
+from intentvision_dagster.resources import AlertDelivery, ProjectConfig
+from intentvision_dagster.warehouse import SCHEMA, arrow_frame, table_exists
 
 WATCHED_ASSETS = ("forecasts", "anomalies")
 PAGE_SIZE = 200
@@ -44,14 +45,10 @@ def new_materialized_partitions(
 def _select(
     conn, table: str, keys: list[str], query: str = "select * from {table} where {where}"
 ) -> pd.DataFrame:
-    exists = conn.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-        [WAREHOUSE_SCHEMA, table],
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(conn, table):
         return pd.DataFrame()
     where = "tenant || '/' || metric in (select unnest(?))"
-    return conn.execute(query.format(table=f"{WAREHOUSE_SCHEMA}.{table}", where=where), [keys]).fetchdf()
+    return arrow_frame(conn.sql(query.format(table=f"{SCHEMA}.{table}", where=where), params=[keys]))
 
 
 def load_alert_inputs(conn, keys: list[str]) -> dict[str, pd.DataFrame]:

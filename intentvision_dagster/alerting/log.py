@@ -9,14 +9,15 @@ Times are naive UTC timestamps; ``updated_at`` is the time of the last state cha
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 
 import duckdb
 import pandas as pd
 
-TABLE = "intentvision.alert_log"
+from intentvision_dagster.warehouse import SCHEMA, transaction
+
+TABLE = f"{SCHEMA}.alert_log"
 OPEN_STATES = ("pending", "delivered", "failed")
 ALERT_COLUMNS = [
     "id",
@@ -66,17 +67,6 @@ def _utc(now: datetime) -> pd.Timestamp:
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
 
-@contextmanager
-def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    conn.begin()
-    try:
-        yield conn
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
-
-
 def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the schema and table on first use, so a fresh warehouse needs no migration step."""
     conn.execute(_DDL)
@@ -98,7 +88,7 @@ def record(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: datet
     # Within one batch, keep the first candidate per key and per ongoing problem, as the table would.
     batch = candidates.drop_duplicates("dedup_key").drop_duplicates(["tenant", "rule", "series"])
     batch = batch.assign(id=[uuid.uuid4().hex[:12] for _ in range(len(batch))], created_at=_utc(now))
-    with _transaction(conn):
+    with transaction(conn):
         conn.register("alert_candidates", batch)
         try:
             conn.execute(
@@ -139,7 +129,7 @@ def resolve_missing(
         f" and not list_contains(?::varchar[], series) and {_OPEN}"
     )
     params = [tenant, metric, list(rules_evaluated), list(firing_series)]
-    with _transaction(conn):
+    with transaction(conn):
         resolved = _select(conn, where, params)
         conn.execute(
             f"update {TABLE} set state = 'resolved', updated_at = ? where list_contains(?::varchar[], id)",
@@ -160,7 +150,7 @@ def _update(
     conn: duckdb.DuckDBPyConnection, alert_id: str, assignments: str, params: list, now: datetime
 ) -> None:
     ensure_table(conn)
-    with _transaction(conn):
+    with transaction(conn):
         (count,) = conn.execute(
             f"update {TABLE} set {assignments}, updated_at = ? where id = ?", [*params, _utc(now), alert_id]
         ).fetchone()

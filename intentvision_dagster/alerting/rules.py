@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import yaml
 
-from intentvision_dagster.partitions import LABEL_NAME_PATTERN, validate_metric, validate_tenant
+from intentvision_dagster.names import LABEL_NAME_PATTERN, validate_metric, validate_tenant
 
 EDGES = ("hi_80", "hi_95", "yhat", "lo_80", "lo_95")
 DIRECTIONS = ("above", "below")

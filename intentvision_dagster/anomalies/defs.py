@@ -7,8 +7,7 @@ import pandas as pd
 
 from intentvision_dagster.anomalies.detector import detect
 from intentvision_dagster.forecasting.frequency import infer_freq, season_lengths
-from intentvision_dagster.ingest.defs import WAREHOUSE_ASSET
-from intentvision_dagster.partitions import series_partitions
+from intentvision_dagster.partitions import series_asset
 
 SEVERITIES = ("info", "warning", "critical")
 
@@ -22,12 +21,7 @@ def detect_partitions(validated: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-@dg.asset(
-    partitions_def=series_partitions,
-    metadata=WAREHOUSE_ASSET,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="warehouse",
-    group_name="series",
+@series_asset(
     kinds={"duckdb", "pandas"},
 )
 def anomalies(context: dg.AssetExecutionContext, validated_series: pd.DataFrame) -> pd.DataFrame:

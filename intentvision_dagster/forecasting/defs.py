@@ -15,8 +15,8 @@ from intentvision_dagster.forecasting.backtest import backtest
 from intentvision_dagster.forecasting.engine import MODEL_LOW_CONFIDENCE, forecast
 from intentvision_dagster.forecasting.frequency import horizon_steps, infer_freq
 from intentvision_dagster.forecasting.plots import forecast_plot_png
-from intentvision_dagster.ingest.defs import PIPELINE_JOB_NAME, WAREHOUSE_ASSET
-from intentvision_dagster.partitions import series_partitions
+from intentvision_dagster.ingest.defs import PIPELINE_JOB_NAME
+from intentvision_dagster.partitions import series_asset, series_partitions
 from intentvision_dagster.resources import ProjectConfig
 
 NIGHTLY_PARTITIONS_PER_RUN = 100
@@ -53,12 +53,7 @@ def _png_markdown(png: bytes) -> str:
     return f"![forecast](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
-@dg.asset(
-    partitions_def=series_partitions,
-    metadata=WAREHOUSE_ASSET,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="warehouse",
-    group_name="series",
+@series_asset(
     kinds={"duckdb", "statsforecast"},
 )
 def forecasts(
@@ -112,12 +107,7 @@ def forecasts(
     return result
 
 
-@dg.asset(
-    partitions_def=series_partitions,
-    metadata=WAREHOUSE_ASSET,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="warehouse",
-    group_name="series",
+@series_asset(
     kinds={"duckdb", "utilsforecast"},
     deps=[forecasts],
 )

@@ -7,16 +7,11 @@ import dagster as dg
 import pandas as pd
 
 from intentvision_dagster.ingest.landing import read_landed_many, unseen_batches
-from intentvision_dagster.partitions import (
-    PARTITION_EXPR,
-    partition_key,
-    series_partitions,
-    split_partition_key,
-)
+from intentvision_dagster.names import partition_key, split_partition_key
+from intentvision_dagster.partitions import series_asset, series_partitions
 from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import SERIES_COLUMNS
 
-WAREHOUSE_ASSET = {"partition_expr": PARTITION_EXPR}
 PIPELINE_JOB_NAME = "series_pipeline"
 
 
@@ -26,12 +21,7 @@ def tenant_tags(keys: list[str]) -> dict[str, str]:
     return {"intentvision/tenant": tenants[0] if len(tenants) == 1 else "multiple"}
 
 
-@dg.asset(
-    partitions_def=series_partitions,
-    metadata=WAREHOUSE_ASSET,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="warehouse",
-    group_name="series",
+@series_asset(
     kinds={"duckdb", "pandas"},
 )
 def raw_series(context: dg.AssetExecutionContext, project: ProjectConfig) -> pd.DataFrame:

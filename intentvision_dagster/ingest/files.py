@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from intentvision_dagster.partitions import validate_metric, validate_tenant
+from intentvision_dagster.names import validate_metric, validate_tenant
 from intentvision_dagster.series import SERIES_COLUMNS, canonical_labels, parse_labels, unique_id
 
 REQUIRED_COLUMNS = ("timestamp", "metric", "value")

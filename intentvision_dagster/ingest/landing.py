@@ -22,8 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from intentvision_dagster.partitions import TENANT_PATTERN, validate_metric, validate_tenant
-from intentvision_dagster.series import SERIES_COLUMNS, arrow_frame
+from intentvision_dagster.names import TENANT_PATTERN, validate_metric, validate_tenant
+from intentvision_dagster.series import SERIES_COLUMNS
+from intentvision_dagster.warehouse import arrow_frame
 
 BATCH_ID_PATTERN = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 TMP_PREFIX = ".tmp-"

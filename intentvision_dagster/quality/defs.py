@@ -7,26 +7,26 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from intentvision_dagster.forecasting.frequency import infer_freq
-from intentvision_dagster.ingest.defs import WAREHOUSE_ASSET
-from intentvision_dagster.partitions import series_partitions, split_partition_key
+from intentvision_dagster.names import split_partition_key
+from intentvision_dagster.partitions import series_asset, series_partitions
 from intentvision_dagster.quality.expectations import run_expectations
 from intentvision_dagster.quality.schema import NoValidRowsError, split_valid
-from intentvision_dagster.resources import WAREHOUSE_SCHEMA, ProjectConfig
+from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import SERIES_COLUMNS
+from intentvision_dagster.warehouse import SCHEMA, transaction
 
-QUARANTINE_TABLE = f"{WAREHOUSE_SCHEMA}.quarantine"
+QUARANTINE_TABLE = f"{SCHEMA}.quarantine"
 EXPECTATIONS = ("completeness", "freshness", "value_range", "not_null")
 
 
 def replace_quarantine(conn, keys: list[str], quarantined: pd.DataFrame) -> None:
     """Replace the quarantined rows of these partitions in one transaction (idempotent reruns)."""
-    conn.execute(f"create schema if not exists {WAREHOUSE_SCHEMA}")
+    conn.execute(f"create schema if not exists {SCHEMA}")
     conn.execute(
         f"create table if not exists {QUARANTINE_TABLE} (tenant varchar, metric varchar, labels varchar, "
         "unique_id varchar, ds timestamp, y double, rule varchar, reason varchar, quarantined_at timestamp)"
     )
-    conn.begin()
-    try:
+    with transaction(conn):
         conn.execute(
             f"delete from {QUARANTINE_TABLE} where tenant || '/' || metric in (select unnest(?))", [keys]
         )
@@ -39,18 +39,9 @@ def replace_quarantine(conn, keys: list[str], quarantined: pd.DataFrame) -> None
                 f"insert into {QUARANTINE_TABLE} select tenant, metric, labels, unique_id, ds, y, rule, "
                 "reason, quarantined_at from quarantined_rows"
             )
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
 
 
-@dg.asset(
-    partitions_def=series_partitions,
-    metadata=WAREHOUSE_ASSET,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="warehouse",
-    group_name="series",
+@series_asset(
     kinds={"duckdb", "pandas"},
 )
 def validated_series(
