@@ -10,22 +10,11 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from intentvision_dagster.alerting.log import ALERT_COLUMNS
 from intentvision_dagster.settings import load_settings, prepare_dagster_home
 
-ALERT_FIELDS = [
-    "id",
-    "tenant",
-    "metric",
-    "series",
-    "rule",
-    "severity",
-    "state",
-    "dedup_key",
-    "created_at",
-    "delivered_at",
-    "attempts",
-    "destination",
-]
+ALERT_FIELDS = [c for c in ALERT_COLUMNS if c not in ("summary", "details", "updated_at", "last_error")]
+"""What ``alerts list --json`` prints per alert (the log's columns less the long texts)."""
 
 
 def _instance_and_defs():

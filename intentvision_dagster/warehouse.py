@@ -31,7 +31,8 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> bool:
-    found = conn.execute(
+    # fetchall, not fetchone: a half-read result blocks the connection's next ``sql()`` call in DuckDB 2.
+    [(count,)] = conn.execute(
         "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
-    ).fetchone()
-    return bool(found and found[0])
+    ).fetchall()
+    return count > 0
