@@ -3,8 +3,8 @@
     python bench/nightly.py [--series 10000] [--partitions 100] [--days 30] [--prophet-sample 20]
 
 Figures, not pass/fail: series/s for the whole nightly pipeline, seconds per asset, the time outside our
-model/validation code (run wall time minus the compute seconds each asset reports), peak RSS, and — in the same
-run, on a sample of the same series — a Prophet fit+predict loop, so the speed figure is also a ratio.
+model/validation code (run wall time minus the compute seconds each asset reports), peak RSS, and — in the
+same run, on a sample of the same series — a Prophet fit+predict loop, so the speed figure is also a ratio.
 """
 
 from __future__ import annotations
