@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 export INTENTVISION_HOME ?= $(CURDIR)/.intentvision
 export DAGSTER_HOME ?= $(INTENTVISION_HOME)/dagster_home
 
-.PHONY: help setup demo test test-fast ui bench lint format lock clean
+.PHONY: help setup demo test test-fast ui bench bench-nab lint format lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ ui: $(STAMP)  ## Dagster UI + daemon on http://127.0.0.1:3000 against $INTENTVIS
 
 bench: $(STAMP)  ## Nightly-job throughput benchmark (N=10000 series by default; BENCH_ARGS to override)
 	$(BIN)/python bench/nightly.py $(BENCH_ARGS)
+
+bench-nab: $(STAMP)  ## NAB dev-subset score of the anomaly detector vs a rolling z-score baseline
+	$(BIN)/python bench/nab.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check .

@@ -13,6 +13,8 @@ import pandas as pd
 import yaml
 
 METRIC_KINDS = ("gauge", "counter")
+SENSITIVITIES = ("low", "medium", "high")
+"""Anomaly detector sensitivity per metric (thresholds in ``anomalies.detector.SENSITIVITY_THRESHOLDS``)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class MetricSpec:
     horizon: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(hours=72))
     max_gap_ratio: float = 0.1
     max_staleness: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(days=2))
+    sensitivity: str = "medium"
 
     @property
     def non_negative(self) -> bool:
@@ -43,7 +46,17 @@ class MetricCatalog:
         return MetricSpec(**{**self.defaults.__dict__, "name": metric})
 
 
-_KEYS = {"kind", "unit", "min", "max", "horizon", "max_gap_ratio", "max_staleness", "description"}
+_KEYS = {
+    "kind",
+    "unit",
+    "min",
+    "max",
+    "horizon",
+    "max_gap_ratio",
+    "max_staleness",
+    "sensitivity",
+    "description",
+}
 
 
 def _spec(name: str, entry: dict, base: MetricSpec | None, source: Path) -> MetricSpec:
@@ -56,6 +69,12 @@ def _spec(name: str, entry: dict, base: MetricSpec | None, source: Path) -> Metr
     if kind not in METRIC_KINDS:
         raise ValueError(
             f"{source}: metric {name!r}: field 'kind' is {kind!r}, expected one of {METRIC_KINDS}"
+        )
+    sensitivity = entry.get("sensitivity", base.sensitivity if base else "medium")
+    if sensitivity not in SENSITIVITIES:
+        raise ValueError(
+            f"{source}: metric {name!r}: field 'sensitivity' is {sensitivity!r}, "
+            f"expected one of {SENSITIVITIES}"
         )
     try:
         return MetricSpec(
@@ -71,6 +90,7 @@ def _spec(name: str, entry: dict, base: MetricSpec | None, source: Path) -> Metr
             max_staleness=pd.Timedelta(entry["max_staleness"])
             if "max_staleness" in entry
             else (base.max_staleness if base else MetricSpec(name).max_staleness),
+            sensitivity=sensitivity,
         )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{source}: metric {name!r}: {exc}") from None

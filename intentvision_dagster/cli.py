@@ -11,6 +11,7 @@ import click
 import pandas as pd
 
 from intentvision_dagster.alerting.log import ALERT_COLUMNS
+from intentvision_dagster.catalog import SENSITIVITIES
 from intentvision_dagster.settings import load_settings, prepare_dagster_home
 
 ALERT_FIELDS = [c for c in ALERT_COLUMNS if c not in ("summary", "details", "updated_at", "last_error")]
@@ -86,6 +87,66 @@ def run(partitions: tuple[str, ...], all_partitions: bool, one_run: bool) -> Non
     outcomes = run_pipeline(defs, instance, keys, one_run=one_run, progress=click.echo)
     if not all(outcome.success for outcome in outcomes):
         sys.exit(1)
+
+
+@main.command("detect", short_help="Score a CSV of metric values for anomalies.")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV with columns timestamp,value (one series) or unique_id,ds,y (many).",
+)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV to write.",
+)
+@click.option(
+    "--sensitivity",
+    type=click.Choice(SENSITIVITIES),
+    default="medium",
+    show_default=True,
+    help="low: fewer, surer flags; high: more, earlier flags.",
+)
+@click.option(
+    "--season-length",
+    type=click.IntRange(min=1),
+    help="Points per season; default: points per day from the sampling step (7 for daily data).",
+)
+def detect_command(input_path: Path, output_path: Path, sensitivity: str, season_length: int | None) -> None:
+    """Score every row of INPUT with the causal anomaly detector and write OUTPUT in the same row order.
+
+    OUTPUT keeps the input columns as written and adds anomaly_score, is_anomaly, severity, reason, event_id.
+    """
+    from intentvision_dagster.anomalies.files import (
+        DetectFileError,
+        infer_season_length,
+        read_series,
+        score_series,
+        write_scored,
+    )
+
+    try:
+        source = read_series(input_path)
+        season_length = season_length or infer_season_length(source.frame)
+    except DetectFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    if source.long_running:
+        with click.progressbar(length=source.series, label="scoring series", file=sys.stderr) as bar:
+            scored = score_series(source, season_length, sensitivity, on_progress=bar.update)
+    else:
+        scored = score_series(source, season_length, sensitivity)
+    write_scored(scored, source.columns, output_path)
+    flagged = scored[scored["is_anomaly"]]
+    click.echo(
+        f"scored {len(scored)} rows of {source.series} series (season length {season_length}, "
+        f"sensitivity {sensitivity}): {len(flagged)} anomalous rows in {flagged['event_id'].nunique()} "
+        f"events, {int(flagged['severity'].isin(['warning', 'critical']).sum())} at warning or above; "
+        f"wrote {output_path}"
+    )
 
 
 @main.group()

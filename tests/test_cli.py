@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 from click.testing import CliRunner
 
 from intentvision_dagster.cli import main
@@ -69,3 +71,38 @@ def test_alerts_list_json_prints_one_object_per_alert(demo_world, monkeypatch):
         "destination",
     }
     assert all(r["state"] == "delivered" and r["destination"].startswith("outbox:") for r in records)
+
+
+def test_detect_scores_a_csv_in_input_order(tmp_path):
+    stamps = pd.date_range("2026-01-05", periods=28 * 24, freq="h")
+    values = 50 + 30 * np.sin(2 * np.pi * (np.arange(len(stamps)) - 8) / 24)
+    values += np.random.default_rng(0).normal(0, 1, len(stamps))
+    values[20 * 24 + 3] += 60
+    frame = pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": values.round(3)})
+    frame = frame.sample(frac=1, random_state=0)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    result = CliRunner().invoke(
+        main, ["detect", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "scored 672 rows of 1 series (season length 24, sensitivity medium)" in result.output
+    out = pd.read_csv(tmp_path / "out.csv", dtype={"timestamp": str})
+    assert list(out["timestamp"]) == list(frame["timestamp"])
+    assert out.loc[out["is_anomaly"], "timestamp"].tolist() == ["2026-01-25T03:00:00Z"]
+
+
+def test_detect_shows_progress_on_many_series_and_names_bad_columns(tmp_path):
+    stamps = pd.date_range("2026-01-05", periods=48, freq="h").strftime("%Y-%m-%dT%H:%M:%SZ")
+    many = pd.DataFrame({"unique_id": np.repeat([f"s{i}" for i in range(60)], 48), "ds": np.tile(stamps, 60)})
+    many.assign(y=1.0).to_csv(tmp_path / "many.csv", index=False)
+    runner = CliRunner()
+    args = ["detect", "--input", str(tmp_path / "many.csv"), "--output", str(tmp_path / "out.csv")]
+    result = runner.invoke(main, [*args, "--sensitivity", "high", "--season-length", "24"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "scoring series" in result.output
+        and "of 60 series (season length 24, sensitivity high)" in result.output
+    )
+    many.to_csv(tmp_path / "many.csv", index=False)
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and "many.csv: missing column(s) 'y'" in result.output

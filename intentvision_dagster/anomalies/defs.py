@@ -6,28 +6,34 @@ import dagster as dg
 import pandas as pd
 
 from intentvision_dagster.anomalies.detector import detect
+from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.forecasting.frequency import infer_freq, season_lengths
 from intentvision_dagster.partitions import series_asset
+from intentvision_dagster.resources import ProjectConfig
 
 SEVERITIES = ("info", "warning", "critical")
 
 
-def detect_partitions(validated: pd.DataFrame) -> pd.DataFrame:
-    """Run the detector per metric (one vectorised call per metric, all tenants' series of it together)."""
+def detect_partitions(validated: pd.DataFrame, catalog: MetricCatalog) -> pd.DataFrame:
+    """Run the detector per metric (one vectorised call per metric, all tenants' series of it together), at
+    the sensitivity the catalog gives that metric."""
     parts = []
-    for _, frame in validated.groupby("metric", sort=True):
+    for metric, frame in validated.groupby("metric", sort=True):
         seasons = season_lengths(infer_freq(frame))
-        parts.append(detect(frame, season_length=seasons[0] if seasons else 1))
+        sensitivity = catalog.spec(str(metric)).sensitivity
+        parts.append(detect(frame, season_length=seasons[0] if seasons else 1, sensitivity=sensitivity))
     return pd.concat(parts, ignore_index=True)
 
 
 @series_asset(
     kinds={"duckdb", "pandas"},
 )
-def anomalies(context: dg.AssetExecutionContext, validated_series: pd.DataFrame) -> pd.DataFrame:
+def anomalies(
+    context: dg.AssetExecutionContext, validated_series: pd.DataFrame, project: ProjectConfig
+) -> pd.DataFrame:
     """Score, flag, severity, detector, reason and event id for every validated point."""
     started = time.perf_counter()
-    scored = detect_partitions(validated_series)
+    scored = detect_partitions(validated_series, project.catalog())
     compute_seconds = time.perf_counter() - started
     flagged = scored[scored["is_anomaly"]]
     events = flagged.drop_duplicates("event_id")

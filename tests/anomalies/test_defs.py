@@ -1,0 +1,48 @@
+"""Per-metric sensitivity: the catalog field, its validation, and detect_partitions using it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from intentvision_dagster.anomalies.defs import detect_partitions
+from intentvision_dagster.catalog import load_catalog
+from intentvision_dagster.settings import ASSETS_DIR
+from tests.anomalies.test_detector import _hourly, _seasonal
+
+
+def _catalog(tmp_path: Path, text: str):
+    (tmp_path / "metrics.yaml").write_text(text)
+    return load_catalog(tmp_path / "metrics.yaml")
+
+
+def test_sensitivity_defaults_to_medium_and_is_inherited(tmp_path: Path) -> None:
+    catalog = _catalog(
+        tmp_path, "defaults:\n  sensitivity: high\nmetrics:\n  calm:\n    sensitivity: low\n  other: {}\n"
+    )
+    assert catalog.spec("calm").sensitivity == "low"
+    assert catalog.spec("other").sensitivity == "high" and catalog.spec("unlisted").sensitivity == "high"
+    assert (
+        load_catalog(ASSETS_DIR / "metrics.yaml").spec("node_cpu_utilization_percent").sensitivity == "medium"
+    )
+
+
+def test_an_unknown_sensitivity_is_refused_naming_the_metric(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="metric 'calm': field 'sensitivity' is 'extreme'"):
+        _catalog(tmp_path, "metrics:\n  calm:\n    sensitivity: extreme\n")
+
+
+def test_each_metric_is_scored_at_its_own_sensitivity(tmp_path: Path) -> None:
+    values = _seasonal()
+    values[20 * 24 + 3] += 5  # a small bump: info at high sensitivity, nothing at low
+    frame = pd.concat(
+        [_hourly(values, "t/calm").assign(metric="calm"), _hourly(values, "t/eager").assign(metric="eager")]
+    )
+    catalog = _catalog(tmp_path, "metrics:\n  calm:\n    sensitivity: low\n  eager:\n    sensitivity: high\n")
+    scored = detect_partitions(frame, catalog)
+    flagged = scored.groupby("metric")["is_anomaly"].sum()
+    assert flagged["calm"] == 0 and flagged["eager"] >= 1
+    assert np.array_equal(scored["y"], np.concatenate([values, values]))

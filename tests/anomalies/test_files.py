@@ -1,0 +1,115 @@
+"""CSV files for ``intentvision detect``: both input shapes round trip in input order; bad files are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from intentvision_dagster.anomalies.files import (
+    DetectFileError,
+    infer_season_length,
+    read_series,
+    score_series,
+    write_scored,
+)
+from tests.anomalies.test_detector import START, _seasonal
+
+SPIKE = 20 * 24 + 3
+
+
+def _single(path: Path, values: np.ndarray, freq: str = "h") -> pd.DataFrame:
+    """A shuffled ``timestamp,value`` file with ISO 8601 UTC timestamps."""
+    stamps = pd.date_range(START, periods=len(values), freq=freq).strftime("%Y-%m-%dT%H:%M:%SZ")
+    frame = pd.DataFrame({"timestamp": stamps, "value": values.round(3)}).sample(frac=1, random_state=0)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def _spiked(seed: int = 0) -> np.ndarray:
+    values = _seasonal(seed)
+    values[SPIKE] += 60
+    return values
+
+
+def test_single_series_round_trip_keeps_input_order_and_text(tmp_path: Path) -> None:
+    source = _single(tmp_path / "in.csv", _spiked())
+    parsed = read_series(tmp_path / "in.csv")
+    assert parsed.columns == ("timestamp", "value") and parsed.series == 1 and not parsed.long_running
+    write_scored(
+        score_series(parsed, infer_season_length(parsed.frame), "medium"), parsed.columns, tmp_path / "o"
+    )
+    out = pd.read_csv(tmp_path / "o", dtype={"timestamp": str})
+    assert list(out.columns) == [
+        "timestamp",
+        "value",
+        "anomaly_score",
+        "is_anomaly",
+        "severity",
+        "reason",
+        "event_id",
+    ]
+    assert list(out["timestamp"]) == list(source["timestamp"]) and np.allclose(out["value"], source["value"])
+    spike = (START + pd.Timedelta(hours=SPIKE)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    flagged = out[out["is_anomaly"]]
+    assert list(flagged["timestamp"]) == [spike]
+    assert flagged["severity"].iloc[0] == "critical" and "MADs above" in flagged["reason"].iloc[0]
+
+
+def test_long_input_round_trip_with_progress(tmp_path: Path) -> None:
+    stamps = pd.date_range(START, periods=28 * 24, freq="h").strftime("%Y-%m-%d %H:%M:%S+00:00")
+    frame = pd.concat(
+        [pd.DataFrame({"unique_id": f"s{seed}", "ds": stamps, "y": _spiked(seed)}) for seed in range(3)]
+    ).sample(frac=1, random_state=1)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    parsed = read_series(tmp_path / "in.csv")
+    assert parsed.columns == ("unique_id", "ds", "y") and parsed.series == 3
+    done: list[int] = []
+    scored = score_series(parsed, 24, "medium", on_progress=done.append)
+    assert sum(done) == 3
+    write_scored(scored, parsed.columns, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", dtype={"ds": str})
+    assert list(out.columns[:3]) == ["unique_id", "ds", "y"] and len(out) == len(frame)
+    assert list(zip(out["unique_id"], out["ds"], strict=True)) == list(
+        zip(frame["unique_id"], frame["ds"], strict=True)
+    )
+    assert out.loc[out["is_anomaly"], "unique_id"].sort_values().tolist() == ["s0", "s1", "s2"]
+
+
+def test_season_length_is_points_per_day(tmp_path: Path) -> None:
+    _single(tmp_path / "five.csv", np.ones(600), freq="5min")
+    _single(tmp_path / "daily.csv", np.ones(60), freq="D")
+    assert infer_season_length(read_series(tmp_path / "five.csv").frame) == 288
+    assert infer_season_length(read_series(tmp_path / "daily.csv").frame) == 7
+    (tmp_path / "one.csv").write_text("timestamp,value\n2026-01-01T00:00:00Z,1\n")
+    with pytest.raises(DetectFileError, match="give --season-length"):
+        infer_season_length(read_series(tmp_path / "one.csv").frame)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("time,value\n2026-01-01,1\n", "missing column(s) 'timestamp'; expected columns timestamp,value"),
+        ("unique_id,ds\na,2026-01-01\n", "in.csv: missing column(s) 'y'; expected columns"),
+        (
+            "timestamp,value\n2026-01-01T00:00:00Z,1\nyesterday,2\n",
+            "in.csv line 3, column 'timestamp': 'yesterday' is not an ISO 8601 timestamp",
+        ),
+        (
+            "unique_id,ds,y\na,2026-01-01T00:00:00Z,1\na,2026-01-01T01:00:00Z,abc\n",
+            "in.csv line 3, column 'y': 'abc' is not a finite number",
+        ),
+        ("timestamp,value\n2026-01-01T00:00:00Z,\n", "line 2, column 'value': '' is not a finite number"),
+        (
+            "timestamp,value\n2026-01-01T00:00:00Z,1\n2026-01-01T01:00:00+01:00,2\n",
+            "line 3, column 'timestamp': '2026-01-01T01:00:00+01:00' repeats an earlier timestamp",
+        ),
+    ],
+)
+def test_bad_files_are_refused_naming_line_and_column(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "in.csv").write_text(text)
+    with pytest.raises(DetectFileError) as caught:
+        read_series(tmp_path / "in.csv")
+    assert message in str(caught.value)
