@@ -167,7 +167,7 @@ def main() -> None:
     ours, ours_seconds = run_ours(corpus, args.sensitivity)
     baseline, baseline_seconds = run_baseline(corpus)
     detectors = {
-        "seasonal_mad": (evaluate(ours, corpus, profiles), n_points / ours_seconds),
+        "intentvision": (evaluate(ours, corpus, profiles), n_points / ours_seconds),
         "rolling_gaussian": (evaluate(baseline, corpus, profiles), n_points / baseline_seconds),
     }
 

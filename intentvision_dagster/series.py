@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 
+import pandas as pd
+
 from intentvision_dagster.names import LABEL_NAME_PATTERN, validate_metric, validate_tenant
 
 SERIES_COLUMNS = ["tenant", "metric", "labels", "unique_id", "ds", "y"]
@@ -71,3 +73,16 @@ def unique_id(tenant: str, metric: str, labels: str) -> str:
     validate_tenant(tenant)
     validate_metric(metric)
     return f"{tenant}/{metric}{{{labels}}}" if labels else f"{tenant}/{metric}"
+
+
+def counter_increase(df: pd.DataFrame) -> pd.DataFrame:
+    """A counter's per-step increase, the quantity worth modelling for a monotonically growing total.
+
+    A drop means the counter restarted from zero (a process restart), so that step's increase is the new
+    value, as Prometheus' ``increase()`` counts it. The first point of each series has no increase: dropped.
+    """
+    frame = df.sort_values(["unique_id", "ds"], ignore_index=True)
+    previous = frame.groupby("unique_id", sort=False)["y"].shift()
+    step = frame["y"] - previous
+    increase = step.where(step >= 0, frame["y"])
+    return frame.assign(y=increase)[previous.notna()].reset_index(drop=True)

@@ -57,9 +57,9 @@ def load_alert_inputs(conn, keys: list[str]) -> dict[str, pd.DataFrame]:
         "forecasts": _select(conn, "forecasts", keys),
         "anomalies": _select(conn, "anomalies", keys),
         "accuracy": _select(conn, "forecast_accuracy", keys),
-        "last_actuals": _select(
+        "last_actuals": _select(  # the modelled series: a counter's increase, like its forecast
             conn,
-            "validated_series",
+            "anomalies",
             keys,
             "select unique_id, ds, y from {table} where {where} "
             "qualify row_number() over (partition by unique_id order by ds desc) = 1",

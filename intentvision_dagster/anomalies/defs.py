@@ -10,18 +10,26 @@ from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.forecasting.frequency import infer_freq, season_lengths
 from intentvision_dagster.partitions import series_asset
 from intentvision_dagster.resources import ProjectConfig
+from intentvision_dagster.series import counter_increase
 
 SEVERITIES = ("info", "warning", "critical")
 
 
 def detect_partitions(validated: pd.DataFrame, catalog: MetricCatalog) -> pd.DataFrame:
     """Run the detector per metric (one vectorised call per metric, all tenants' series of it together), at
-    the sensitivity the catalog gives that metric."""
+    the sensitivity the catalog gives that metric.
+
+    Counters are scored (and downstream forecast) as their per-step increase, so a counter reset is a restart,
+    not an anomaly; the output's ``y`` is the modelled value, the increase for counters.
+    """
     parts = []
     for metric, frame in validated.groupby("metric", sort=True):
-        seasons = season_lengths(infer_freq(frame))
-        sensitivity = catalog.spec(str(metric)).sensitivity
-        parts.append(detect(frame, season_length=seasons[0] if seasons else 1, sensitivity=sensitivity))
+        spec = catalog.spec(str(metric))
+        modelled = counter_increase(frame) if spec.kind == "counter" else frame
+        seasons = season_lengths(infer_freq(modelled))
+        parts.append(
+            detect(modelled, season_length=seasons[0] if seasons else 1, sensitivity=spec.sensitivity)
+        )
     return pd.concat(parts, ignore_index=True)
 
 

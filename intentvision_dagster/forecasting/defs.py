@@ -112,15 +112,17 @@ def forecasts(
     deps=[forecasts],
 )
 def forecast_accuracy(
-    context: dg.AssetExecutionContext, validated_series: pd.DataFrame, project: ProjectConfig
+    context: dg.AssetExecutionContext, anomalies: pd.DataFrame, project: ProjectConfig
 ) -> pd.DataFrame:
     """Rolling-origin backtest per series: MAE, RMSE, MAPE, sMAPE, MASE and 80/95% interval coverage."""
     catalog = project.catalog()
-    identity = validated_series[IDENTITY].drop_duplicates("unique_id")
+    # The modelled series (a counter's increase), as the forecasts see it, with its anomalies left in.
+    modelled = anomalies[[*IDENTITY, "ds", "y"]]
+    identity = modelled[IDENTITY].drop_duplicates("unique_id")
     started = time.perf_counter()
     parts = [
         backtest(frame, levels=(80, 95), **params)
-        for _, frame, params in per_metric(validated_series, catalog, project.model_jobs)
+        for _, frame, params in per_metric(modelled, catalog, project.model_jobs)
     ]
     result = pd.concat(parts, ignore_index=True).merge(identity, on="unique_id", how="left")
     context.add_output_metadata(

@@ -46,3 +46,16 @@ def test_each_metric_is_scored_at_its_own_sensitivity(tmp_path: Path) -> None:
     flagged = scored.groupby("metric")["is_anomaly"].sum()
     assert flagged["calm"] == 0 and flagged["eager"] >= 1
     assert np.array_equal(scored["y"], np.concatenate([values, values]))
+
+
+def test_counters_are_scored_as_increases_so_a_reset_is_not_an_anomaly(tmp_path: Path) -> None:
+    rate = _seasonal()
+    total = np.cumsum(rate)
+    total[500:] -= total[499]  # the process restarted: the counter starts again from zero
+    frame = _hourly(total, "t/requests_total").assign(metric="requests_total")
+    catalog = _catalog(tmp_path, "metrics:\n  requests_total:\n    kind: counter\n")
+    scored = detect_partitions(frame, catalog)
+    assert len(scored) == len(frame) - 1
+    assert np.allclose(scored["y"].iloc[:498], rate[1:499])
+    assert scored.loc[scored["ds"] == frame["ds"].iloc[500], "severity"].item() in ("none", "info")
+    assert not scored["severity"].isin(["warning", "critical"]).any()
