@@ -127,3 +127,22 @@ def test_a_partition_range_runs_in_one_run(demo_world):
     in_run = {r.partition_key for r in materialized.records if r.run_id == outcome.run_id}
     assert in_run == set(keys)
     assert read(demo_world, "select count(*) n from intentvision.forecasts")["n"][0] == counts_before
+
+
+def test_single_partition_runs_show_plots_and_severity_counts_in_metadata(demo_world):
+    key = "acme/http_requests_per_second"
+    [demo_run] = [o.run_id for o in demo_world.outcomes if o.partitions == [key]]
+
+    def metadata_of(asset: str) -> dict:
+        records = demo_world.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=20
+        ).records
+        [record] = [r for r in records if r.run_id == demo_run]
+        return record.asset_materialization.metadata
+
+    forecast_meta, anomaly_meta = metadata_of("forecasts"), metadata_of("anomalies")
+    assert forecast_meta["plot"].value.startswith("![forecast](data:image/png;base64,")
+    assert forecast_meta["series"].value == 3
+    assert anomaly_meta["plot"].value.startswith("![anomalies](data:image/png;base64,")
+    assert anomaly_meta["points_critical"].value >= 3 and anomaly_meta["events"].value >= 1
+    assert 'service="checkout"' in anomaly_meta["latest_events"].value

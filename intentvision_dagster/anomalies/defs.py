@@ -8,6 +8,7 @@ import pandas as pd
 from intentvision_dagster.anomalies.detector import detect
 from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.forecasting.frequency import infer_freq, season_lengths
+from intentvision_dagster.forecasting.plots import anomaly_plot_png, png_markdown
 from intentvision_dagster.partitions import series_asset
 from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import counter_increase
@@ -45,17 +46,19 @@ def anomalies(
     compute_seconds = time.perf_counter() - started
     flagged = scored[scored["is_anomaly"]]
     events = flagged.drop_duplicates("event_id")
-    context.add_output_metadata(
-        {
-            "points": len(scored),
-            "compute_seconds": compute_seconds,
-            "anomalous_points": len(flagged),
-            "events": len(events),
-            **{f"points_{severity}": int((scored["severity"] == severity).sum()) for severity in SEVERITIES},
-            "latest_events": dg.MetadataValue.md(
-                "\n".join(f"- `{row.event_id}`: {row.reason}" for row in events.tail(10).itertuples())
-                or "none"
-            ),
-        }
-    )
+    metadata = {
+        "points": len(scored),
+        "compute_seconds": compute_seconds,
+        "anomalous_points": len(flagged),
+        "events": len(events),
+        **{f"points_{severity}": int((scored["severity"] == severity).sum()) for severity in SEVERITIES},
+    }
+    # A range run shares one metadata entry across its partitions (and tenants): series-level detail only for
+    # a single-partition run.
+    if len(context.partition_keys) == 1:
+        metadata["latest_events"] = dg.MetadataValue.md(
+            "\n".join(f"- `{row.event_id}`: {row.reason}" for row in events.tail(10).itertuples()) or "none"
+        )
+        metadata["plot"] = dg.MetadataValue.md(png_markdown(anomaly_plot_png(scored), "anomalies"))
+    context.add_output_metadata(metadata)
     return scored

@@ -1,6 +1,5 @@
 """``forecasts`` and ``forecast_accuracy``, and the nightly schedule that refreshes every partition."""
 
-import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.forecasting.backtest import backtest
 from intentvision_dagster.forecasting.engine import MODEL_LOW_CONFIDENCE, forecast
 from intentvision_dagster.forecasting.frequency import horizon_steps, infer_freq
-from intentvision_dagster.forecasting.plots import forecast_plot_png
+from intentvision_dagster.forecasting.plots import forecast_plot_png, png_markdown
 from intentvision_dagster.ingest.defs import PIPELINE_JOB_NAME
 from intentvision_dagster.partitions import series_asset, series_partitions
 from intentvision_dagster.resources import ProjectConfig
@@ -47,10 +46,6 @@ def breach_threshold(rules: list[Rule], metric: str) -> float | None:
     return next(
         (rule.threshold for rule in rules if rule.kind == "forecast_breach" and rule.metric == metric), None
     )
-
-
-def _png_markdown(png: bytes) -> str:
-    return f"![forecast](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 @series_asset(
@@ -100,7 +95,7 @@ def forecasts(
     if len(plots) == 1:
         ((png, path),) = plots.values()
         metadata |= {
-            "plot": dg.MetadataValue.md(_png_markdown(png)),
+            "plot": dg.MetadataValue.md(png_markdown(png, "forecast")),
             "plot_path": dg.MetadataValue.path(str(path)),
         }
     context.add_output_metadata(metadata)
