@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from intentvision_dagster.ingest.landing import read_landed_many, unseen_batches
+from intentvision_dagster.ingest.landing import read_landed_many, remove_stale_tmp, unseen_batches
 from intentvision_dagster.names import partition_key, split_partition_key
 from intentvision_dagster.partitions import series_asset, series_partitions
 from intentvision_dagster.resources import ProjectConfig
@@ -46,7 +46,10 @@ def landing_sensor(
     context: dg.SensorEvaluationContext, project: ProjectConfig
 ) -> dg.SensorResult | dg.SkipReason:
     """Turn newly landed batches into partitions (new tenant/metric pairs) and pipeline runs."""
-    batches, cursor = unseen_batches(Path(project.landing_dir), json.loads(context.cursor or "{}"))
+    landing = Path(project.landing_dir)
+    for leftover in remove_stale_tmp(landing):
+        context.log.warning(f"removed a half-written batch left by a crashed writer: {leftover.name}")
+    batches, cursor = unseen_batches(landing, json.loads(context.cursor or "{}"))
     if not batches:
         return dg.SkipReason("no new landed batches")
     keys = sorted({partition_key(b.tenant, metric) for b in batches for metric in b.metrics})

@@ -3,8 +3,9 @@
 Layout: ``<landing_dir>/<tenant>/<batch_id>/<metric>.parquet``. A batch is written under
 ``<tenant>/.tmp-<batch_id>/``, every file and the directory are fsync'd, and the directory is renamed into
 place (then the parent fsync'd), so readers see a batch completely or not at all. Leftover ``.tmp-``
-directories (a crash mid-write) are never read. ``batch_id`` sorts by landing time, so "newest batch wins"
-is plain string order and the landing sensor can keep the last seen ``batch_id`` as its cursor.
+directories (a crash mid-write) are never read, and the landing sensor deletes them after an hour
+(:func:`remove_stale_tmp`). ``batch_id`` sorts by the time its write began, so "newest batch wins" is plain
+string order; :func:`unseen_batches` keeps the landing sensor's cursor.
 """
 
 from __future__ import annotations
@@ -195,3 +196,21 @@ def _id_floor(batch_id: str) -> str:
     """The smallest id a batch written up to LATE_BATCH_GRACE before ``batch_id`` could have."""
     stamp = datetime.strptime(batch_id[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
     return (stamp - LATE_BATCH_GRACE).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+STALE_TMP_AGE = timedelta(hours=1)
+"""A ``.tmp-`` batch directory untouched this long belongs to a writer that died before its rename."""
+
+
+def remove_stale_tmp(landing_dir: Path, now: datetime | None = None) -> list[Path]:
+    """Delete half-written batch directories left by crashed writers; readers never saw them."""
+    root = Path(landing_dir)
+    cutoff = (now or datetime.now(UTC)).timestamp() - STALE_TMP_AGE.total_seconds()
+    stale = [
+        tmp_dir
+        for tmp_dir in root.glob(f"*/{TMP_PREFIX}*")
+        if tmp_dir.is_dir() and tmp_dir.stat().st_mtime < cutoff
+    ]
+    for tmp_dir in stale:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return stale

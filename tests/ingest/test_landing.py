@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from intentvision_dagster.ingest.landing import (
     new_batch_id,
     read_landed,
     read_landed_many,
+    remove_stale_tmp,
     unseen_batches,
 )
 from intentvision_dagster.series import SERIES_COLUMNS, unique_id
@@ -130,3 +132,17 @@ def test_a_batch_that_becomes_visible_late_is_still_reported_once(tmp_path: Path
     reported, cursor = unseen_batches(tmp_path, cursor)
     assert [b.batch_id for b in reported] == [slow_id] and slow_id < later.batch_id
     assert unseen_batches(tmp_path, cursor) == ([], cursor)
+
+
+def test_half_written_batches_older_than_an_hour_are_removed(tmp_path: Path) -> None:
+    landed = land_batch(series("acme", "cpu", "a", [0], [1]), tmp_path, "acme")
+    old = tmp_path / "acme" / ".tmp-20260101T000000000000Z-deadbeef"
+    fresh = tmp_path / "acme" / ".tmp-20260101T000000000001Z-cafef00d"
+    for leftover in (old, fresh):
+        leftover.mkdir()
+        (leftover / "cpu.parquet").write_bytes(b"half written")
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    os.utime(old, (two_hours_ago, two_hours_ago))
+
+    assert remove_stale_tmp(tmp_path) == [old]
+    assert not old.exists() and fresh.exists() and landed.path.exists()
