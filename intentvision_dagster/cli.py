@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from intentvision_dagster.alerting.evaluate import json_safe
 from intentvision_dagster.alerting.log import ALERT_COLUMNS
 from intentvision_dagster.catalog import SENSITIVITIES
 from intentvision_dagster.settings import load_settings, prepare_dagster_home
@@ -171,7 +172,7 @@ def alerts_list(as_json: bool, tenant: str | None) -> None:
             frame = list_alerts(conn, tenant=tenant)
     if as_json:
         for record in frame.to_dict(orient="records"):
-            click.echo(json.dumps({field: _json_value(record.get(field)) for field in ALERT_FIELDS}))
+            click.echo(json.dumps({field: json_safe(record.get(field)) for field in ALERT_FIELDS}))
         return
     if frame.empty:
         click.echo("no alerts")
@@ -201,13 +202,3 @@ def demo(end: str | None) -> None:
     from intentvision_dagster.demo import run_demo
 
     run_demo(load_settings(), end=pd.Timestamp(end) if end else None, echo=click.echo)
-
-
-def _json_value(value: object) -> object:
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    return value
