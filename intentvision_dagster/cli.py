@@ -202,3 +202,131 @@ def demo(end: str | None) -> None:
     from intentvision_dagster.demo import run_demo
 
     run_demo(load_settings(), end=pd.Timestamp(end) if end else None, echo=click.echo)
+
+
+@main.command("api", short_help="Serve the HTTP API (ingest and tenant-scoped reads).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="uvicorn worker processes."
+)
+def api_command(host: str, port: int, workers: int) -> None:
+    """Serve the API with uvicorn; OpenAPI docs at /docs. Keys and tenants come from $INTENTVISION_HOME."""
+    import uvicorn
+
+    settings = load_settings()
+    settings.ensure_dirs()
+    click.echo(f"IntentVision API on http://{host}:{port} (docs at /docs), state in {settings.home}")
+    uvicorn.run(
+        "intentvision_dagster.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+def _registry():
+    from intentvision_dagster.api.registry import Registry
+
+    return Registry(load_settings().registry_path)
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@main.group()
+def tenants() -> None:
+    """Tenants known to the API (each API key belongs to one)."""
+
+
+@tenants.command("create", short_help="Register a tenant.")
+@click.argument("name")
+def tenants_create(name: str) -> None:
+    """Register tenant NAME (a lowercase slug) so keys can be created for it."""
+    from intentvision_dagster.api.registry import RegistryError
+
+    try:
+        _registry().create_tenant(name, _cli_actor())
+    except (RegistryError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created tenant {name}")
+
+
+@tenants.command("list", short_help="List tenants.")
+def tenants_list() -> None:
+    """Print one tenant per line."""
+    for name in _registry().tenants():
+        click.echo(name)
+
+
+@main.group()
+def keys() -> None:
+    """API keys: created per tenant with scopes, stored hashed, revocable at once."""
+
+
+@keys.command("create", short_help="Create an API key (printed once).")
+@click.option("--tenant", required=True, help="Tenant the key belongs to.")
+@click.option(
+    "--scopes", default="ingest,read", show_default=True, help="Comma-separated: ingest, read, admin."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: key_id, tenant, scopes, key.")
+def keys_create(tenant: str, scopes: str, as_json: bool) -> None:
+    """Create a key for TENANT. The key is printed once and cannot be shown again (only its hash is kept)."""
+    from intentvision_dagster.api.registry import RegistryError, parse_scopes
+
+    try:
+        new = _registry().create_key(tenant, parse_scopes(scopes), _cli_actor())
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"key_id": new.key_id, "tenant": new.tenant, "scopes": list(new.scopes), "key": new.key}
+            )
+        )
+    else:
+        click.echo(
+            f"key {new.key_id} for tenant {new.tenant} (scopes {','.join(new.scopes)}); shown only once:"
+        )
+        click.echo(new.key)
+
+
+@keys.command("list", short_help="List API keys (never their secrets).")
+@click.option("--tenant", help="Only this tenant's keys.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def keys_list(tenant: str | None, as_json: bool) -> None:
+    """Print key id, tenant, scopes, creation and revocation times."""
+    for key in _registry().keys(tenant):
+        if as_json:
+            click.echo(json.dumps({**vars(key), "scopes": list(key.scopes)}))
+        else:
+            state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+            click.echo(f"{key.key_id}  {key.tenant:<12} {','.join(key.scopes):<18} {key.created_at}  {state}")
+
+
+@keys.command("revoke", short_help="Revoke an API key now.")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke KEY_ID; the running API refuses it from the next request on."""
+    from intentvision_dagster.api.registry import RegistryError
+
+    try:
+        key = _registry().revoke_key(key_id, _cli_actor())
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"revoked key {key.key_id} of tenant {key.tenant} at {key.revoked_at}")
+
+
+@main.command("audit", short_help="Show the API audit log (admin actions, failed authentications).")
+@click.option("--tenant", help="Only entries about this tenant.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+def audit_command(tenant: str | None, limit: int) -> None:
+    """Newest first, one JSON object per line; secrets are never recorded."""
+    for entry in _registry().audit_entries(tenant, limit):
+        click.echo(json.dumps(entry))

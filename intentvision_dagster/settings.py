@@ -34,6 +34,19 @@ class Settings:
     slack_token_set: bool
     slack_api_url: str | None
     model_jobs: int
+    api_rate_limit: float = 200.0
+    api_max_body_bytes: int = 10 * 1024 * 1024
+    api_max_points: int = 100_000
+    prometheus_sources: Path | None = None
+
+    @property
+    def api_dir(self) -> Path:
+        """The API's own state: tenant registry, hashed keys and audit log (never the warehouse)."""
+        return self.home / "api"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.api_dir / "registry.sqlite"
 
     @property
     def warehouse_path(self) -> Path:
@@ -80,6 +93,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # One process by default: statsforecast's worker pool forks, and forking a process that runs threads
         # (Dagster's, DuckDB's) deadlocked now and then in our test runs. Opt in with a number > 1.
         model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or 1),
+        api_rate_limit=float(env.get("INTENTVISION_API_RATE_LIMIT") or 200.0),
+        api_max_body_bytes=int(env.get("INTENTVISION_API_MAX_BODY_BYTES") or 10 * 1024 * 1024),
+        api_max_points=int(env.get("INTENTVISION_API_MAX_POINTS") or 100_000),
+        prometheus_sources=Path(
+            env.get("INTENTVISION_PROMETHEUS_SOURCES") or home / "prometheus_sources.yaml"
+        ),
     )
 
 

@@ -6,10 +6,16 @@ place (then the parent fsync'd), so readers see a batch completely or not at all
 directories (a crash mid-write) are never read, and the landing sensor deletes them after an hour
 (:func:`remove_stale_tmp`). ``batch_id`` sorts by the time its write began, so "newest batch wins" is plain
 string order; :func:`unseen_batches` keeps the landing sensor's cursor.
+
+The HTTP API lands a request as one file, ``<batch_id>/all-metrics.parquet`` (:func:`land_columns`), whatever
+the number of metrics in it (a Prometheus scrape has hundreds): one write and one fsync per request. Its
+metric names are in the file's Parquet metadata; ``all-metrics`` cannot clash with a metric file because
+``-`` is not allowed in metric names.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -29,6 +35,8 @@ from intentvision_dagster.warehouse import arrow_frame
 
 BATCH_ID_PATTERN = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 TMP_PREFIX = ".tmp-"
+MULTI_METRIC_FILE = "all-metrics.parquet"
+METRICS_METADATA_KEY = b"intentvision.metrics"
 LANDING_SCHEMA = pa.schema(
     [
         ("tenant", pa.string()),
@@ -74,13 +82,60 @@ def land_batch(frame: pd.DataFrame, landing_dir: Path, tenant: str) -> LandedBat
     tenant_dir.mkdir(parents=True, exist_ok=True)
     _fsync_dir(tenant_dir.parent)
     batch_id = new_batch_id()
+    tables = {
+        f"{metric}.parquet": pa.Table.from_pandas(rows, schema=LANDING_SCHEMA, preserve_index=False)
+        for metric, rows in frame[SERIES_COLUMNS].groupby("metric", sort=True)
+    }
+    path = _write_batch(tenant_dir, batch_id, tables)
+    return LandedBatch(batch_id=batch_id, tenant=tenant, path=path, metrics=metrics, rows=len(frame))
+
+
+def land_columns(
+    landing_dir: Path,
+    tenant: str,
+    metric: list[str],
+    labels: list[str],
+    unique_ids: list[str],
+    timestamp_ms: list[int],
+    value: list[float],
+) -> LandedBatch:
+    """Durably land already validated columns as one ``all-metrics.parquet`` batch (the API's hot path).
+
+    The caller has validated tenant, names and values; this only builds the Arrow table, writes, fsyncs and
+    renames, so a request of any number of metrics costs one file.
+    """
+    rows = len(metric)
+    if rows == 0:
+        raise ValueError(f"tenant {tenant!r}: nothing to land, the batch has no rows")
+    metrics = sorted(set(metric))
+    table = pa.table(
+        [
+            pa.repeat(tenant, rows).cast(pa.string()),
+            pa.array(metric, pa.string()),
+            pa.array(labels, pa.string()),
+            pa.array(unique_ids, pa.string()),
+            pa.array(timestamp_ms, pa.int64()).cast(pa.timestamp("ms")).cast(pa.timestamp("ns")),
+            pa.array(value, pa.float64()),
+        ],
+        schema=LANDING_SCHEMA.with_metadata({METRICS_METADATA_KEY: json.dumps(metrics).encode()}),
+    )
+    tenant_dir = Path(landing_dir) / tenant
+    if not tenant_dir.is_dir():
+        tenant_dir.mkdir(parents=True, exist_ok=True)
+        _fsync_dir(tenant_dir.parent)
+    batch_id = new_batch_id()
+    path = _write_batch(tenant_dir, batch_id, {MULTI_METRIC_FILE: table})
+    return LandedBatch(batch_id=batch_id, tenant=tenant, path=path, metrics=metrics, rows=rows)
+
+
+def _write_batch(tenant_dir: Path, batch_id: str, tables: dict[str, pa.Table]) -> Path:
+    """Write each table under ``.tmp-<batch_id>/``, fsync files and directory, rename into place, fsync."""
     tmp_dir = tenant_dir / f"{TMP_PREFIX}{batch_id}"
     final_dir = tenant_dir / batch_id
     tmp_dir.mkdir()
     try:
-        for metric, rows in frame[SERIES_COLUMNS].groupby("metric", sort=True):
-            table = pa.Table.from_pandas(rows, schema=LANDING_SCHEMA, preserve_index=False)
-            with (tmp_dir / f"{metric}.parquet").open("wb") as handle:
+        for name, table in tables.items():
+            with (tmp_dir / name).open("wb") as handle:
                 pq.write_table(table, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -90,7 +145,7 @@ def land_batch(frame: pd.DataFrame, landing_dir: Path, tenant: str) -> LandedBat
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     _fsync_dir(tenant_dir)
-    return LandedBatch(batch_id=batch_id, tenant=tenant, path=final_dir, metrics=metrics, rows=len(frame))
+    return final_dir
 
 
 def _fsync_dir(path: Path) -> None:
@@ -119,17 +174,24 @@ def list_batches(landing_dir: Path, after: str | None = None) -> list[LandedBatc
     ]
     batches = []
     for batch_id, tenant, batch_dir in sorted(found):
-        files = sorted(batch_dir.glob("*.parquet"))
+        metrics: set[str] = set()
+        rows = 0
+        for file in batch_dir.glob("*.parquet"):
+            metadata = pq.read_metadata(file)
+            rows += metadata.num_rows
+            metrics.update(_file_metrics(file, metadata))
         batches.append(
-            LandedBatch(
-                batch_id=batch_id,
-                tenant=tenant,
-                path=batch_dir,
-                metrics=[f.stem for f in files],
-                rows=sum(pq.read_metadata(f).num_rows for f in files),
-            )
+            LandedBatch(batch_id=batch_id, tenant=tenant, path=batch_dir, metrics=sorted(metrics), rows=rows)
         )
     return batches
+
+
+def _file_metrics(file: Path, metadata: pq.FileMetaData | None = None) -> list[str]:
+    """The metrics a landed file holds: its name, or for ``all-metrics.parquet`` the list in its metadata."""
+    if file.name != MULTI_METRIC_FILE:
+        return [file.stem]
+    metadata = metadata or pq.read_metadata(file)
+    return json.loads((metadata.metadata or {}).get(METRICS_METADATA_KEY, b"[]"))
 
 
 def read_landed(landing_dir: Path, tenant: str, metric: str) -> pd.DataFrame:
@@ -145,12 +207,14 @@ def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataF
     value (the last row, within one batch). Sorted by ``unique_id, ds``.
     """
     wanted = sorted({(validate_tenant(t), validate_metric(m)) for t, m in keys})
-    files = [
-        str(path)
-        for tenant, metric in wanted
-        for path in sorted((Path(landing_dir) / tenant).glob(f"*/{metric}.parquet"))
-        if BATCH_ID_PATTERN.match(path.parent.name)
-    ]
+    files = sorted(
+        {
+            str(path)
+            for tenant, metric in wanted
+            for path in _tenant_files(Path(landing_dir) / tenant)
+            if metric in _file_metrics(path)
+        }
+    )
     if not files:
         return LANDING_SCHEMA.empty_table().to_pandas().astype({"ds": "datetime64[ns]"})
     with duckdb.connect() as conn:
@@ -168,6 +232,11 @@ def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataF
         )
         frame = arrow_frame(relation)
     return frame.astype({"ds": "datetime64[ns]", "y": "float64"})
+
+
+def _tenant_files(tenant_dir: Path) -> list[Path]:
+    """Every Parquet file of the tenant's complete batches (``.tmp-`` directories are never read)."""
+    return [path for path in tenant_dir.glob("*/*.parquet") if BATCH_ID_PATTERN.match(path.parent.name)]
 
 
 LATE_BATCH_GRACE = timedelta(minutes=10)

@@ -1,0 +1,336 @@
+"""The HTTP API: ingest (our JSON, Prometheus remote_write, Datadog series) and tenant-scoped reads.
+
+Thin wiring over :mod:`payloads` (decode + validate), :func:`landing.land_columns` (durable write) and
+:mod:`reads`. The tenant always comes from the API key; a request naming another tenant (``tenant`` query
+parameter, ``X-Scope-OrgID`` header) gets the same 403 whether that tenant exists or not. A request is
+acknowledged only after its batch is fsync'd and renamed into the landing area; the API never opens the
+warehouse for writing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import (
+    APIKeyHeader,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
+
+from intentvision_dagster.api.payloads import (
+    JSON_SHAPE,
+    Columns,
+    Limits,
+    PayloadError,
+    decode_datadog,
+    decode_json,
+    decode_remote_write,
+    decompress,
+)
+from intentvision_dagster.api.reads import READABLE, WarehouseBusy, read_rows
+from intentvision_dagster.api.registry import ApiKey, Registry, RegistryError, split_key
+from intentvision_dagster.ingest.landing import land_columns
+from intentvision_dagster.settings import Settings, load_settings
+
+MAX_REPORTED_ERRORS = 100
+
+
+class ApiError(Exception):
+    """An error answer: ``{"detail": ..., "errors": [...]}`` with the given status and headers."""
+
+    def __init__(
+        self, status: int, detail: str, errors: list | None = None, headers: dict | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.errors, self.headers = status, detail, errors or [], headers or {}
+
+
+class RateLimiter:
+    """Token bucket per API key (per API process): ``rate`` requests/s, bursts of ``2 * rate``."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.burst = rate, max(1.0, 2 * rate)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_seconds(self, key_id: str) -> float:
+        """0 if the request may go ahead (and is counted), else how long until a token is free."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[key_id] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_basic = HTTPBasic(auto_error=False, description="Basic auth with the API key as password (Prometheus)")
+_datadog = APIKeyHeader(name="DD-API-KEY", auto_error=False, description="Datadog clients' API key header")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API bound to one ``INTENTVISION_HOME`` (registry, landing area, warehouse)."""
+    registry = Registry(settings.registry_path)
+    limiter = RateLimiter(settings.api_rate_limit)
+    app = FastAPI(
+        title="IntentVision API",
+        version="1",
+        description="Metrics in (JSON, Prometheus remote_write, Datadog series); forecasts, anomalies out.",
+    )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        body = {"detail": exc.detail, "errors": exc.errors[:MAX_REPORTED_ERRORS]}
+        if len(exc.errors) > MAX_REPORTED_ERRORS:
+            body["errors_total"] = len(exc.errors)
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+    def authorize(scope: str):
+        def dependency(
+            request: Request,
+            bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+            basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+            datadog: Annotated[str | None, Depends(_datadog)],
+        ) -> ApiKey:
+            presented = (
+                (bearer.credentials if bearer else None)
+                or (basic.password or basic.username if basic else None)
+                or datadog
+            )
+            client = f"api:{request.client.host if request.client else '?'}"
+            where = f"{request.method} {request.url.path}"
+            key = registry.authenticate(presented) if presented else None
+            if key is None:
+                key_id = split_key(presented)[0] if presented and split_key(presented) else None
+                reason = "no API key" if not presented else "unknown, malformed or revoked API key"
+                registry.audit(client, "auth.failed", "refused", key_id=key_id, detail=f"{where}: {reason}")
+                raise ApiError(
+                    401,
+                    "missing or invalid API key: send 'Authorization: Bearer <key>', basic auth with the "
+                    "key as password, or 'DD-API-KEY: <key>'",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if scope not in key.scopes:
+                registry.audit(
+                    client,
+                    "auth.denied",
+                    "refused",
+                    key.tenant,
+                    key.key_id,
+                    f"{where}: missing scope {scope}",
+                )
+                raise ApiError(
+                    403, f"this API key lacks the {scope!r} scope (it has {', '.join(key.scopes)})"
+                )
+            claimed = request.query_params.get("tenant") or request.headers.get("X-Scope-OrgID")
+            if claimed is not None and claimed != key.tenant:
+                registry.audit(
+                    client,
+                    "auth.denied",
+                    "refused",
+                    key.tenant,
+                    key.key_id,
+                    f"{where}: other tenant requested",
+                )
+                raise ApiError(403, "this API key is not valid for the requested tenant")
+            wait = limiter.wait_seconds(key.key_id)
+            if wait > 0:
+                raise ApiError(
+                    429,
+                    f"rate limit of {settings.api_rate_limit:g} requests/s for this API key exceeded",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            return key
+
+        return dependency
+
+    ingest_key = Annotated[ApiKey, Depends(authorize("ingest"))]
+    read_key = Annotated[ApiKey, Depends(authorize("read"))]
+    admin_key = Annotated[ApiKey, Depends(authorize("admin"))]
+    partial_flag = Annotated[
+        bool,
+        Query(description="Accept the valid items and report the rejected ones instead of refusing all."),
+    ]
+
+    async def read_body(request: Request) -> bytes:
+        limit = settings.api_max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"the body is {declared} bytes; the limit is {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"the body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def decode_and_land(decoder, body: bytes, encoding: str, key: ApiKey, partial: bool):
+        try:
+            data = decompress(body, encoding, settings.api_max_body_bytes)
+            limits = Limits(max_points=settings.api_max_points, now=datetime.now(UTC))
+            columns: Columns = decoder(data, key.tenant, limits)
+        except PayloadError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        errors = [p.as_dict() for p in columns.problems]
+        if errors and not partial:
+            raise ApiError(
+                422,
+                f"refused, nothing stored: {len(columns.rejected_items)} of {columns.items} items are "
+                f"invalid (first: {columns.problems[0]}); fix them or send ?partial=true to store the valid "
+                "ones",
+                errors,
+            )
+        if not columns.value:
+            if errors:
+                raise ApiError(422, "refused, nothing stored: no item is valid", errors)
+            return None, columns
+        try:
+            batch = land_columns(
+                settings.landing_dir,
+                key.tenant,
+                columns.metric,
+                columns.labels,
+                columns.unique_id,
+                columns.timestamp_ms,
+                columns.value,
+            )
+        except OSError as exc:
+            raise ApiError(
+                503,
+                f"could not store the batch durably ({exc.strerror}); nothing was stored, retry",
+                headers={"Retry-After": "1"},
+            ) from None
+        return batch, columns
+
+    async def ingest(request: Request, decoder, key: ApiKey, partial: bool):
+        body = await read_body(request)
+        encoding = request.headers.get("content-encoding", "identity")
+        return await run_in_threadpool(decode_and_land, decoder, body, encoding, key, partial)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.post(
+        "/v1/ingest",
+        summary="Ingest a JSON batch",
+        description=f"Body: `{JSON_SHAPE}`. Timestamps are epoch seconds or ISO 8601 (no offset means UTC).",
+    )
+    async def ingest_json(request: Request, key: ingest_key, partial: partial_flag = False) -> dict:
+        batch, columns = await ingest(request, decode_json, key, partial)
+        return {
+            "tenant": key.tenant,
+            "batch_id": batch.batch_id if batch else None,
+            "accepted_samples": len(columns.value),
+            **({"report": columns.report()} if partial else {}),
+        }
+
+    @app.post(
+        "/api/v1/write",
+        summary="Prometheus remote_write",
+        description="Snappy-compressed protobuf WriteRequest (remote_write 1.0). 204 once durable.",
+        status_code=204,
+        response_class=Response,
+    )
+    async def remote_write(request: Request, key: ingest_key, partial: partial_flag = False) -> Response:
+        _, columns = await ingest(request, decode_remote_write, key, partial)
+        if partial:
+            return JSONResponse({"tenant": key.tenant, "report": columns.report()}, status_code=200)
+        return Response(status_code=204)
+
+    @app.post(
+        "/api/v2/series",
+        summary="Datadog series intake",
+        description="Datadog's v2 series JSON (gzip, deflate or zstd allowed); authenticate with DD-API-KEY.",
+        status_code=202,
+    )
+    async def datadog_series(
+        request: Request, key: ingest_key, partial: partial_flag = False
+    ) -> JSONResponse:
+        _, columns = await ingest(request, decode_datadog, key, partial)
+        body: dict = {"errors": [str(p) for p in columns.problems]}
+        if partial:
+            body["report"] = columns.report()
+        return JSONResponse(body, status_code=202)
+
+    def read_endpoint(resource: str):
+        table = READABLE[resource]
+
+        async def endpoint(
+            key: read_key,
+            metric: str | None = None,
+            unique_id: str | None = None,
+            start: datetime | None = None,
+            end: datetime | None = None,
+            limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+            tenant: Annotated[str | None, Query(description="Must be the key's own tenant if given.")] = None,
+        ) -> dict:
+            try:
+                rows = await run_in_threadpool(
+                    read_rows,
+                    settings.warehouse_path,
+                    resource,
+                    key.tenant,
+                    metric,
+                    unique_id,
+                    _naive_utc(start),
+                    _naive_utc(end),
+                    limit,
+                )
+            except WarehouseBusy as exc:
+                raise ApiError(503, str(exc), headers={"Retry-After": "2"}) from None
+            return {"tenant": key.tenant, "count": len(rows), "rows": rows}
+
+        endpoint.__name__ = f"read_{resource}"
+        app.get(
+            f"/v1/{resource}",
+            summary=f"Read the tenant's {table.name} rows",
+            description="Filters: metric, unique_id, start/end (ISO 8601 on the time column), limit.",
+        )(endpoint)
+
+    for resource in READABLE:
+        read_endpoint(resource)
+
+    @app.get("/v1/keys", summary="List this tenant's API keys (admin scope; never the secrets)")
+    def list_keys(key: admin_key) -> dict:
+        return {"tenant": key.tenant, "keys": [vars(k) for k in registry.keys(key.tenant)]}
+
+    @app.delete("/v1/keys/{key_id}", summary="Revoke one of this tenant's API keys now (admin scope)")
+    def revoke_key(key_id: str, key: admin_key, request: Request) -> dict:
+        actor = f"api:{key.key_id}@{request.client.host if request.client else '?'}"
+        try:
+            revoked = registry.revoke_key(key_id, actor, tenant=key.tenant)
+        except RegistryError:
+            raise ApiError(404, f"no key {key_id!r} in this tenant") from None
+        return vars(revoked)
+
+    @app.get("/v1/audit", summary="This tenant's audit log, newest first (admin scope)")
+    def audit(key: admin_key, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict:
+        return {"tenant": key.tenant, "entries": registry.audit_entries(key.tenant, limit)}
+
+    return app
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    """The warehouse stores naive UTC timestamps."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn factory (``--factory``): each worker process builds the app from the environment."""
+    return create_app(load_settings())

@@ -1,0 +1,104 @@
+"""Tenant-scoped reads of the warehouse for the API: read-only DuckDB connections that never block a run.
+
+DuckDB lets one process write a file; while a Dagster run holds it, a read-only open fails with a lock error.
+We retry briefly and then tell the client to come back (:class:`WarehouseBusy` -> 503 + Retry-After) rather
+than wait: a reader must never hold the file long enough to make a run's writer fail (dagster-duckdb retries
+its own connect with backoff, and our connections live for one query).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from intentvision_dagster.warehouse import SCHEMA, table_exists
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    time_column: str | None
+    order: str
+
+
+READABLE = {
+    "series": Table("validated_series", "ds", "unique_id, ds"),
+    "forecasts": Table("forecasts", "ds", "unique_id, ds"),
+    "anomalies": Table("anomalies", "ds", "unique_id, ds"),
+    "accuracy": Table("forecast_accuracy", None, "unique_id"),
+    "alerts": Table("alert_log", "created_at", "created_at desc, id"),
+}
+"""API resource -> warehouse table; every one has a ``tenant`` column, and every query filters on it."""
+
+OPEN_ATTEMPTS = 5
+OPEN_BACKOFF_SECONDS = 0.05
+
+
+class WarehouseBusy(RuntimeError):
+    """A run is writing the warehouse right now; the client should retry shortly."""
+
+
+def read_rows(
+    warehouse: Path,
+    resource: str,
+    tenant: str,
+    metric: str | None = None,
+    unique_id: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 10_000,
+) -> list[dict]:
+    """Rows of one tenant from the table behind ``resource``, newest filters applied, at most ``limit``."""
+    table = READABLE[resource]
+    if not Path(warehouse).exists():
+        return []
+    where, params = ["tenant = ?"], [tenant]
+    for column, value in (("metric", metric), ("unique_id", unique_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if table.time_column:
+        if start is not None:
+            where.append(f"{table.time_column} >= ?")
+            params.append(start)
+        if end is not None:
+            where.append(f"{table.time_column} <= ?")
+            params.append(end)
+    sql = (
+        f"select * from {SCHEMA}.{table.name} where {' and '.join(where)} "
+        f"order by {table.order} limit {int(limit)}"
+    )
+    conn = _open_read_only(warehouse)
+    try:
+        if not table_exists(conn, table.name):
+            return []
+        cursor = conn.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, map(_json_value, row), strict=True)) for row in cursor.fetchall()]
+    finally:
+        conn.close()
+
+
+def _open_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return duckdb.connect(str(warehouse), read_only=True)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if attempt + 1 < OPEN_ATTEMPTS:
+                time.sleep(OPEN_BACKOFF_SECONDS * (attempt + 1))
+    raise WarehouseBusy("a pipeline run is writing the warehouse; retry in a few seconds")
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
