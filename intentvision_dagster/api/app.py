@@ -7,7 +7,8 @@ acknowledged only after its batch is fsync'd and renamed into the landing area; 
 warehouse for writing.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: FastAPI must see the real annotations of the closures below.
+
 
 import math
 import threading

@@ -244,7 +244,10 @@ class _Builder:
         out.value.extend(values)
 
     def _bounds_problem(self, ts: int) -> str:
-        when = datetime.fromtimestamp(ts / 1000, UTC).isoformat()
+        try:
+            when = datetime.fromtimestamp(ts / 1000, UTC).isoformat()
+        except (ValueError, OverflowError):
+            when = f"epoch {ts} ms"
         if ts < self._oldest:
             return f"{when} is too old: samples older than {MAX_SAMPLE_AGE.days} days are refused"
         return f"{when} is too far in the future: more than {MAX_SAMPLE_FUTURE} ahead of the server clock"
