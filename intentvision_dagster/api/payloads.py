@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import cramjam
+import zstandard
 from google.protobuf.message import DecodeError
 
 from intentvision_dagster.api.remote_write_pb2 import WriteRequest
@@ -321,12 +322,16 @@ def decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
             if cramjam.snappy.decompress_raw_len(body) > max_bytes:
                 raise PayloadError(f"the decompressed body exceeds {max_bytes} bytes", status=413)
             return bytes(cramjam.snappy.decompress_raw(body))
-        if encoding == "zstd":
-            data = bytes(cramjam.zstd.decompress(body))
-            if len(data) > max_bytes:
-                raise PayloadError(f"the decompressed body exceeds {max_bytes} bytes", status=413)
-            return data
-    except (zlib.error, cramjam.DecompressionError) as exc:
+        if encoding in ("zstd", "zstd1"):  # datadog-api-client says zstd1
+            chunks, size = [], 0
+            with zstandard.ZstdDecompressor().stream_reader(body) as reader:
+                while chunk := reader.read(1 << 20):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise PayloadError(f"the decompressed body exceeds {max_bytes} bytes", status=413)
+                    chunks.append(chunk)
+            return b"".join(chunks)
+    except (zlib.error, cramjam.DecompressionError, zstandard.ZstdError) as exc:
         raise PayloadError(f"the body is not valid {encoding} data: {exc}") from None
     raise PayloadError(
         f"unsupported Content-Encoding {encoding!r}; use gzip, deflate, zstd or snappy", status=415
