@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from intentvision_dagster.alerting import defs as alerting
 from intentvision_dagster.anomalies import defs as anomalies
+from intentvision_dagster.api import defs as api
 from intentvision_dagster.forecasting import defs as forecasting
 from intentvision_dagster.ingest import defs as ingest
 from intentvision_dagster.quality import defs as quality
@@ -38,6 +39,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             slack_bot_token=dg.EnvVar(SLACK_TOKEN_ENV) if settings.slack_token_set else None,
             slack_api_url=settings.slack_api_url or DEFAULT_SLACK_API_URL,
         ),
+        "prometheus_pull": api.PrometheusPull(
+            sources_path=str(settings.prometheus_sources), landing_dir=str(settings.landing_dir)
+        ),
     }
 
 
@@ -61,7 +65,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[quality.validated_series_expectations],
         jobs=[pipeline],
         schedules=[forecasting.build_nightly_schedule(settings.nightly_cron)],
-        sensors=[ingest.landing_sensor, alerting.alert_sensor],
+        sensors=[ingest.landing_sensor, alerting.alert_sensor, api.prometheus_pull_sensor],
         resources=build_resources(settings),
     )
 

@@ -9,7 +9,6 @@ warehouse for writing.
 
 # No ``from __future__ import annotations``: FastAPI must see the real annotations of the closures below.
 
-
 import math
 import threading
 import time

@@ -44,7 +44,9 @@ def api_in_thread(settings: Settings) -> Iterator[str]:
     """uvicorn serving ``create_app(settings)`` on a free loopback port in this process; yields the base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -62,8 +64,14 @@ def start_api_process(home: Path, port: int, workers: int = 1, **env: str) -> su
     environment = {**os.environ, "INTENTVISION_HOME": str(home), **env}
     return subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "intentvision"), "api",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            str(Path(sys.executable).parent / "intentvision"),
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
         ],
         env=environment,
         stdout=subprocess.DEVNULL,
