@@ -9,7 +9,9 @@ import pytest
 
 from intentvision_dagster.ingest.landing import (
     BATCH_ID_PATTERN,
+    MULTI_METRIC_FILE,
     land_batch,
+    land_columns,
     list_batches,
     new_batch_id,
     read_landed,
@@ -146,3 +148,35 @@ def test_half_written_batches_older_than_an_hour_are_removed(tmp_path: Path) -> 
 
     assert remove_stale_tmp(tmp_path) == [old]
     assert not old.exists() and fresh.exists() and landed.path.exists()
+
+
+def test_land_columns_writes_one_file_for_many_metrics_that_merges_with_file_batches(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    older = land_batch(series("acme", "cpu", "web-1", [0, 1], [1.0, 2.0]), landing, "acme")
+    stamp = int(datetime(2024, 3, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    newer = land_columns(
+        landing,
+        "acme",
+        metric=["cpu", "mem", "mem"],
+        labels=['host="web-1"', 'host="web-1"', 'host="web-2"'],
+        unique_ids=[
+            unique_id("acme", m, lab)
+            for m, lab in [("cpu", 'host="web-1"'), ("mem", 'host="web-1"'), ("mem", 'host="web-2"')]
+        ],
+        timestamp_ms=[stamp, stamp, stamp],
+        value=[20.0, 5.0, 6.0],
+    )
+    assert [p.name for p in newer.path.iterdir()] == [MULTI_METRIC_FILE]
+    assert (newer.metrics, newer.rows) == (["cpu", "mem"], 3)
+    listed = list_batches(landing)
+    assert [(b.batch_id, b.metrics, b.rows) for b in listed] == [
+        (older.batch_id, ["cpu"], 2),
+        (newer.batch_id, ["cpu", "mem"], 3),
+    ]
+    cpu = read_landed(landing, "acme", "cpu")
+    assert cpu["y"].tolist() == [1.0, 20.0]  # the newer batch wins at 01:00
+    assert cpu["ds"].tolist() == [pd.Timestamp("2024-03-01 00:00"), pd.Timestamp("2024-03-01 01:00")]
+    assert read_landed(landing, "acme", "mem")["y"].tolist() == [5.0, 6.0]
+    assert read_landed(landing, "globex", "mem").empty
+    with pytest.raises(ValueError, match="nothing to land"):
+        land_columns(landing, "acme", [], [], [], [], [])

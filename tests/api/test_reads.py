@@ -1,0 +1,96 @@
+"""Reads go through short read-only DuckDB connections: filters work, a writing run is never blocked, and a
+read during a run gets 503 + Retry-After instead of an error or a wait."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from tests.api.conftest import Api, make_api_home
+from tests.support.api_server import api_in_thread
+
+HOLD_WRITER = """
+import duckdb, sys
+conn = duckdb.connect(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def _seed(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("create schema intentvision")
+        conn.execute(
+            "create table intentvision.validated_series as select * from (values"
+            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 00:00', 1.0),"
+            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 01:00', 2.0),"
+            " ('acme', 'mem', '', 'acme/mem', timestamp '2026-11-01 00:00', 3.0),"
+            " ('globex', 'cpu', '', 'globex/cpu', timestamp '2026-11-01 00:00', 9.0)"
+            ") t(tenant, metric, labels, unique_id, ds, y)"
+        )
+        conn.execute("alter table intentvision.validated_series alter y type double")
+
+
+@pytest.fixture(scope="module")
+def reads_api(tmp_path_factory) -> Api:
+    settings, registry, keys = make_api_home(tmp_path_factory.mktemp("reads-home"), api_rate_limit=10_000.0)
+    _seed(settings.warehouse_path)
+    with api_in_thread(settings) as url:
+        yield Api(url, settings, registry, keys)
+
+
+@pytest.mark.parametrize(
+    ("params", "values"),
+    [
+        ({}, [1.0, 2.0, 3.0]),
+        ({"metric": "cpu"}, [1.0, 2.0]),
+        ({"unique_id": "acme/mem"}, [3.0]),
+        ({"start": "2026-11-01T00:30:00Z"}, [2.0]),
+        ({"end": "2026-11-01T02:00:00+02:00"}, [1.0, 3.0]),  # 00:00 UTC
+        ({"limit": 1}, [1.0]),
+    ],
+)
+def test_series_filters(reads_api: Api, params: dict, values: list[float]):
+    response = httpx.get(f"{reads_api.url}/v1/series", headers=reads_api.headers("acme"), params=params)
+    assert response.status_code == 200, response.text
+    rows = response.json()["rows"]
+    assert [row["y"] for row in rows] == values
+    assert rows[0]["ds"].startswith("2026-11-01T")
+
+
+def test_tables_not_built_yet_read_as_empty(reads_api: Api):
+    response = httpx.get(f"{reads_api.url}/v1/forecasts", headers=reads_api.headers("acme"))
+    assert response.json() == {"tenant": "acme", "count": 0, "rows": []}
+
+
+def test_a_read_during_a_writing_run_gets_503_and_never_blocks_the_writer(reads_api: Api):
+    path = str(reads_api.settings.warehouse_path)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        busy = httpx.get(f"{reads_api.url}/v1/series", headers=reads_api.headers("acme"))
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "2"
+        assert "a pipeline run is writing the warehouse" in busy.json()["detail"]
+    finally:
+        writer.communicate("", timeout=30)
+    assert httpx.get(f"{reads_api.url}/v1/series", headers=reads_api.headers("acme")).status_code == 200
+    # The read above closed its connection: a run can open the file for writing right away.
+    opened = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({path!r}).execute('checkpoint')"], timeout=30
+    )
+    assert opened.returncode == 0
+
+
+def test_no_warehouse_yet_reads_as_empty(tmp_path):
+    settings, _, keys = make_api_home(tmp_path / "home")
+    with api_in_thread(settings) as url:
+        response = httpx.get(f"{url}/v1/anomalies", headers={"Authorization": f"Bearer {keys['acme:read']}"})
+    assert response.json() == {"tenant": "acme", "count": 0, "rows": []}
