@@ -122,29 +122,20 @@ def create_app(settings: Settings) -> FastAPI:
                     "key as password, or 'DD-API-KEY: <key>'",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-            if scope not in key.scopes:
-                registry.audit(
-                    client,
-                    "auth.denied",
-                    "refused",
-                    key.tenant,
-                    key.key_id,
-                    f"{where}: missing scope {scope}",
-                )
-                raise ApiError(
-                    403, f"this API key lacks the {scope!r} scope (it has {', '.join(key.scopes)})"
-                )
+            denial = None
             claimed = request.query_params.get("tenant") or request.headers.get("X-Scope-OrgID")
-            if claimed is not None and claimed != key.tenant:
-                registry.audit(
-                    client,
-                    "auth.denied",
-                    "refused",
-                    key.tenant,
-                    key.key_id,
-                    f"{where}: other tenant requested",
+            if scope not in key.scopes:
+                denial = (
+                    f"missing scope {scope}",
+                    f"this API key lacks the {scope!r} scope (it has {', '.join(key.scopes)})",
                 )
-                raise ApiError(403, "this API key is not valid for the requested tenant")
+            elif claimed is not None and claimed != key.tenant:
+                denial = ("other tenant requested", "this API key is not valid for the requested tenant")
+            if denial:
+                registry.audit(
+                    client, "auth.denied", "refused", key.tenant, key.key_id, f"{where}: {denial[0]}"
+                )
+                raise ApiError(403, denial[1])
             wait = limiter.wait_seconds(key.key_id)
             if wait > 0:
                 raise ApiError(
