@@ -2,8 +2,8 @@
 
 Starts `intentvision api` (uvicorn, ``--workers``) as its own process group on a free loopback port against a
 scratch INTENTVISION_HOME and drives it from this process with concurrent keep-alive connections, batches of
-1,000 samples (100 series x 10 samples; every request's (series, timestamp) pairs are new). Phases, all in
-the same run:
+1,000 samples (100 series x 10 samples by default; every request's (series, timestamp) pairs are new).
+Phases, all in the same run:
 
   baseline    the same snappy bodies written to files with fsync + rename, no HTTP (a durable ack's floor)
   json        POST /v1/ingest
@@ -40,9 +40,7 @@ from intentvision_dagster.api.remote_write_pb2 import WriteRequest
 from intentvision_dagster.ingest.landing import list_batches
 from intentvision_dagster.settings import load_settings
 
-SERIES_PER_REQUEST = 100
-SAMPLES_PER_SERIES = 10
-BATCH = SERIES_PER_REQUEST * SAMPLES_PER_SERIES
+BATCH = 1000
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -72,11 +70,12 @@ class Phase:
 class Bodies:
     """Request bodies with unique timestamps per request: request n covers seconds [n*10, n*10 + 10)."""
 
-    def __init__(self, start_ms: int, metric: str) -> None:
-        self.start_ms, self.metric = start_ms, metric
+    def __init__(self, start_ms: int, metric: str, samples_per_series: int) -> None:
+        self.start_ms, self.metric, self.samples_per_series = start_ms, metric, samples_per_series
         self._next = 0
         self._lock = threading.Lock()
-        self.labels = [{"instance": f"host-{i:03d}", "job": "bench"} for i in range(SERIES_PER_REQUEST)]
+        series = BATCH // samples_per_series
+        self.labels = [{"instance": f"host-{i:04d}", "job": "bench"} for i in range(series)]
 
     def take(self) -> int:
         with self._lock:
@@ -84,7 +83,8 @@ class Bodies:
             return self._next - 1
 
     def stamps(self, number: int) -> list[int]:
-        return [self.start_ms + (number * SAMPLES_PER_SERIES + i) * 1000 for i in range(SAMPLES_PER_SERIES)]
+        per = self.samples_per_series
+        return [self.start_ms + (number * per + i) * 1000 for i in range(per)]
 
     def remote_write(self, number: int) -> bytes:
         request = WriteRequest()
@@ -204,17 +204,12 @@ def check_landed(landing: Path, phase: Phase, bodies: Bodies) -> None:
     files = [
         str(f) for b in list_batches(landing) if bodies.metric in b.metrics for f in b.path.glob("*.parquet")
     ]
-    counts = (
-        dict(
-            duckdb.sql(
-                f"select (epoch_ms(ds::timestamp) - {int(bodies.start_ms)}) // {1000 * SAMPLES_PER_SERIES}"
-                " as number, count(*) from read_parquet(?) where metric = ? group by 1",
-                params=[files, bodies.metric],
-            ).fetchall()
-        )
-        if files
-        else {}
+    span_ms = 1000 * bodies.samples_per_series
+    query = (
+        f"select (epoch_ms(ds::timestamp) - {int(bodies.start_ms)}) // {span_ms} as number, count(*)"
+        " from read_parquet(?) where metric = ? group by 1"
     )
+    counts = dict(duckdb.sql(query, params=[files, bodies.metric]).fetchall()) if files else {}
     acked = set(phase.acked_numbers)
     phase.lost_acked_samples = sum(BATCH - counts.get(n, 0) for n in acked)
     wrong = {n: c for n, c in counts.items() if c != BATCH}
@@ -269,6 +264,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each HTTP phase")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--connections", type=int, default=8, help="concurrent client connections")
+    parser.add_argument(
+        "--samples-per-series",
+        type=int,
+        default=10,
+        choices=[1, 10, 100, 1000],
+        help="samples per series in a request (1: a scrape's shape, 1,000 series each with one sample)",
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="intentvision-bench-ingest-"))
@@ -282,11 +284,18 @@ def main() -> None:
     rw_headers = {**auth, "Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"}
     json_headers = {**auth, "Content-Type": "application/json"}
     plans = [
-        ("json", "/v1/ingest", Bodies(start_ms, "bench_json_total"), "json", json_headers, None),
+        (
+            "json",
+            "/v1/ingest",
+            Bodies(start_ms, "bench_json_total", args.samples_per_series),
+            "json",
+            json_headers,
+            None,
+        ),
         (
             "remote_write",
             "/api/v1/write",
-            Bodies(start_ms, "bench_remote_total"),
+            Bodies(start_ms, "bench_remote_total", args.samples_per_series),
             "remote_write",
             rw_headers,
             None,
@@ -294,7 +303,7 @@ def main() -> None:
         (
             "remote_write + SIGKILL",
             "/api/v1/write",
-            Bodies(start_ms, "bench_sigkill_total"),
+            Bodies(start_ms, "bench_sigkill_total", args.samples_per_series),
             "remote_write",
             rw_headers,
             args.seconds / 2,
@@ -321,15 +330,19 @@ def main() -> None:
         server.kill(signal.SIGTERM)
     summaries = [p.summary() for p in phases]
     rw = summaries[2]["samples_per_s"]
-    print(f"\nbatches of {BATCH} samples, {args.connections} connections, {args.workers} uvicorn workers")
     print(
-        f"{'phase':<32}{'samples/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'acked':>10}{'failed req':>11}{'lost':>6}"
+        f"\nbatches of {BATCH} samples ({BATCH // args.samples_per_series} series x "
+        f"{args.samples_per_series}), "
+        f"{args.connections} connections, {args.workers} uvicorn workers"
+    )
+    print(
+        f"{'phase':<33}{'samples/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'acked':>13}{'failed req':>11}{'lost':>6}"
     )
     for s in summaries:
         lost = "" if s["lost_acked_samples"] is None else s["lost_acked_samples"]
         print(
-            f"{s['name']:<32}{s['samples_per_s']:>12,}{s['p50_ms']:>9}{s['p99_ms']:>9}"
-            f"{s['samples_acked']:>10,}{s['requests_failed']:>11}{lost!s:>6}"
+            f"{s['name']:<33}{s['samples_per_s']:>11,}{s['p50_ms']:>9}{s['p99_ms']:>9}"
+            f"{s['samples_acked']:>13,}{s['requests_failed']:>11}{lost!s:>6}"
         )
     print(f"remote_write vs JSON: {rw / max(1, summaries[1]['samples_per_s']):.2f}x the samples/s")
     print(f"remote_write vs fsync'd-file baseline: {rw / max(1, summaries[0]['samples_per_s']):.2f}x")
