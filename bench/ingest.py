@@ -265,6 +265,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--connections", type=int, default=8, help="concurrent client connections")
     parser.add_argument(
+        "--prebuilt",
+        type=int,
+        default=3000,
+        help="request bodies built before each timed phase, so the client's encoding does not compete",
+    )
+    parser.add_argument(
         "--samples-per-series",
         type=int,
         default=10,
@@ -316,10 +322,17 @@ def main() -> None:
     server.start()
     try:
         for name, path, bodies, encoder, headers, kill_at in plans:
+            encode = getattr(bodies, encoder)
+            print(f"building {args.prebuilt} {name} bodies ahead of the timed phase ...", flush=True)
+            ready = [(n, encode(n)) for n in (bodies.take() for _ in range(args.prebuilt))]
+            ready.reverse()
 
-            def make(bodies=bodies, encoder=encoder) -> tuple[int, bytes]:
-                number = bodies.take()
-                return number, getattr(bodies, encoder)(number)
+            def make(ready=ready, bodies=bodies, encode=encode) -> tuple[int, bytes]:
+                try:
+                    return ready.pop()  # list.pop is atomic: safe from the sender threads
+                except IndexError:  # ran out: build on the fly (the client then competes for CPU)
+                    number = bodies.take()
+                    return number, encode(number)
 
             phase = Phase(name)
             print(f"running {name} for {args.seconds:.0f} s ...", flush=True)

@@ -14,7 +14,7 @@ import math
 import re
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -113,25 +113,33 @@ class Limits:
         return int((self.now + MAX_SAMPLE_FUTURE).timestamp() * 1000)
 
 
+_IDENTITIES: dict[tuple, tuple[str, str]] = {}
+"""(tenant, metric, label pairs) -> (canonical labels, unique_id), shared by all requests of this process:
+remote_write sends the same series over and over, and canonicalising labels is most of a sample's cost."""
+_IDENTITIES_MAX = 500_000
+
+
 class _Builder:
     """Collects items one by one; an item with any problem contributes no sample at all."""
 
-    def __init__(self, tenant: str, limits: Limits, item_name: str) -> None:
+    def __init__(self, tenant: str, limits: Limits, item_name: str, points_field: str = "points") -> None:
         self.tenant = tenant
         self.limits = limits
         self.item_name = item_name
+        self.points_field = points_field
         self.out = Columns()
-        self._seen: dict[tuple[str, int], str] = {}
-        self._series_cache: dict[tuple, tuple[str, str]] = {}
+        self._seen: dict[str, list[tuple[int, list[int]]]] = {}
         self._oldest, self._newest = limits.oldest_ms, limits.newest_ms
 
     def series_identity(
-        self, index: int, metric: object, labels: Iterable[tuple[object, object]], metric_field: str
+        self, index: int, metric: object, pairs: tuple, metric_field: str
     ) -> tuple[str, str] | list[ItemProblem]:
         """(canonical labels, unique_id) of an item, or its problems (bad metric or label names/types)."""
-        pairs = tuple(labels)
-        cache_key = (metric, pairs)
-        cached = self._series_cache.get(cache_key)
+        cache_key: tuple | None = (self.tenant, metric, pairs)
+        try:
+            cached = _IDENTITIES.get(cache_key)
+        except TypeError:  # a list or object where a name or value belongs: reported below
+            cache_key = cached = None
         if cached is not None:
             return cached
         where = f"{self.item_name}[{index}]"
@@ -175,34 +183,82 @@ class _Builder:
             labels_text,
             f"{self.tenant}/{metric}{{{labels_text}}}" if labels_text else f"{self.tenant}/{metric}",
         )
-        if len(self._series_cache) < 100_000:
-            self._series_cache[cache_key] = identity
+        if len(_IDENTITIES) >= _IDENTITIES_MAX:
+            _IDENTITIES.clear()
+        if cache_key is not None:
+            _IDENTITIES[cache_key] = identity
         return identity
+
+    def reject(self, problems: list[ItemProblem]) -> None:
+        """Count an item that was refused before its points were read."""
+        self.out.items += 1
+        self.out.problems.extend(problems)
 
     def add_item(
         self,
         index: int,
         metric: object,
-        labels: Iterable[tuple[object, object]],
-        points: Iterable[tuple[int | None, float | None, object, object]],
+        pairs: tuple,
+        stamps: list[int | None],
+        values: list[float | None],
+        raw: Callable[[int], tuple[object, object]],
         metric_field: str = "metric",
-        points_field: str = "points",
     ) -> None:
-        """Add one item; ``points`` yields ``(timestamp_ms, value, raw_timestamp, raw_value)``, ``None`` for
-        a field that could not be parsed (the raw value is then reported)."""
+        """Add one item: epoch-ms ``stamps`` and ``values``, ``None`` where a field could not be parsed
+        (``raw(position)`` then gives the sent timestamp and value for the message)."""
         self.out.items += 1
-        identity = self.series_identity(index, metric, labels, metric_field)
+        identity = self.series_identity(index, metric, pairs, metric_field)
         if isinstance(identity, list):
             self.out.problems.extend(identity)
             return
         labels_text, uid = identity
-        where = f"{self.item_name}[{index}].{points_field}"
-        stamps: list[int] = []
-        values: list[float] = []
+        clean = (
+            stamps
+            and None not in stamps
+            and None not in values
+            and min(stamps) >= self._oldest
+            and max(stamps) <= self._newest
+            and len(set(stamps)) == len(stamps)
+            and uid not in self._seen
+        )
+        if not clean:
+            problems = self._point_problems(index, uid, stamps, values, raw)
+            if problems:
+                self.out.problems.extend(problems)
+                return
+        count = len(values)
+        if len(self.out.value) + count > self.limits.max_points:
+            raise PayloadError(
+                f"{self.item_name}[{index}]: the request holds more than {self.limits.max_points} "
+                "points, the limit per request; split it into smaller requests",
+                status=413,
+            )
+        self._seen.setdefault(uid, []).append((index, stamps))
+        out = self.out
+        out.metric.extend([metric] * count)
+        out.labels.extend([labels_text] * count)
+        out.unique_id.extend([uid] * count)
+        out.timestamp_ms.extend(stamps)
+        out.value.extend(values)
+
+    def _point_problems(
+        self,
+        index: int,
+        uid: str,
+        stamps: list[int | None],
+        values: list[float | None],
+        raw: Callable[[int], tuple[object, object]],
+    ) -> list[ItemProblem]:
+        """Every point-level problem of one item, in point order (the slow path, for items with any)."""
+        where = f"{self.item_name}[{index}].{self.points_field}"
+        if not stamps:
+            return [ItemProblem(index, where, [], "the item has no points")]
+        earlier = [(i, points, set(points)) for i, points in self._seen.get(uid, [])]
         problems: list[ItemProblem] = []
-        keys: dict[tuple[str, int], str] = {}
-        for position, (ts, value, raw_ts, raw_value) in enumerate(points):
+        here: dict[int, str] = {}
+        for position, (ts, value) in enumerate(zip(stamps, values, strict=True)):
             path = f"{where}[{position}]"
+            raw_ts, raw_value = raw(position)
             if ts is None:
                 problems.append(ItemProblem(index, f"{path}.timestamp", raw_ts, _timestamp_problem(raw_ts)))
             elif ts < self._oldest or ts > self._newest:
@@ -211,38 +267,22 @@ class _Builder:
                 problems.append(ItemProblem(index, f"{path}.value", raw_value, _value_problem(raw_value)))
             if ts is None or value is None:
                 continue
-            key = (uid, ts)
-            earlier = keys.get(key) or self._seen.get(key)
-            if earlier is not None:
+            first = here.get(ts) or next(
+                (
+                    f"{self.item_name}[{i}].{self.points_field}[{points.index(ts)}]"
+                    for i, points, members in earlier
+                    if ts in members
+                ),
+                None,
+            )
+            if first is not None:
                 problems.append(
                     ItemProblem(
-                        index, f"{path}.timestamp", raw_ts, f"duplicate sample of this series, as {earlier}"
+                        index, f"{path}.timestamp", raw_ts, f"duplicate sample of this series, as {first}"
                     )
                 )
-                continue
-            keys[key] = path
-            stamps.append(ts)
-            values.append(value)
-        if not stamps and not problems:
-            problems.append(ItemProblem(index, where, [], "the item has no points"))
-        if problems:
-            self.out.problems.extend(problems)
-            return
-        total = len(self.out.value) + len(values)
-        if total > self.limits.max_points:
-            raise PayloadError(
-                f"{self.item_name}[{index}]: the request holds more than {self.limits.max_points} "
-                "points, the limit per request; split it into smaller requests",
-                status=413,
-            )
-        self._seen.update(keys)
-        count = len(values)
-        out = self.out
-        out.metric.extend([metric] * count)
-        out.labels.extend([labels_text] * count)
-        out.unique_id.extend([uid] * count)
-        out.timestamp_ms.extend(stamps)
-        out.value.extend(values)
+            here.setdefault(ts, path)
+        return problems
 
     def _bounds_problem(self, ts: int) -> str:
         try:
@@ -362,19 +402,15 @@ def decode_json(data: bytes, tenant: str, limits: Limits) -> Columns:
     builder = _Builder(tenant, limits, "series")
     for index, item in enumerate(_series_list(_json_body(data), JSON_SHAPE)):
         if not isinstance(item, dict):
-            builder.out.items += 1
-            builder.out.problems.append(
-                ItemProblem(index, f"series[{index}]", item, _type_problem("an object", item))
-            )
+            builder.reject([ItemProblem(index, f"series[{index}]", item, _type_problem("an object", item))])
             continue
         labels = item.get("labels") or {}
         points = item.get("points")
         problems = _shape_problems(index, "series", labels, points)
         if problems:
-            builder.out.items += 1
-            builder.out.problems.extend(problems)
+            builder.reject(problems)
             continue
-        builder.add_item(index, item.get("metric"), labels.items(), _json_points(points))
+        builder.add_item(index, item.get("metric"), tuple(labels.items()), *_json_points(points))
     return builder.out
 
 
@@ -396,10 +432,12 @@ def _shape_problems(index: int, item_name: str, labels: object, points: object) 
     return problems
 
 
-def _json_points(points: list[dict]) -> Iterator[tuple[int | None, float | None, object, object]]:
-    for point in points:
-        raw_ts, raw_value = point.get("timestamp"), point.get("value")
-        yield _epoch_seconds_ms(raw_ts), _number(raw_value), raw_ts, raw_value
+def _json_points(
+    points: list[dict],
+) -> tuple[list[int | None], list[float | None], Callable[[int], tuple[object, object]]]:
+    stamps = [_epoch_seconds_ms(point.get("timestamp")) for point in points]
+    values = [_number(point.get("value")) for point in points]
+    return stamps, values, lambda i: (points[i].get("timestamp"), points[i].get("value"))
 
 
 def decode_datadog(data: bytes, tenant: str, limits: Limits) -> Columns:
@@ -409,8 +447,7 @@ def decode_datadog(data: bytes, tenant: str, limits: Limits) -> Columns:
     for index, item in enumerate(_series_list(_json_body(data), "Datadog's v2 series payload")):
         where = f"series[{index}]"
         if not isinstance(item, dict):
-            builder.out.items += 1
-            builder.out.problems.append(ItemProblem(index, where, item, _type_problem("an object", item)))
+            builder.reject([ItemProblem(index, where, item, _type_problem("an object", item))])
             continue
         name = item.get("metric")
         problems = _shape_problems(index, "series", {}, item.get("points"))
@@ -427,11 +464,10 @@ def decode_datadog(data: bytes, tenant: str, limits: Limits) -> Columns:
                 )
             )
         if problems:
-            builder.out.items += 1
-            builder.out.problems.extend(problems)
+            builder.reject(problems)
             continue
         metric = name.replace(".", "_") if isinstance(name, str) else name
-        builder.add_item(index, metric, sorted(labels.items()), _json_points(item["points"]))
+        builder.add_item(index, metric, tuple(sorted(labels.items())), *_json_points(item["points"]))
     return builder.out
 
 
@@ -482,28 +518,38 @@ def decode_remote_write(data: bytes, tenant: str, limits: Limits) -> Columns:
         raise PayloadError(
             f"the body is not a Prometheus remote_write WriteRequest protobuf: {exc}"
         ) from None
-    builder = _Builder(tenant, limits, "timeseries")
+    builder = _Builder(tenant, limits, "timeseries", points_field="samples")
     stale = 0
     for index, series in enumerate(request.timeseries):
-        metric = None
+        metric = ""
         labels = []
         for label in series.labels:
             if label.name == "__name__":
                 metric = label.value
             else:
                 labels.append((label.name, label.value))
-        points = []
-        for sample in series.samples:
-            value = sample.value
-            if value != value and struct.unpack("<Q", struct.pack("<d", value))[0] == PROMETHEUS_STALE_NAN:
-                stale += 1
-                continue
-            points.append((sample.timestamp, value, sample.timestamp, value))
-        if not points:  # only staleness markers, or no float samples at all (a native histogram)
+        samples = series.samples
+        stamps = [sample.timestamp for sample in samples]
+        values = [sample.value for sample in samples]
+        if any(value != value for value in values):  # NaN: drop staleness markers, keep other NaN
+            keep = [i for i, value in enumerate(values) if not _is_stale_marker(value)]
+            stale += len(values) - len(keep)
+            stamps, values = [stamps[i] for i in keep], [values[i] for i in keep]
+        if not stamps:  # only staleness markers, or no float samples at all (a native histogram)
             builder.out.items += 1
             continue
         builder.add_item(
-            index, metric if metric is not None else "", labels, points, "labels.__name__", "samples"
+            index,
+            metric,
+            tuple(labels),
+            stamps,
+            values,
+            lambda i, stamps=stamps, values=values: (stamps[i], values[i]),
+            "labels.__name__",
         )
     builder.out.stale_markers = stale
     return builder.out
+
+
+def _is_stale_marker(value: float) -> bool:
+    return value != value and struct.unpack("<Q", struct.pack("<d", value))[0] == PROMETHEUS_STALE_NAN

@@ -129,6 +129,14 @@ CASES = [
         "expected a string, got int",
     ),
     Case(
+        "json-label-value-list",
+        "/v1/ingest",
+        _json(json_body(labels={"host": ["a", "b"]})),
+        422,
+        "series[0].labels.host",
+        "expected a string, got list",
+    ),
+    Case(
         "json-labels-type",
         "/v1/ingest",
         _json(json_body(labels=["host"])),
