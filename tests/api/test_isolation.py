@@ -155,8 +155,10 @@ def test_writes_land_in_the_keys_tenant_and_become_its_partitions_only(tmp_path)
         assert landed["labels"].tolist() == [f'owner="{tenant}"']
         assert landed["unique_id"].tolist() == [f'{tenant}/shared_name{{owner="{tenant}"}}']
     defs = build_definitions(settings)
+    landing_sensor = defs.resolve_sensor_def("landing_sensor")
+    assert landing_sensor.minimum_interval_seconds <= 30, "API batches must become runs within 30 s"
     with dg.instance_for_test() as instance:
-        result = defs.resolve_sensor_def("landing_sensor")(
+        result = landing_sensor(
             dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
         )
     runs = {r.partition_key: r.tags["intentvision/tenant"] for r in result.run_requests}
