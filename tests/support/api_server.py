@@ -41,7 +41,7 @@ def wait_healthy(base_url: str, timeout: float = 30.0, process: subprocess.Popen
 
 @contextmanager
 def api_in_thread(settings: Settings) -> Iterator[str]:
-    """uvicorn serving ``create_app(settings)`` on a free loopback port in this process; yields the base URL."""
+    """uvicorn serving ``create_app(settings)`` on a free loopback port here; yields the base URL."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
