@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import (
     APIKeyHeader,
@@ -89,6 +90,23 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description="Metrics in (JSON, Prometheus remote_write, Datadog series); forecasts, anomalies out.",
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "index": None,
+                "field": ".".join(str(part) for part in error["loc"]),
+                "value": error.get("input"),
+                "problem": error["msg"],
+            }
+            for error in exc.errors()
+        ]
+        first = errors[0]
+        return JSONResponse(
+            {"detail": f"invalid request: {first['field']}: {first['problem']}", "errors": errors},
+            status_code=422,
+        )
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -237,6 +255,13 @@ def create_app(settings: Settings) -> FastAPI:
         response_class=Response,
     )
     async def remote_write(request: Request, key: ingest_key, partial: partial_flag = False) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if "io.prometheus.write.v2" in content_type:
+            raise ApiError(
+                415,
+                f"remote write 2.0 ({content_type}) is not supported; configure "
+                "protobuf_message: prometheus.WriteRequest (remote write 1.0)",
+            )
         _, columns = await ingest(request, decode_remote_write, key, partial)
         if partial:
             return JSONResponse({"tenant": key.tenant, "report": columns.report()}, status_code=200)

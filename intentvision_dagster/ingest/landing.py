@@ -207,14 +207,15 @@ def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataF
     value (the last row, within one batch). Sorted by ``unique_id, ds``.
     """
     wanted = sorted({(validate_tenant(t), validate_metric(m)) for t, m in keys})
-    files = sorted(
-        {
+    files = []
+    for tenant in sorted({tenant for tenant, _ in wanted}):
+        metrics = {metric for t, metric in wanted if t == tenant}
+        files += [
             str(path)
-            for tenant, metric in wanted
             for path in _tenant_files(Path(landing_dir) / tenant)
-            if metric in _file_metrics(path)
-        }
-    )
+            if metrics.intersection(_file_metrics(path))
+        ]
+    files.sort()
     if not files:
         return LANDING_SCHEMA.empty_table().to_pandas().astype({"ds": "datetime64[ns]"})
     with duckdb.connect() as conn:

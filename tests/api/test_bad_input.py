@@ -386,6 +386,20 @@ CASES = [
         "timeseries[0].samples[0].timestamp",
         "future",
     ),
+    Case(
+        "rw-version-2",
+        "/api/v1/write",
+        lambda: {
+            "content": remote_write_body([({"__name__": "up"}, [(1.0, _ms(5))])]),
+            "headers": {
+                "Content-Encoding": "snappy",
+                "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            },
+        },
+        415,
+        None,
+        "remote write 2.0",
+    ),
     # Datadog series intake
     Case(
         "dd-metric-name",

@@ -94,3 +94,33 @@ def test_no_warehouse_yet_reads_as_empty(tmp_path):
     with api_in_thread(settings) as url:
         response = httpx.get(f"{url}/v1/anomalies", headers={"Authorization": f"Bearer {keys['acme:read']}"})
     assert response.json() == {"tenant": "acme", "count": 0, "rows": []}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"limit": 0}, "query.limit"), ({"start": "yesterday"}, "query.start")],
+)
+def test_bad_query_parameters_are_named_in_our_error_format(reads_api: Api, params: dict, field: str):
+    response = httpx.get(f"{reads_api.url}/v1/series", headers=reads_api.headers("acme"), params=params)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"].startswith(f"invalid request: {field}: ")
+    assert body["errors"][0]["field"] == field
+
+
+def test_openapi_docs_list_every_endpoint(reads_api: Api):
+    assert httpx.get(f"{reads_api.url}/docs").status_code == 200
+    paths = httpx.get(f"{reads_api.url}/openapi.json").json()["paths"]
+    assert set(paths) == {
+        "/v1/ingest",
+        "/api/v1/write",
+        "/api/v2/series",
+        "/v1/series",
+        "/v1/forecasts",
+        "/v1/anomalies",
+        "/v1/accuracy",
+        "/v1/alerts",
+        "/v1/keys",
+        "/v1/keys/{key_id}",
+        "/v1/audit",
+    }
