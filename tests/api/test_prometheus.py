@@ -88,6 +88,13 @@ def test_prometheus_remote_write_lands_its_samples_and_they_run_through_dagster(
     assert set(up["labels"]) == {f'instance="{address}",job="prometheus"'}
     assert set(up["y"]) == {1.0}
 
+    def remote_storage(metric: str) -> float:
+        answer = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": f"sum({metric})"}).json()
+        return float(answer["data"]["result"][0]["value"][1])
+
+    assert remote_storage("prometheus_remote_storage_samples_total") >= 5
+    assert remote_storage("prometheus_remote_storage_samples_failed_total") == 0  # we refused nothing
+
     defs = build_definitions(api.settings)
     with dg.instance_for_test() as instance:
         sensor = defs.resolve_sensor_def("landing_sensor")
