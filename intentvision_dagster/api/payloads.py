@@ -303,6 +303,8 @@ def _timestamp_problem(raw: object) -> str:
         return f"{raw!r} is not an ISO-8601 timestamp or epoch seconds"
     if raw is None:
         return "the timestamp is missing"
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return "the number is out of range for epoch seconds"
     return _type_problem("epoch seconds (a number) or an ISO-8601 string", raw)
 
 
@@ -319,7 +321,10 @@ def _value_problem(raw: object) -> str:
 def _number(raw: object) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return None
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # a JSON integer beyond float range
+        return None
     return value if math.isfinite(value) else None
 
 
@@ -328,7 +333,8 @@ def _epoch_seconds_ms(raw: object) -> int | None:
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int | float):
-        return round(raw * 1000) if math.isfinite(raw) else None
+        seconds = _number(raw)
+        return None if seconds is None else round(seconds * 1000)
     if isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw.strip().replace("z", "Z"))
@@ -383,6 +389,8 @@ def _json_body(data: bytes) -> object:
         return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PayloadError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("the body is not valid JSON: nested too deeply") from None
 
 
 def _series_list(document: object, shape: str) -> list:

@@ -213,6 +213,23 @@ CASES = [
         "not a finite number",
     ),
     Case(
+        "json-value-huge-integer",
+        "/v1/ingest",
+        _json(lambda: json.dumps(json_body()).replace('"value": 1.5', '"value": 1' + "0" * 400).encode()),
+        422,
+        "series[0].points[0].value",
+        "not a finite number",
+    ),
+    Case(
+        "json-timestamp-huge-integer",
+        "/v1/ingest",
+        _points({"timestamp": 10**400, "value": 1}),
+        422,
+        "series[0].points[0].timestamp",
+        "out of range for epoch seconds",
+    ),
+    Case("json-nested-too-deeply", "/v1/ingest", _json(b"[" * 20_000), 400, None, "nested too deeply"),
+    Case(
         "json-value-text",
         "/v1/ingest",
         _points({"timestamp": now_s() - 5, "value": "abc"}),
