@@ -43,6 +43,37 @@ from intentvision_dagster.ingest.landing import land_columns
 from intentvision_dagster.settings import Settings, load_settings
 
 MAX_REPORTED_ERRORS = 100
+INGEST_SCHEMA = {
+    "type": "object",
+    "required": ["series"],
+    "properties": {
+        "series": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["metric", "points"],
+                "properties": {
+                    "metric": {"type": "string", "example": "node_cpu_utilization_percent"},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "points": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["timestamp", "value"],
+                            "properties": {
+                                "timestamp": {
+                                    "oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]
+                                },
+                                "value": {"type": "number"},
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+"""The ``/v1/ingest`` body for the OpenAPI page (the handler reads the raw body to word its own errors)."""
 
 
 class ApiError(Exception):
@@ -237,6 +268,9 @@ def create_app(settings: Settings) -> FastAPI:
         "/v1/ingest",
         summary="Ingest a JSON batch",
         description=f"Body: `{JSON_SHAPE}`. Timestamps are epoch seconds or ISO 8601 (no offset means UTC).",
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": INGEST_SCHEMA}}}
+        },
     )
     async def ingest_json(request: Request, key: ingest_key, partial: partial_flag = False) -> dict:
         batch, columns = await ingest(request, decode_json, key, partial)
