@@ -1,0 +1,1 @@
+"""The HTTP API: ingest (JSON, Prometheus remote_write, Datadog series), tenant-scoped reads, keys, audit."""
