@@ -15,8 +15,9 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import (
@@ -107,8 +108,18 @@ class RateLimiter:
             return (1 - tokens) / self.rate
 
 
+class _LenientBasic(HTTPBasic):
+    """Malformed basic credentials count as no key, so they get our 401 and an audit entry like any other."""
+
+    async def __call__(self, request: Request) -> HTTPBasicCredentials | None:
+        try:
+            return await super().__call__(request)
+        except HTTPException:
+            return None
+
+
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
-_basic = HTTPBasic(auto_error=False, description="Basic auth with the API key as password (Prometheus)")
+_basic = _LenientBasic(auto_error=False, description="Basic auth with the API key as password (Prometheus)")
 _datadog = APIKeyHeader(name="DD-API-KEY", auto_error=False, description="Datadog clients' API key header")
 
 
@@ -128,7 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
             {
                 "index": None,
                 "field": ".".join(str(part) for part in error["loc"]),
-                "value": error.get("input"),
+                "value": jsonable_encoder(error.get("input")),
                 "problem": error["msg"],
             }
             for error in exc.errors()

@@ -46,8 +46,9 @@ def test_a_key_is_accepted_as_bearer_basic_auth_or_dd_api_key(api: Api, form: st
         ({"Authorization": "Bearer not-a-key"}, None),
         ({"Authorization": "Bearer iv_0123456789ab_wrongsecret"}, "0123456789ab"),
         ({"DD-API-KEY": "iv_zzzzzzzzzzzz_x"}, None),
+        ({"Authorization": "Basic %%%not-base64"}, None),
     ],
-    ids=["missing", "malformed", "unknown", "bad-key-id"],
+    ids=["missing", "malformed", "unknown", "bad-key-id", "bad-basic"],
 )
 def test_missing_or_unknown_keys_get_401_and_are_audited_without_the_secret(api: Api, headers, key_id):
     response = _ingest(api, headers)
