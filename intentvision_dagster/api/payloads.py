@@ -95,6 +95,7 @@ class Columns:
             "accepted_items": self.items - len(rejected),
             "rejected_items": len(rejected),
             "accepted_samples": len(self.value),
+            "skipped_stale_markers": self.stale_markers,
             "errors": [p.as_dict() for p in self.problems],
         }
 

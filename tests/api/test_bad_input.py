@@ -560,7 +560,9 @@ def test_remote_write_skips_staleness_markers_and_keeps_other_nan_for_quarantine
             ({"__name__": "rpc_latency_seconds", "quantile": "0.9"}, [(stale, _ms(5))]),
         ]
     )
-    response = post_remote_write(api, body, api.headers("acme"))
-    assert response.status_code == 204, response.text
+    response = post_remote_write(api, body, api.headers("acme"), partial="true")
+    assert response.status_code == 200, response.text
+    report = response.json()["report"]
+    assert (report["accepted_samples"], report["skipped_stale_markers"], report["errors"]) == (2, 1, [])
     [batch] = [b for b in api.batches("acme") if "rpc_latency_seconds" in b.metrics]
     assert batch.rows == 2
