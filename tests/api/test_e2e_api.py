@@ -32,6 +32,18 @@ def test_an_acknowledged_remote_write_becomes_a_successful_run_within_30_s(dagst
         text=True,
     )
     key = json.loads(created.stdout)["key"]
+
+    def landing_sensor_ticked() -> bool:
+        sensor = graphql(
+            port,
+            """{ sensorOrError(sensorSelector: {repositoryName: "__repository__",
+                  repositoryLocationName: "intentvision", sensorName: "landing_sensor"}) {
+                  ... on Sensor { sensorState { ticks(limit: 1) { status } } } } }""",
+        )["sensorOrError"]
+        return bool(sensor["sensorState"]["ticks"])
+
+    # The 30 s promise starts once the daemon runs the sensor (it loads the code location first).
+    wait_for(landing_sensor_ticked, 180, "the daemon's first landing sensor tick", interval=1)
     api_port = free_port()
     api = start_api_process(home, api_port)
     try:
