@@ -4,6 +4,7 @@ stored hashed; failed authentications and admin actions audited without secrets.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -91,10 +92,12 @@ def test_a_key_without_the_scope_gets_403_naming_it(api: Api, scopes, method, pa
 
 
 def test_keys_are_stored_hashed(api: Api):
-    stored = Path(api.settings.registry_path).read_bytes()
+    registry = Path(api.settings.registry_path)
+    stored = b"".join(p.read_bytes() for p in registry.parent.glob(f"{registry.name}*"))  # file + WAL
     for key in api.keys.values():
         secret = key.split("_", 2)[2]
         assert secret.encode() not in stored
+        assert hashlib.sha256(secret.encode()).hexdigest().encode() in stored
 
 
 def test_cli_creates_lists_and_revokes_keys_and_revocation_is_effective_at_once(tmp_path):
