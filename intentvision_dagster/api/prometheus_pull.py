@@ -11,7 +11,8 @@ Sources live in a YAML file (``INTENTVISION_PROMETHEUS_SOURCES``, default
         step: 60s                         # query_range resolution
         metric: node_cpu_busy             # optional: metric name to store; default: each series' __name__
         lookback: 1h                      # first pull reaches this far back (default 1h)
-        bearer_token_env: PROM_TOKEN      # optional: environment variable holding a bearer token
+        bearer_token_file: /etc/prom-token   # optional: file holding a bearer token (as Prometheus'
+                                             # credentials_file; read at each pull, never logged)
 
 Each pull asks for ``[last end, now]`` (capped at 10,000 steps, below Prometheus' 11,000-point limit) and
 lands the result as one batch; overlapping points are resolved by the landing area's newest-batch-wins rule.
@@ -19,7 +20,6 @@ lands the result as one batch; overlapping points are resolved by the landing ar
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,7 +44,7 @@ class PromSource:
     step: timedelta
     lookback: timedelta
     metric: str | None = None
-    bearer_token_env: str | None = None
+    bearer_token_file: Path | None = None
 
     @property
     def key(self) -> str:
@@ -74,7 +74,9 @@ def load_sources(path: Path) -> list[PromSource]:
                 step=_duration(entry["step"], f"{where}.step"),
                 lookback=_duration(entry.get("lookback", "1h"), f"{where}.lookback"),
                 metric=validate_metric(entry["metric"]) if entry.get("metric") else None,
-                bearer_token_env=entry.get("bearer_token_env"),
+                bearer_token_file=Path(entry["bearer_token_file"])
+                if entry.get("bearer_token_file")
+                else None,
             )
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
@@ -103,8 +105,8 @@ def pull_window(source: PromSource, last_end: datetime | None, now: datetime) ->
 def query_range(source: PromSource, start: datetime, end: datetime, timeout: float = 30.0) -> pd.DataFrame:
     """Run the source's PromQL over ``[start, end]`` and return the series frame (tenant's own columns)."""
     headers = {}
-    if source.bearer_token_env:
-        headers["Authorization"] = f"Bearer {os.environ.get(source.bearer_token_env, '')}"
+    if source.bearer_token_file:
+        headers["Authorization"] = f"Bearer {source.bearer_token_file.read_text().strip()}"
     response = httpx.get(
         f"{source.url}/api/v1/query_range",
         params={

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
 import yaml
 
-from intentvision_dagster.api.prometheus_pull import PromSource, load_sources, matrix_frame, pull_window
+from intentvision_dagster.api.prometheus_pull import (
+    PromSource,
+    load_sources,
+    matrix_frame,
+    pull_source,
+    pull_window,
+)
 from intentvision_dagster.definitions import build_definitions
 from tests.conftest import settings_for
 from tests.support.api_server import free_port
@@ -79,3 +87,50 @@ def test_a_failing_source_is_reported_and_keeps_its_cursor_for_the_next_tick(tmp
         result = sensor(context)
     assert result.skip_message == "pulled acme/up: failed"
     assert "acme/up" not in json.loads(context.cursor or "{}")
+
+
+def test_a_source_with_a_token_file_sends_it_as_bearer_token(tmp_path):
+    seen: list[str | None] = []
+
+    class QueryApi(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            body = json.dumps(
+                {
+                    "status": "success",
+                    "data": {
+                        "resultType": "matrix",
+                        "result": [
+                            {"metric": {"__name__": "up", "job": "api"}, "values": [[1764244800, "1"]]}
+                        ],
+                    },
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), QueryApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    sources = tmp_path / "sources.yaml"
+    _write(
+        sources,
+        [{**SOURCE, "url": f"http://127.0.0.1:{server.server_port}", "bearer_token_file": str(token)}],
+    )
+    [source] = load_sources(sources)
+    try:
+        batch, end = pull_source(
+            source, tmp_path / "landing", None, now=datetime(2025, 11, 27, 13, tzinfo=UTC)
+        )
+    finally:
+        server.shutdown()
+    assert seen == ["Bearer s3cret"]
+    assert (batch.tenant, batch.metrics, batch.rows) == ("acme", ["up"], 1)
+    assert end == datetime(2025, 11, 27, 13, tzinfo=UTC)
