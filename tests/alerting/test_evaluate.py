@@ -197,9 +197,10 @@ def test_one_candidate_per_anomaly_event_with_onset_reason() -> None:
         'acme/node_cpu_utilization_percent{host="web-1"}',
     )
     assert first["summary"] == (
-        'node_cpu_utilization_percent{host="web-1"}: critical anomaly since 2026-01-05 01:00 UTC '
-        "(3 points, peak score 6.3): y=90 above expected 40"
+        'node_cpu_utilization_percent{host="web-1"}: critical anomaly since 2026-01-05 01:00 UTC, '
+        "ended 2026-01-05 03:00 UTC (3 points, peak score 6.3): y=90 above expected 40"
     )
+    assert first["status"] == "ended", "web-1's newest point (hour 9) is after the event"
     details = json.loads(first["details"])
     assert (details["points"], details["peak_y"], details["onset_ds"]) == (3, 97.0, "2026-01-05T01:00:00")
     assert candidates.iloc[1]["tenant"] == "globex"
