@@ -20,6 +20,7 @@ HOME_ENV = "INTENTVISION_HOME"
 SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
 SLACK_API_URL_ENV = "INTENTVISION_SLACK_API_URL"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DAGSTER_UI_URL = "http://127.0.0.1:3000"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Settings:
     slack_token_set: bool
     slack_api_url: str | None
     model_jobs: int
+    tenant_rules_dir: Path = ASSETS_DIR / "tenant_rules"
+    dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
 
     @property
     def warehouse_path(self) -> Path:
@@ -80,6 +83,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # One process by default: statsforecast's worker pool forks, and forking a process that runs threads
         # (Dagster's, DuckDB's) deadlocked now and then in our test runs. Opt in with a number > 1.
         model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or 1),
+        tenant_rules_dir=Path(env.get("INTENTVISION_TENANT_RULES") or ASSETS_DIR / "tenant_rules"),
+        dagster_ui_url=env.get("INTENTVISION_DAGSTER_UI_URL") or DEFAULT_DAGSTER_UI_URL,
     )
 
 
