@@ -242,14 +242,6 @@ def resolve_cleared(conn: duckdb.DuckDBPyConnection, now: datetime, max_attempts
     return resolved.assign(state="resolved", updated_at=_utc(now))
 
 
-def pending(
-    conn: duckdb.DuckDBPyConnection, tenant: str | None = None, max_attempts: int = 5
-) -> pd.DataFrame:
-    """Alerts still to send: never tried, or failed fewer than ``max_attempts`` times; oldest first."""
-    where = "(state = 'pending' or (state = 'failed' and attempts < ?)) and (? is null or tenant = ?)"
-    return _select(conn, where, [max_attempts, tenant, tenant])
-
-
 def _update(
     conn: duckdb.DuckDBPyConnection, alert_id: str, assignments: str, params: list, now: datetime
 ) -> None:

@@ -55,9 +55,11 @@ _ANOMALY_FIELDS = (
 _BUDGET_FIELDS = ("name", "type", "metric", "budget", "period", "edge", "severity", "labels", "description")
 DEFAULT_ANOMALY_LOOKBACK = pd.Timedelta(days=4)
 DEFAULT_GROUP_BY = ("alertname",)
-# Alertmanager's group_wait and group_interval; its repeat_interval (4h) would re-send a capacity forecast
-# that stays open for days several times a day, so ours is 3 days: one reminder per forecast horizon.
-DEFAULT_GROUP_WAIT = pd.Timedelta(seconds=30)
+# group_wait 0: a sensor tick already batches every partition materialized since the last tick (a nightly
+# range run lands all its partitions at once); raise it to also wait for runs that finish later.
+# group_interval is Alertmanager's; its repeat_interval (4h) would re-send a capacity forecast that stays open
+# for days several times a day, so ours is 3 days: one reminder per forecast horizon.
+DEFAULT_GROUP_WAIT = pd.Timedelta(0)
 DEFAULT_GROUP_INTERVAL = pd.Timedelta(minutes=5)
 DEFAULT_REPEAT_INTERVAL = pd.Timedelta(days=3)
 _ROUTE_FIELDS = ("group_by", "group_wait", "group_interval", "repeat_interval", "inhibit_rules")
@@ -203,15 +205,14 @@ def _labels(where: str, value: Any) -> dict[str, str]:
     return {name: str(label_value) for name, label_value in value.items()}
 
 
-def _duration(where: str, name: str, value: Any) -> pd.Timedelta:
+def _duration(where: str, name: str, value: Any, allow_zero: bool = False) -> pd.Timedelta:
     try:
         duration = pd.Timedelta(value)
     except (TypeError, ValueError):
         duration = pd.NaT
-    if pd.isna(duration) or duration <= pd.Timedelta(0):
-        raise ConfigError(
-            f"{where}: field {name!r} is {value!r}, expected a positive duration such as '4d' or '36h'"
-        )
+    if pd.isna(duration) or duration < pd.Timedelta(0) or (duration == pd.Timedelta(0) and not allow_zero):
+        kind = "a duration of 0s or more" if allow_zero else "a positive duration"
+        raise ConfigError(f"{where}: field {name!r} is {value!r}, expected {kind} such as '4d' or '36h'")
     return duration
 
 
@@ -475,7 +476,7 @@ def _route_settings(where: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         settings["group_by"] = _label_names(where, "group_by", entry["group_by"])
     for name in ("group_wait", "group_interval", "repeat_interval"):
         if name in entry:
-            settings[name] = _duration(where, name, entry[name])
+            settings[name] = _duration(where, name, entry[name], allow_zero=name != "repeat_interval")
     if "inhibit_rules" in entry:
         rules = entry["inhibit_rules"]
         if not isinstance(rules, list):

@@ -10,9 +10,10 @@ from intentvision_dagster.alerting.log import (
     list_alerts,
     mark_delivered,
     mark_failed,
-    pending,
     record,
+    resolve_cleared,
     resolve_missing,
+    update_open,
 )
 
 T0 = pd.Timestamp("2026-01-05 02:00")
@@ -83,43 +84,71 @@ def test_duplicates_within_one_batch_keep_the_first(conn: duckdb.DuckDBPyConnect
 def test_tenants_and_rules_are_separate_problems(conn: duckdb.DuckDBPyConnection) -> None:
     created = record(conn, frame(candidate(), candidate(tenant="globex"), candidate(rule="disk-2")), T0)
     assert len(created) == 3
-    assert list(pending(conn, tenant="globex")["tenant"]) == ["globex"]
+    assert list(list_alerts(conn, tenant="globex")["tenant"]) == ["globex"]
 
 
 def test_resolve_missing_only_touches_that_tenant_metric_and_rules(conn: duckdb.DuckDBPyConnection) -> None:
-    record(
+    created = record(
         conn,
         frame(
             candidate("db-1"), candidate("db-2"), candidate("db-1", tenant="globex"), candidate(rule="other")
         ),
         T0,
     )
+    for alert_id in created["id"]:
+        mark_delivered(conn, alert_id, "slack:#x", T0)
     later = T0 + pd.Timedelta(hours=6)
     resolved = resolve_missing(conn, "acme", DISK, ["disk"], [f'acme/{DISK}{{host="db-2"}}'], later)
     assert list(resolved["series"]) == [f'acme/{DISK}{{host="db-1"}}']
     states = list_alerts(conn).set_index(["tenant", "rule", "series"])["state"]
     assert states[("acme", "disk", f'acme/{DISK}{{host="db-1"}}')] == "resolved"
-    assert states[("acme", "disk", f'acme/{DISK}{{host="db-2"}}')] == "pending"
-    assert states[("globex", "disk", f'globex/{DISK}{{host="db-1"}}')] == "pending"
-    assert states[("acme", "other", f'acme/{DISK}{{host="db-1"}}')] == "pending"
+    assert states[("acme", "disk", f'acme/{DISK}{{host="db-2"}}')] == "delivered"
+    assert states[("globex", "disk", f'globex/{DISK}{{host="db-1"}}')] == "delivered"
+    assert states[("acme", "other", f'acme/{DISK}{{host="db-1"}}')] == "delivered"
     assert resolve_missing(conn, "acme", DISK, ["disk"], [], later)["series"].tolist() == [
         f'acme/{DISK}{{host="db-2"}}'
     ]
 
 
-def test_failed_alerts_are_retried_until_max_attempts(conn: duckdb.DuckDBPyConnection) -> None:
+def test_an_alert_never_notified_is_cleared_not_resolved(conn: duckdb.DuckDBPyConnection) -> None:
+    record(conn, frame(candidate("db-1")), T0)
+    (row,) = resolve_missing(conn, "acme", DISK, ["disk"], [], T0 + pd.Timedelta(hours=1)).to_dict("records")
+    assert (row["state"], row["cleared_at"]) == ("pending", T0 + pd.Timedelta(hours=1))
+    mark_delivered(conn, row["id"], "slack:#x", T0 + pd.Timedelta(hours=2))
+    assert list(resolve_cleared(conn, T0 + pd.Timedelta(hours=2))["state"]) == ["resolved"]
+
+
+def test_hysteresis_keeps_severity_until_recovery(conn: duckdb.DuckDBPyConnection) -> None:
+    record(conn, frame(candidate("db-1")), T0)  # critical
+    holding = {
+        **candidate("db-1", asof="b"),
+        "severity": "warning",
+        "status": "firing",
+        "hold_severity": "critical",
+    }
+    assert update_open(conn, frame(holding), T0).empty, (
+        "warning fires, critical not recovered: stays critical"
+    )
+    recovered = {**holding, "hold_severity": "warning"}
+    (moved,) = update_open(conn, frame(recovered), T0).to_dict("records")
+    assert moved["severity"] == "warning"
+    up = {**recovered, "severity": "critical", "hold_severity": "critical"}
+    assert list(update_open(conn, frame(up), T0)["severity"]) == ["critical"]
+    gone = {**up, "status": "holding", "severity": "warning", "hold_severity": None}
+    update_open(conn, frame(gone), T0 + pd.Timedelta(hours=1))
+    assert list_alerts(conn)["cleared_at"].tolist() == [T0 + pd.Timedelta(hours=1)]
+
+
+def test_failures_count_attempts_and_keep_the_last_error(conn: duckdb.DuckDBPyConnection) -> None:
     (alert_id,) = record(conn, frame(candidate()), T0)["id"]
     for attempt in range(1, 4):
-        assert list(pending(conn, max_attempts=3)["id"]) == [alert_id]
         mark_failed(conn, alert_id, f"slack: ratelimited (attempt {attempt})", T0)
-    assert pending(conn, max_attempts=3).empty
     (row,) = list_alerts(conn).to_dict("records")
     assert (row["state"], row["attempts"], row["last_error"]) == (
         "failed",
         3,
         "slack: ratelimited (attempt 3)",
     )
-    assert list(pending(conn, max_attempts=5)["id"]) == [alert_id]
 
 
 def test_mark_delivered_records_destination(conn: duckdb.DuckDBPyConnection) -> None:
@@ -129,7 +158,6 @@ def test_mark_delivered_records_destination(conn: duckdb.DuckDBPyConnection) -> 
     (row,) = list_alerts(conn).to_dict("records")
     assert (row["state"], row["destination"], row["attempts"]) == ("delivered", "slack:#acme-alerts", 2)
     assert row["delivered_at"] == T0 + pd.Timedelta(minutes=1)
-    assert pending(conn).empty
 
 
 def test_unknown_alert_id_is_an_error(conn: duckdb.DuckDBPyConnection) -> None:
@@ -143,6 +171,5 @@ def test_timezone_aware_now_is_stored_as_utc(conn: duckdb.DuckDBPyConnection) ->
 
 
 def test_reads_on_a_fresh_database_are_empty(conn: duckdb.DuckDBPyConnection) -> None:
-    assert pending(conn).empty
     assert list(list_alerts(conn).columns) == ALERT_COLUMNS
     assert record(conn, frame(), T0).empty

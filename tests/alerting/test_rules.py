@@ -314,8 +314,8 @@ tenants:
     [
         (
             "tenants:\n  acme: {slack_channel: '#a', group_wait: later}\n",
-            "tenants.yaml: tenant 'acme': field 'group_wait' is 'later', expected a positive duration such "
-            "as '4d' or '36h'",
+            "tenants.yaml: tenant 'acme': field 'group_wait' is 'later', expected a duration of 0s or more "
+            "such as '4d' or '36h'",
         ),
         (
             "tenants:\n  acme: {slack_channel: '#a', channels: {page: '#p'}}\n",
