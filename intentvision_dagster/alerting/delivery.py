@@ -32,8 +32,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from intentvision_dagster.alerting.dispatch import NOTIFICATIONS, ensure_tables, list_notifications
 from intentvision_dagster.alerting.evaluate import json_safe
-from intentvision_dagster.alerting.log import TABLE as ALERTS
-from intentvision_dagster.alerting.log import _utc
+from intentvision_dagster.alerting.log import _utc, mark_delivered, mark_failed
 from intentvision_dagster.warehouse import transaction
 
 SEVERITY_EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
@@ -298,12 +297,7 @@ def _mark_sent(
             "channel_id = ?, ts = ?, last_error = null where id = ?",
             [now, where.destination, where.channel_id, where.ts, notification["id"]],
         )
-        conn.execute(
-            f"update {ALERTS} set state = 'delivered', delivered_at = ?, destination = ?, updated_at = ?, "
-            "attempts = attempts + 1, last_error = null "
-            "where list_contains(?::varchar[], id) and state != 'resolved'",
-            [now, where.destination, now, alert_ids],
-        )
+        mark_delivered(conn, alert_ids, where.destination, now)
 
 
 def _mark_failed(
@@ -315,11 +309,7 @@ def _mark_failed(
             f"update {NOTIFICATIONS} set state = 'failed', in_doubt = ?, last_error = ? where id = ?",
             [in_doubt, error, notification["id"]],
         )
-        conn.execute(
-            f"update {ALERTS} set state = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ? "
-            "where list_contains(?::varchar[], id) and state in ('pending', 'failed')",
-            [error, now, alert_ids],
-        )
+        mark_failed(conn, alert_ids, error, now)
 
 
 def deliver_notifications(

@@ -243,31 +243,41 @@ def resolve_cleared(conn: duckdb.DuckDBPyConnection, now: datetime, max_attempts
 
 
 def _update(
-    conn: duckdb.DuckDBPyConnection, alert_id: str, assignments: str, params: list, now: datetime
-) -> None:
+    conn: duckdb.DuckDBPyConnection, alert_ids: list[str], assignments: str, where: str, params: list, now
+) -> int:
+    """One UPDATE statement (atomic on its own, and part of the caller's transaction if one is open)."""
     ensure_table(conn)
-    with transaction(conn):
-        (count,) = conn.execute(
-            f"update {TABLE} set {assignments}, updated_at = ? where id = ?", [*params, _utc(now), alert_id]
-        ).fetchone()
-        if count != 1:
-            raise KeyError(f"alert {alert_id!r} is not in {TABLE}")
+    (count,) = conn.execute(
+        f"update {TABLE} set {assignments}, updated_at = ? where list_contains(?::varchar[], id) and {where}",
+        [*params, _utc(now), alert_ids],
+    ).fetchone()
+    return count
 
 
-def mark_delivered(conn: duckdb.DuckDBPyConnection, alert_id: str, destination: str, now: datetime) -> None:
-    """Record a successful send; called right after it so a crash afterwards never sends it again."""
-    _update(
+def mark_delivered(
+    conn: duckdb.DuckDBPyConnection, alert_ids: list[str], destination: str, now: datetime
+) -> int:
+    """Record that a notification announcing these alerts was sent; resolved alerts stay resolved."""
+    return _update(
         conn,
-        alert_id,
-        "state = 'delivered', delivered_at = ?, destination = ?, attempts = attempts + 1",
+        alert_ids,
+        "state = 'delivered', delivered_at = ?, destination = ?, attempts = attempts + 1, last_error = null",
+        "state != 'resolved'",
         [_utc(now), destination],
         now,
     )
 
 
-def mark_failed(conn: duckdb.DuckDBPyConnection, alert_id: str, error: str, now: datetime) -> None:
-    """Record a failed send; the alert stays retryable until it has failed ``max_attempts`` times."""
-    _update(conn, alert_id, "state = 'failed', attempts = attempts + 1, last_error = ?", [error], now)
+def mark_failed(conn: duckdb.DuckDBPyConnection, alert_ids: list[str], error: str, now: datetime) -> int:
+    """Record a failed notification on alerts not yet delivered (its retry is the notification's)."""
+    return _update(
+        conn,
+        alert_ids,
+        "state = 'failed', attempts = attempts + 1, last_error = ?",
+        "state in ('pending', 'failed')",
+        [error],
+        now,
+    )
 
 
 def list_alerts(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> pd.DataFrame:

@@ -67,7 +67,7 @@ def test_same_dedup_key_is_inserted_once(conn: duckdb.DuckDBPyConnection) -> Non
 
 def test_open_alert_suppresses_new_forecasts_of_the_same_problem(conn: duckdb.DuckDBPyConnection) -> None:
     (first_id,) = record(conn, frame(candidate(asof="2026-01-05T00:00:00")), T0)["id"]
-    mark_delivered(conn, first_id, "slack:#acme-alerts", T0)
+    mark_delivered(conn, [first_id], "slack:#acme-alerts", T0)
     tomorrow = frame(candidate(asof="2026-01-06T00:00:00"))
     assert record(conn, tomorrow, T0 + pd.Timedelta(days=1)).empty  # still the same ongoing problem
     resolve_missing(conn, "acme", DISK, ["disk"], [], T0 + pd.Timedelta(days=2))
@@ -96,7 +96,7 @@ def test_resolve_missing_only_touches_that_tenant_metric_and_rules(conn: duckdb.
         T0,
     )
     for alert_id in created["id"]:
-        mark_delivered(conn, alert_id, "slack:#x", T0)
+        mark_delivered(conn, [alert_id], "slack:#x", T0)
     later = T0 + pd.Timedelta(hours=6)
     resolved = resolve_missing(conn, "acme", DISK, ["disk"], [f'acme/{DISK}{{host="db-2"}}'], later)
     assert list(resolved["series"]) == [f'acme/{DISK}{{host="db-1"}}']
@@ -114,7 +114,7 @@ def test_an_alert_never_notified_is_cleared_not_resolved(conn: duckdb.DuckDBPyCo
     record(conn, frame(candidate("db-1")), T0)
     (row,) = resolve_missing(conn, "acme", DISK, ["disk"], [], T0 + pd.Timedelta(hours=1)).to_dict("records")
     assert (row["state"], row["cleared_at"]) == ("pending", T0 + pd.Timedelta(hours=1))
-    mark_delivered(conn, row["id"], "slack:#x", T0 + pd.Timedelta(hours=2))
+    mark_delivered(conn, [row["id"]], "slack:#x", T0 + pd.Timedelta(hours=2))
     assert list(resolve_cleared(conn, T0 + pd.Timedelta(hours=2))["state"]) == ["resolved"]
 
 
@@ -142,7 +142,7 @@ def test_hysteresis_keeps_severity_until_recovery(conn: duckdb.DuckDBPyConnectio
 def test_failures_count_attempts_and_keep_the_last_error(conn: duckdb.DuckDBPyConnection) -> None:
     (alert_id,) = record(conn, frame(candidate()), T0)["id"]
     for attempt in range(1, 4):
-        mark_failed(conn, alert_id, f"slack: ratelimited (attempt {attempt})", T0)
+        mark_failed(conn, [alert_id], f"slack: ratelimited (attempt {attempt})", T0)
     (row,) = list_alerts(conn).to_dict("records")
     assert (row["state"], row["attempts"], row["last_error"]) == (
         "failed",
@@ -153,16 +153,20 @@ def test_failures_count_attempts_and_keep_the_last_error(conn: duckdb.DuckDBPyCo
 
 def test_mark_delivered_records_destination(conn: duckdb.DuckDBPyConnection) -> None:
     (alert_id,) = record(conn, frame(candidate()), T0)["id"]
-    mark_failed(conn, alert_id, "TimeoutError: timed out", T0)
-    mark_delivered(conn, alert_id, "slack:#acme-alerts", T0 + pd.Timedelta(minutes=1))
+    mark_failed(conn, [alert_id], "TimeoutError: timed out", T0)
+    mark_delivered(conn, [alert_id], "slack:#acme-alerts", T0 + pd.Timedelta(minutes=1))
     (row,) = list_alerts(conn).to_dict("records")
     assert (row["state"], row["destination"], row["attempts"]) == ("delivered", "slack:#acme-alerts", 2)
     assert row["delivered_at"] == T0 + pd.Timedelta(minutes=1)
 
 
-def test_unknown_alert_id_is_an_error(conn: duckdb.DuckDBPyConnection) -> None:
-    with pytest.raises(KeyError, match="nope"):
-        mark_delivered(conn, "nope", "slack:#x", T0)
+def test_marks_never_reopen_a_resolved_alert(conn: duckdb.DuckDBPyConnection) -> None:
+    (alert_id,) = record(conn, frame(candidate()), T0)["id"]
+    mark_delivered(conn, [alert_id], "slack:#x", T0)
+    resolve_missing(conn, "acme", DISK, ["disk"], [], T0)
+    assert mark_delivered(conn, [alert_id, "nope"], "slack:#x", T0) == 0
+    assert mark_failed(conn, [alert_id], "late", T0) == 0
+    assert list(list_alerts(conn)["state"]) == ["resolved"]
 
 
 def test_timezone_aware_now_is_stored_as_utc(conn: duckdb.DuckDBPyConnection) -> None:
