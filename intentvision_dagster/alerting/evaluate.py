@@ -312,8 +312,8 @@ def _budget(
             continue
         crossed = cumulative[cumulative >= rule.budget]
         if crossed.empty:  # crosses in the carried-forward days
-            days_needed = (rule.budget - float(cumulative.iloc[-1])) / float(future.iloc[-1])
-            crossing = covered_to + step * max(int(days_needed), 0)
+            steps_needed = math.ceil((rule.budget - float(cumulative.iloc[-1])) / float(future.iloc[-1]))
+            crossing = covered_to + step * max(steps_needed - 1, 0)
         else:
             crossing = crossed.index[0]
         display = f"{rule.metric} (sum of {tenant_frame['unique_id'].nunique()} series)"

@@ -26,15 +26,23 @@ def test_shipped_rules_and_tenants_load() -> None:
     rules = {rule.name: rule for rule in load_rules(ASSETS_DIR / "alert_rules.yaml")}
     disk = rules["disk-capacity"]
     assert isinstance(disk, ForecastBreachRule) and disk.kind == "forecast_breach"
-    assert (disk.metric, disk.threshold, disk.direction, disk.edge, disk.severity) == (
+    assert (disk.metric, disk.thresholds, disk.recovery, disk.direction, disk.edge, disk.severity) == (
         "node_filesystem_usage_percent",
-        90.0,
+        {"warning": 85.0, "critical": 90.0},
+        {"warning": 82.0, "critical": 87.0},
         "above",
         "hi_95",
         "critical",
     )
+    assert disk.threshold == 85.0, "the first line to trip (forecast plots draw it)"
     anomaly = next(rule for rule in rules.values() if isinstance(rule, AnomalyRule))
     assert anomaly.metric is None and anomaly.min_severity == "warning"
+    shipped = load_rule_set(ASSETS_DIR / "alert_rules.yaml", ASSETS_DIR / "tenant_rules")
+    assert "cloud-budget" in {rule.name for rule in shipped.for_tenant("acme")}
+    assert "cloud-budget" not in {rule.name for rule in shipped.for_tenant("globex")}
+    routing = load_routing(ASSETS_DIR / "tenants.yaml")
+    assert routing.operator_channel == "#intentvision-ops"
+    assert routing.route("acme").channel("critical") == "#acme-oncall"
     assert load_tenant_channels(ASSETS_DIR / "tenants.yaml") == {
         "acme": "#acme-alerts",
         "globex": "#globex-oncall",
