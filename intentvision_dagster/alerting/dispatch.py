@@ -161,16 +161,12 @@ def _payload_alert(alert: dict, ui_url: str, status: str) -> dict:
     }
 
 
-def _open_alerts(conn: duckdb.DuckDBPyConnection) -> list[dict]:
-    return log.list_alerts(conn).query("state != 'resolved'").to_dict("records")
-
-
 def _mark_suppression(
     conn: duckdb.DuckDBPyConnection, routing: Routing, now: datetime, report: DispatchReport
 ) -> list[dict]:
     """Recompute silence_id / inhibited_by / group_id of every open alert; returns them with labels."""
     silences = list_silences(conn, active_at=now)
-    alerts = _open_alerts(conn)
+    alerts = log.open_alerts(conn).to_dict("records")
     labelled = [(alert, alert_labels(alert)) for alert in alerts]
     firing_by_tenant: dict[str, list[tuple[dict, dict]]] = {}
     for alert, labels in labelled:
@@ -273,7 +269,12 @@ def dispatch(
             members.setdefault(alert["group_id"], []).append(alert)
     groups = _groups(conn)
     busy = _pending_groups(conn)
-    states = dict(conn.execute(f"select id, state from {log.TABLE}").fetchall())
+    announced = [item[0] for group in groups.values() for item in json.loads(group["last_firing"])]
+    states = dict(
+        conn.execute(
+            f"select id, state from {log.TABLE} where list_contains(?::varchar[], id)", [announced]
+        ).fetchall()
+    )
     active = {group_id for group_id, group in groups.items() if group["state"] == "active"}
     for group_id in sorted(set(members) | active):
         group_alerts = members.get(group_id, [])
@@ -308,7 +309,7 @@ def _queue(
     """Record the notification (pending) and the group's new notified state in one transaction."""
     sequence = int(group["notifications"]) + 1
     notification_id = _digest(group["group_id"], sequence)
-    resolved_alerts = log.list_alerts(conn).query("id in @resolved").to_dict("records") if resolved else []
+    resolved_alerts = log.alerts_by_id(conn, resolved).to_dict("records") if resolved else []
     payload = {
         "kind": kind,
         "tenant": group["tenant"],

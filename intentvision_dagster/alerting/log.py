@@ -136,7 +136,7 @@ def record(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: datet
             )
         finally:
             conn.unregister("alert_candidates")
-    return _select(conn, "list_contains(?::varchar[], id)", [batch["id"].tolist()])
+    return alerts_by_id(conn, batch["id"].tolist())
 
 
 def update_open(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: datetime) -> pd.DataFrame:
@@ -193,7 +193,7 @@ def update_open(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: 
         finally:
             conn.unregister("alert_moves")
     moved = moves[moves["old_severity"] != moves["severity"]]
-    return _select(conn, "list_contains(?::varchar[], id)", [moved["id"].tolist()])
+    return alerts_by_id(conn, moved["id"].tolist())
 
 
 def resolve_missing(
@@ -223,7 +223,7 @@ def resolve_missing(
             [_utc(now), touched["id"].tolist()],
         )
     resolve_cleared(conn, now)
-    return _select(conn, "list_contains(?::varchar[], id)", [touched["id"].tolist()])
+    return alerts_by_id(conn, touched["id"].tolist())
 
 
 def resolve_cleared(conn: duckdb.DuckDBPyConnection, now: datetime, max_attempts: int = 5) -> pd.DataFrame:
@@ -278,6 +278,15 @@ def mark_failed(conn: duckdb.DuckDBPyConnection, alert_ids: list[str], error: st
         [error],
         now,
     )
+
+
+def open_alerts(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Alerts not resolved yet, every tenant's: what dispatch works on each tick."""
+    return _select(conn, _OPEN, [])
+
+
+def alerts_by_id(conn: duckdb.DuckDBPyConnection, alert_ids: list[str]) -> pd.DataFrame:
+    return _select(conn, "list_contains(?::varchar[], id)", [alert_ids])
 
 
 def list_alerts(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> pd.DataFrame:
