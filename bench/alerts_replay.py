@@ -123,20 +123,27 @@ def notification_table(conn: duckdb.DuckDBPyConnection, sent_at: dict[str, pd.Ti
     )
 
 
-def group_resolution(conn: duckdb.DuckDBPyConnection, notifications: pd.DataFrame) -> dict[str, int]:
-    groups = conn.execute(f"select group_id, state, notifications from {SCHEMA}.alert_groups").df()
-    notified = groups[groups["notifications"] > 0]
-    resolved_groups = notified[notified["state"] == "resolved"]
-    resolve_messages = notifications[
-        (notifications["kind"] == "resolved") & (notifications["state"] == "sent")
-    ]
+def group_resolution(notifications: pd.DataFrame) -> dict[str, int]:
+    """Resolve messages against resolutions: each time a notified group resolved it should say so once."""
+    sent = notifications[notifications["state"] == "sent"].sort_values("created_at")
+    episodes = extra = still_firing = 0
+    for _, group in sent[sent["kind"] != "run_failure"].groupby("group_id"):
+        firing_since_resolve = False
+        for kind in group["kind"]:
+            if kind == "firing":
+                firing_since_resolve = True
+            elif firing_since_resolve:
+                episodes += 1
+                firing_since_resolve = False
+            else:
+                extra += 1
+        still_firing += firing_since_resolve
     return {
-        "groups_notified": len(notified),
-        "groups_resolved": len(resolved_groups),
-        "resolve_messages": len(resolve_messages),
-        "resolved_groups_with_resolve_message": int(
-            resolved_groups["group_id"].isin(resolve_messages["group_id"]).sum()
-        ),
+        "groups_notified": int(sent["group_id"].nunique()),
+        "resolve_messages": int((sent["kind"] == "resolved").sum()),
+        "resolved_episodes_with_one_resolve_message": episodes,
+        "resolve_messages_without_firing_before": extra,
+        "groups_still_firing_at_the_end": still_firing,
     }
 
 
@@ -239,7 +246,7 @@ def replay_demo(args, slack: SlackStandIn, rng: random.Random, echo) -> dict:
     with duckdb.connect(str(settings.warehouse_path)) as conn:
         alerts = list_alerts(conn)
         notifications = notification_table(conn, sent_at)
-        resolution = group_resolution(conn, notifications)
+        resolution = group_resolution(notifications)
     acme = data["acme"]
     disk = acme[
         (acme["metric"] == "node_filesystem_usage_percent") & acme["labels"].str.contains("postgresql")
@@ -265,13 +272,17 @@ def replay_demo(args, slack: SlackStandIn, rng: random.Random, echo) -> dict:
         },
     ]
     figures = incident_figures(notifications, incidents, alerts)
-    first_disk = figures["per_incident"][0]["first_at"]
+    firing = notifications[(notifications["kind"] == "firing") & (notifications["state"] == "sent")]
     figures["breach_at"] = str(breach_at)
-    figures["breach_lead_time_hours"] = (
-        round((breach_at - first_disk) / HOUR, 1)
-        if first_disk is not None and not pd.isna(first_disk)
-        else None
-    )
+    for label, severities in (("any_level", {"warning", "critical"}), ("critical_90", {"critical"})):
+        times = [
+            row["simulated_at"]
+            for row in firing.to_dict("records")
+            if any(incidents[0]["match"](a) and a["severity"] in severities for a in row["payload"]["firing"])
+        ]
+        figures[f"breach_lead_time_hours_{label}"] = (
+            round((breach_at - min(times)) / HOUR, 1) if times else None
+        )
     figures.update(resolution)
     figures["pipeline_seconds"] = round(run_seconds, 1)
     figures["faults"] = {**faults.injected, "killed_after_post": faults.kills}
@@ -336,7 +347,7 @@ def replay_nab(args, slack: SlackStandIn, rng: random.Random, echo) -> dict:
             echo(f"  nab day {day}/{args.days}: {len(slack.messages)} Slack messages so far")
         alerts = list_alerts(conn)
         notifications = notification_table(conn, sent_at)
-        resolution = group_resolution(conn, notifications)
+        resolution = group_resolution(notifications)
     end = NAB_START + pd.Timedelta(days=args.days)
     in_replay = [w for w in windows if w["start"] < end - pd.Timedelta(days=1)]
 
@@ -414,13 +425,15 @@ def main() -> None:
         echo(
             f"  Slack messages {r['slack_messages']}, duplicates {r['duplicates']} "
             f"under faults {r['faults']}; "
-            f"resolve messages {r['resolve_messages']} for {r['groups_resolved']} resolved groups "
-            f"({r['resolved_groups_with_resolve_message']} with one)"
+            f"resolve messages {r['resolve_messages']}: {r['resolved_episodes_with_one_resolve_message']} "
+            f"group resolutions announced once, {r['resolve_messages_without_firing_before']} extra, "
+            f"{r['groups_still_firing_at_the_end']} groups still firing at the end"
         )
         if name == "demo":
             echo(
                 f"  disk breach expected {r['breach_at']}, "
-                f"first alerted {r['breach_lead_time_hours']} h before"
+                f"first alerted {r['breach_lead_time_hours_any_level']} h before (85 % warning line), "
+                f"{r['breach_lead_time_hours_critical_90']} h before at critical (90 % line)"
             )
         if "after_warm_up" in r:
             echo(f"  after the detector's week of warm-up: {r['after_warm_up']}")
