@@ -32,7 +32,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from intentvision_dagster.alerting.dispatch import NOTIFICATIONS, ensure_tables, list_notifications
 from intentvision_dagster.alerting.evaluate import json_safe
-from intentvision_dagster.alerting.log import _utc, mark_delivered, mark_failed
+from intentvision_dagster.alerting.log import mark_delivered, mark_failed, utc_naive
+from intentvision_dagster.alerting.rules import SEVERITY_RANK
 from intentvision_dagster.warehouse import transaction
 
 SEVERITY_EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
@@ -75,8 +76,7 @@ def _escape(text: str) -> str:
 
 
 def _worst(alerts: list[Mapping[str, Any]]) -> str:
-    order = {"critical": 3, "warning": 2, "info": 1}
-    return max((alert["severity"] for alert in alerts), key=lambda s: order.get(s, 0), default="info")
+    return max((alert["severity"] for alert in alerts), key=lambda s: SEVERITY_RANK.get(s, 0), default="info")
 
 
 def _breach_fields(details: Mapping[str, Any]) -> list[str]:
@@ -219,7 +219,7 @@ class SlackNotifier:
     def find(self, notification: Mapping[str, Any]) -> Delivered | None:
         """Look for the notification's id in the channel's recent history (Slack has no idempotency key)."""
         channel = self._channel(notification)
-        created = _utc(notification["created_at"]).tz_localize("UTC").timestamp()
+        created = utc_naive(notification["created_at"]).tz_localize("UTC").timestamp()
         known_id = notification.get("channel_id")
         try:
             history = self.client.conversations_history(
@@ -322,7 +322,7 @@ def deliver_notifications(
     """Send every pending or retryable notification (or only the ``only`` ids), oldest first, recording each
     outcome as soon as it is known."""
     ensure_tables(conn)
-    moment = _utc(now)
+    moment = utc_naive(now)
     report = DeliveryReport()
     queue = list_notifications(conn)
     # Slack answers a post with the channel's id; history can only be read by id, so remember them.

@@ -28,7 +28,7 @@ import pandas as pd
 
 from intentvision_dagster.alerting import log
 from intentvision_dagster.alerting.matchers import matches_all
-from intentvision_dagster.alerting.rules import Routing, TenantRoute
+from intentvision_dagster.alerting.rules import SEVERITY_RANK, Routing, TenantRoute
 from intentvision_dagster.alerting.silences import list_silences, silencing
 from intentvision_dagster.series import parse_labels
 from intentvision_dagster.warehouse import SCHEMA, transaction
@@ -258,7 +258,7 @@ def dispatch(
 ) -> DispatchReport:
     """One dispatch tick at ``now``; see the module docstring. Returns counts for the sensor's log line."""
     ensure_tables(conn)
-    moment = log._utc(now)
+    moment = log.utc_naive(now)
     report = DispatchReport()
     alerts = _mark_suppression(conn, routing, moment, report)
     resolved_now = set(log.resolve_cleared(conn, moment)["id"])
@@ -318,7 +318,9 @@ def _queue(
         "sequence": sequence,
         "firing": [
             _payload_alert(alert, ui_url, "ended" if not pd.isna(alert["cleared_at"]) else "firing")
-            for alert in sorted(group_alerts, key=lambda a: (-_rank(a["severity"]), a["series"]))
+            for alert in sorted(
+                group_alerts, key=lambda a: (-SEVERITY_RANK.get(a["severity"], 0), a["series"])
+            )
         ],
         "resolved": [_payload_alert(alert, ui_url, "resolved") for alert in resolved_alerts],
     }
@@ -351,10 +353,6 @@ def _queue(
             """,
             [now, json.dumps(firing), sequence, kind, group["group_id"]],
         )
-
-
-def _rank(severity: str) -> int:
-    return {"info": 1, "warning": 2, "critical": 3}.get(severity, 0)
 
 
 def list_notifications(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> pd.DataFrame:
@@ -403,6 +401,6 @@ def queue_run_failure(
             values (?, 'run-failures', ?, ?, 'run_failure', '[]', '[]', ?, 'pending', 0, false, ?)
             on conflict do nothing
             """,
-            [notification_id, tenant or "", channel, json.dumps(payload), log._utc(now)],
+            [notification_id, tenant or "", channel, json.dumps(payload), log.utc_naive(now)],
         )
     return notification_id

@@ -19,6 +19,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from intentvision_dagster.alerting.rules import SEVERITY_RANK
 from intentvision_dagster.warehouse import SCHEMA, transaction
 
 TABLE = f"{SCHEMA}.alert_log"
@@ -76,7 +77,8 @@ alter table {TABLE} add column if not exists cleared_at timestamp;
 """
 
 
-def _utc(now: datetime) -> pd.Timestamp:
+def utc_naive(now: datetime) -> pd.Timestamp:
+    """Naive UTC, how every alerting table stores time (an aware time is converted)."""
     stamp = pd.Timestamp(now)
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
@@ -113,7 +115,7 @@ def record(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: datet
     batch = candidates[status != "holding"].assign(_ended=status[status != "holding"] == "ended")
     # Within one batch, keep the first candidate per key and per ongoing problem, as the table would.
     batch = batch.drop_duplicates("dedup_key").drop_duplicates(["tenant", "rule", "series"])
-    batch = batch.assign(id=[uuid.uuid4().hex[:12] for _ in range(len(batch))], created_at=_utc(now))
+    batch = batch.assign(id=[uuid.uuid4().hex[:12] for _ in range(len(batch))], created_at=utc_naive(now))
     if "labels" not in batch.columns:
         batch = batch.assign(labels="")
     with transaction(conn):
@@ -149,11 +151,14 @@ def update_open(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: 
     ensure_table(conn)
     if candidates.empty:
         return _select(conn, "false", [])
-    rank = {"info": 1, "warning": 2, "critical": 3}
     status = _statuses(candidates)
     fresh = candidates.assign(
-        _firing=status.eq("firing").astype(int) * candidates["severity"].map(rank).fillna(0).astype(int),
-        _hold=candidates.get("hold_severity", candidates["severity"]).map(rank).fillna(0).astype(int),
+        _firing=status.eq("firing").astype(int)
+        * candidates["severity"].map(SEVERITY_RANK).fillna(0).astype(int),
+        _hold=candidates.get("hold_severity", candidates["severity"])
+        .map(SEVERITY_RANK)
+        .fillna(0)
+        .astype(int),
         _ended=status.eq("ended"),
     ).drop_duplicates(["tenant", "rule", "series"])
     columns = ["tenant", "rule", "series", "summary", "details", "_firing", "_hold", "_ended"]
@@ -177,7 +182,7 @@ def update_open(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: 
                            as cleared_at
                 from ranked
                 """,
-                [_utc(now)],
+                [utc_naive(now)],
             ).df()
         finally:
             conn.unregister("alert_updates")
@@ -220,7 +225,7 @@ def resolve_missing(
         touched = _select(conn, where, params)
         conn.execute(
             f"update {TABLE} set cleared_at = coalesce(cleared_at, ?) where list_contains(?::varchar[], id)",
-            [_utc(now), touched["id"].tolist()],
+            [utc_naive(now), touched["id"].tolist()],
         )
     resolve_cleared(conn, now)
     return alerts_by_id(conn, touched["id"].tolist())
@@ -237,9 +242,9 @@ def resolve_cleared(conn: duckdb.DuckDBPyConnection, now: datetime, max_attempts
         resolved = _select(conn, where, [max_attempts])
         conn.execute(
             f"update {TABLE} set state = 'resolved', updated_at = ? where list_contains(?::varchar[], id)",
-            [_utc(now), resolved["id"].tolist()],
+            [utc_naive(now), resolved["id"].tolist()],
         )
-    return resolved.assign(state="resolved", updated_at=_utc(now))
+    return resolved.assign(state="resolved", updated_at=utc_naive(now))
 
 
 def _update(
@@ -249,7 +254,7 @@ def _update(
     ensure_table(conn)
     (count,) = conn.execute(
         f"update {TABLE} set {assignments}, updated_at = ? where list_contains(?::varchar[], id) and {where}",
-        [*params, _utc(now), alert_ids],
+        [*params, utc_naive(now), alert_ids],
     ).fetchone()
     return count
 
@@ -263,7 +268,7 @@ def mark_delivered(
         alert_ids,
         "state = 'delivered', delivered_at = ?, destination = ?, attempts = attempts + 1, last_error = null",
         "state != 'resolved'",
-        [_utc(now), destination],
+        [utc_naive(now), destination],
         now,
     )
 

@@ -14,6 +14,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from intentvision_dagster.alerting.log import utc_naive
 from intentvision_dagster.alerting.matchers import Matcher, matches_all, parse_matcher
 from intentvision_dagster.names import validate_tenant
 from intentvision_dagster.warehouse import SCHEMA, transaction
@@ -36,11 +37,6 @@ create table if not exists {TABLE} (
 """
 
 
-def _utc(moment: datetime) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
-
-
 def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(_DDL)
 
@@ -60,7 +56,7 @@ def create_silence(
     if not matchers:
         raise ValueError("a silence needs at least one matcher, e.g. alertname=disk-capacity")
     parsed = [str(parse_matcher(text)) for text in matchers]
-    start, end = _utc(starts_at), _utc(ends_at)
+    start, end = utc_naive(starts_at), utc_naive(ends_at)
     if end <= start:
         raise ValueError(f"silence ends at {end} which is not after its start {start}")
     if not comment.strip():
@@ -73,7 +69,7 @@ def create_silence(
         "ends_at": end,
         "created_by": created_by,
         "comment": comment,
-        "created_at": _utc(now),
+        "created_at": utc_naive(now),
     }
     ensure_table(conn)
     with transaction(conn):
@@ -89,7 +85,7 @@ def list_silences(
 ) -> pd.DataFrame:
     """Silences, oldest first; with ``active_at`` only those in force at that moment."""
     ensure_table(conn)
-    moment = None if active_at is None else _utc(active_at)
+    moment = None if active_at is None else utc_naive(active_at)
     return conn.execute(
         f"select {', '.join(SILENCE_COLUMNS)} from {TABLE} where (? is null or tenant = ?) "
         "and (?::timestamp is null or (starts_at <= ? and ? < ends_at)) order by created_at, id",
@@ -100,7 +96,7 @@ def list_silences(
 def expire_silence(conn: duckdb.DuckDBPyConnection, silence_id: str, now: datetime) -> dict:
     """End a silence now (a silence that has not started yet ends before it starts)."""
     ensure_table(conn)
-    moment = _utc(now)
+    moment = utc_naive(now)
     with transaction(conn):
         rows = conn.execute(f"select tenant, ends_at from {TABLE} where id = ?", [silence_id]).fetchall()
         if not rows:
