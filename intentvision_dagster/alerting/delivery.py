@@ -4,10 +4,11 @@ Each notification (one per alert group, see :mod:`intentvision_dagster.alerting.
 ``pending`` with a deterministic id before anything is sent. Sending marks it ``in_doubt`` first (committed),
 posts, then marks it ``sent``. If the process dies between the post and that mark, or the answer is lost
 (timeout), the next pass finds it in doubt and first looks for it where it would have landed: Slack's channel
-history (the message carries the id in its metadata) or the outbox file; only if it is not there is it posted
-again. Slack's transient answers (429 with Retry-After, 5xx, dropped connections) are retried inside slack_sdk
-by its retry handlers before a send counts as failed. What remains at least once: a post Slack accepted whose
-answer was lost *and* that its history does not show yet when the next pass looks (seconds later at most).
+history (the message carries the id in its metadata) or the outbox file. Only if it is not there, and its
+last attempt is older than a grace period (2 min, so a slow answer gets time to land), is it posted again.
+Slack's transient answers (429 with Retry-After, 5xx, dropped connections) are retried inside slack_sdk by
+its retry handlers before a send counts as failed. What remains at least once: a post Slack accepted whose
+answer was lost *and* that its history still does not show after the grace period.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ _HEADER_LIMIT = 150  # Slack's limit for a header block's text
 _TEXT_LIMIT = 3000  # Slack's limit for a section or context text
 _FIELD_LIMIT = 2000  # Slack's limit for one section field
 METADATA_EVENT = "intentvision_notification"
+IN_DOUBT_GRACE = pd.Timedelta(minutes=2)
+"""How long an in-doubt post may take to show in the channel's history before it is posted again."""
 MAX_LISTED_ALERTS = 10
 """A grouped message shows this many alerts in full and counts the rest (Slack allows 50 blocks)."""
 
@@ -272,6 +275,7 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     reconciled: int = 0
+    deferred: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -312,15 +316,24 @@ def _mark_failed(
         mark_failed(conn, alert_ids, error, now)
 
 
+def _too_recent(attempted_at: Any, now: pd.Timestamp, grace: pd.Timedelta) -> bool:
+    return attempted_at is not None and not pd.isna(attempted_at) and now - attempted_at < grace
+
+
 def deliver_notifications(
     conn: duckdb.DuckDBPyConnection,
     notifier: Notifier,
     now: datetime,
     max_attempts: int = 5,
     only: list[str] | None = None,
+    in_doubt_grace: pd.Timedelta = IN_DOUBT_GRACE,
 ) -> DeliveryReport:
     """Send every pending or retryable notification (or only the ``only`` ids), oldest first, recording each
-    outcome as soon as it is known."""
+    outcome as soon as it is known.
+
+    An in-doubt notification not found where it would have landed is posted again only once
+    ``in_doubt_grace`` has passed since its last attempt, so a slow answer gets time to show up first.
+    """
     ensure_tables(conn)
     moment = utc_naive(now)
     report = DeliveryReport()
@@ -348,7 +361,15 @@ def deliver_notifications(
                     _mark_sent(conn, notification, found, moment)
                     report.reconciled += 1
                     continue
-            _set(conn, notification["id"], "in_doubt = true, attempts = attempts + 1", [])
+                if _too_recent(notification["attempted_at"], moment, in_doubt_grace):
+                    report.deferred += 1  # its answer may still be on the way: look again next pass
+                    continue
+            _set(
+                conn,
+                notification["id"],
+                "in_doubt = true, attempts = attempts + 1, attempted_at = ?",
+                [moment],
+            )
             delivered = notifier.send(notification)
         except (SlackApiError, NoChannelError) as error:  # a definite answer: nothing was posted
             failure, in_doubt = _describe(error), False

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -159,7 +160,10 @@ def test_in_doubt_and_not_in_slack_is_posted_once(conn, slack) -> None:
     with pytest.raises(SystemExit):
         deliver_notifications(conn, DiesBeforePosting(token=TOKEN, base_url=slack.url), T0)
     assert notification(conn)["in_doubt"] is True and slack.messages == []
-    report = deliver_notifications(conn, notifier(slack), T0)
+    report = deliver_notifications(conn, notifier(slack), T0 + pd.Timedelta(minutes=1))
+    assert (report.sent, report.deferred) == (0, 1), "not in Slack yet, but its answer may still come"
+    assert slack.messages == []
+    report = deliver_notifications(conn, notifier(slack), T0 + pd.Timedelta(minutes=2))
     assert (report.sent, report.reconciled) == (1, 0)
     assert len(slack.messages) == 1
     assert [r.method for r in slack.requests][-2:] == ["conversations.history", "chat.postMessage"]
