@@ -546,9 +546,3 @@ def load_routing(path: Path) -> Routing:
             raise ConfigError(f"{where}: field 'slack_channel' is missing")
         routes[tenant] = TenantRoute(channels=channels, **{**defaults, **_route_settings(where, entry)})
     return Routing(routes, operator_channel)
-
-
-def load_tenant_channels(path: Path) -> dict[str, str]:
-    """{tenant: default slack channel}: each tenant's alerts go only to its own channels."""
-    routing = load_routing(path)
-    return {tenant: route.channel("default") for tenant, route in routing.tenants.items()}

@@ -11,9 +11,13 @@ from intentvision_dagster.alerting.rules import (
     load_routing,
     load_rule_set,
     load_rules,
-    load_tenant_channels,
 )
 from intentvision_dagster.settings import ASSETS_DIR
+
+
+def default_channels(path: Path) -> dict[str, str | None]:
+    """{tenant: its default channel} from a tenants file."""
+    return {tenant: route.channel("default") for tenant, route in load_routing(path).tenants.items()}
 
 
 def write(tmp_path: Path, text: str, name: str = "alert_rules.yaml") -> Path:
@@ -43,7 +47,7 @@ def test_shipped_rules_and_tenants_load() -> None:
     routing = load_routing(ASSETS_DIR / "tenants.yaml")
     assert routing.operator_channel == "#intentvision-ops"
     assert routing.route("acme").channel("critical") == "#acme-oncall"
-    assert load_tenant_channels(ASSETS_DIR / "tenants.yaml") == {
+    assert default_channels(ASSETS_DIR / "tenants.yaml") == {
         "acme": "#acme-alerts",
         "globex": "#globex-oncall",
     }
@@ -171,13 +175,13 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
 )
 def test_tenant_errors(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        load_tenant_channels(write(tmp_path, body, "tenants.yaml"))
+        default_channels(write(tmp_path, body, "tenants.yaml"))
     assert str(raised.value) == message
 
 
 def test_channel_ids_are_accepted(tmp_path: Path) -> None:
     path = write(tmp_path, "tenants:\n  acme: {slack_channel: C0123ABCD}\n", "tenants.yaml")
-    assert load_tenant_channels(path) == {"acme": "C0123ABCD"}
+    assert default_channels(path) == {"acme": "C0123ABCD"}
 
 
 def test_anomaly_lookback_defaults_to_four_days_and_rejects_nonsense(tmp_path):
