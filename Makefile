@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 export INTENTVISION_HOME ?= $(CURDIR)/.intentvision
 export DAGSTER_HOME ?= $(INTENTVISION_HOME)/dagster_home
 
-.PHONY: help setup demo test test-fast ui bench bench-nab lint format lock clean
+.PHONY: help setup demo test test-fast ui bench bench-nab bench-alerts lint format lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ bench: $(STAMP)  ## Nightly-job throughput benchmark (N=10000 series by default;
 
 bench-nab: $(STAMP)  ## NAB dev-subset score of the anomaly detector vs a rolling z-score baseline
 	$(BIN)/python bench/nab.py $(BENCH_ARGS)
+
+bench-alerts: $(STAMP)  ## Two-week alert replay (demo + NAB) with Slack failures injected; notifications per incident
+	$(BIN)/python bench/alerts_replay.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check .

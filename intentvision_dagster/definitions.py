@@ -32,12 +32,14 @@ def build_resources(settings: Settings) -> dict[str, object]:
             metrics_catalog=str(settings.metrics_catalog),
             alert_rules=str(settings.alert_rules),
             model_jobs=settings.model_jobs,
+            tenant_rules_dir=str(settings.tenant_rules_dir),
         ),
         "delivery": AlertDelivery(
             outbox_path=str(settings.outbox_path),
             tenants_config=str(settings.tenants_config),
             slack_bot_token=dg.EnvVar(SLACK_TOKEN_ENV) if settings.slack_token_set else None,
             slack_api_url=settings.slack_api_url or DEFAULT_SLACK_API_URL,
+            dagster_ui_url=settings.dagster_ui_url,
         ),
         "prometheus_pull": api.PrometheusPull(
             sources_path=str(settings.prometheus_sources), landing_dir=str(settings.landing_dir)
@@ -65,7 +67,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[quality.validated_series_expectations],
         jobs=[pipeline],
         schedules=[forecasting.build_nightly_schedule(settings.nightly_cron)],
-        sensors=[ingest.landing_sensor, alerting.alert_sensor, api.prometheus_pull_sensor],
+        sensors=[
+            ingest.landing_sensor,
+            alerting.alert_sensor,
+            alerting.run_failure_alert_sensor,
+            api.prometheus_pull_sensor,
+        ],
         resources=build_resources(settings),
     )
 

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from intentvision_dagster.alerting.dispatch import list_notifications
 from intentvision_dagster.alerting.log import list_alerts
 from intentvision_dagster.definitions import defs
 from intentvision_dagster.demo_data import write_demo_files
@@ -44,7 +45,8 @@ def summarize(conn, keys: list[str]) -> list[str]:
         "anomaly events by severity: " + (", ".join(f"{sev} {n}" for sev, n in events) or "none"),
     ]
     alerts = list_alerts(conn)
-    lines.append(f"alerts: {len(alerts)}")
+    notifications = list_notifications(conn)
+    lines.append(f"alerts: {len(alerts)} in {len(notifications)} grouped notification(s)")
     for row in alerts.itertuples():
         lines.append(f"  [{row.severity}] {row.tenant}: {row.summary}")
         lines.append(f"      state {row.state} -> {row.destination or 'not delivered yet'}")

@@ -18,7 +18,14 @@ from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier
-from intentvision_dagster.alerting.rules import Rule, load_rules, load_tenant_channels
+from intentvision_dagster.alerting.rules import (
+    Routing,
+    Rule,
+    RuleSet,
+    load_routing,
+    load_rule_set,
+    load_rules,
+)
 from intentvision_dagster.catalog import MetricCatalog, load_catalog
 from intentvision_dagster.warehouse import arrow_frame, table_exists, transaction
 
@@ -76,12 +83,19 @@ class ProjectConfig(dg.ConfigurableResource):
     metrics_catalog: str
     alert_rules: str
     model_jobs: int = 1
+    tenant_rules_dir: str | None = None
 
     def catalog(self) -> MetricCatalog:
         return load_catalog(Path(self.metrics_catalog))
 
     def rules(self) -> list[Rule]:
+        """The default rules (``alert_rules.yaml``); :meth:`rule_set` adds each tenant's own."""
         return load_rules(Path(self.alert_rules))
+
+    def rule_set(self) -> RuleSet:
+        return load_rule_set(
+            Path(self.alert_rules), Path(self.tenant_rules_dir) if self.tenant_rules_dir else None
+        )
 
 
 class AlertDelivery(dg.ConfigurableResource):
@@ -92,13 +106,15 @@ class AlertDelivery(dg.ConfigurableResource):
     slack_bot_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     timeout_seconds: int = 10
+    dagster_ui_url: str = "http://127.0.0.1:3000"
+
+    def routing(self) -> Routing:
+        """Per-tenant channels, grouping, timing and inhibition, and the operator channel."""
+        return load_routing(Path(self.tenants_config))
 
     def notifier(self) -> SlackNotifier | OutboxNotifier:
         if self.slack_bot_token:
             return SlackNotifier(
-                token=self.slack_bot_token,
-                channels=load_tenant_channels(Path(self.tenants_config)),
-                base_url=self.slack_api_url,
-                timeout=self.timeout_seconds,
+                token=self.slack_bot_token, base_url=self.slack_api_url, timeout=self.timeout_seconds
             )
         return OutboxNotifier(Path(self.outbox_path))

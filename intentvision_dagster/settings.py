@@ -20,6 +20,7 @@ HOME_ENV = "INTENTVISION_HOME"
 SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
 SLACK_API_URL_ENV = "INTENTVISION_SLACK_API_URL"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DAGSTER_UI_URL = "http://127.0.0.1:3000"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Settings:
     slack_token_set: bool
     slack_api_url: str | None
     model_jobs: int
+    tenant_rules_dir: Path = ASSETS_DIR / "tenant_rules"
+    dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
     api_rate_limit: float = 200.0
     api_max_body_bytes: int = 10 * 1024 * 1024
     api_max_points: int = 100_000
@@ -99,6 +102,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         prometheus_sources=Path(
             env.get("INTENTVISION_PROMETHEUS_SOURCES") or home / "prometheus_sources.yaml"
         ),
+        tenant_rules_dir=Path(env.get("INTENTVISION_TENANT_RULES") or ASSETS_DIR / "tenant_rules"),
+        dagster_ui_url=env.get("INTENTVISION_DAGSTER_UI_URL") or DEFAULT_DAGSTER_UI_URL,
     )
 
 

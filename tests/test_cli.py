@@ -69,8 +69,88 @@ def test_alerts_list_json_prints_one_object_per_alert(demo_world, monkeypatch):
         "delivered_at",
         "attempts",
         "destination",
+        "group_id",
+        "silence_id",
+        "inhibited_by",
     }
-    assert all(r["state"] == "delivered" and r["destination"].startswith("outbox:") for r in records)
+    assert all(r["destination"].startswith("outbox:") and r["delivered_at"] for r in records)
+    assert all(r["group_id"] for r in records)
+
+
+def test_silence_create_list_expire(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTENTVISION_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    created = runner.invoke(
+        main,
+        [
+            "alerts",
+            "silence",
+            "create",
+            "--tenant",
+            "acme",
+            "--matcher",
+            "host=db-1",
+            "--matcher",
+            "alertname=~disk-.*",
+            "--duration",
+            "2h",
+            "--comment",
+            "resizing the volume",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    silence_id = created.output.split()[1]
+    assert "for tenant acme: host=db-1 alertname=~disk-.* from" in created.output
+    listed = runner.invoke(main, ["alerts", "silence", "list", "--json"])
+    (record,) = [json.loads(line) for line in listed.output.splitlines()]
+    assert (record["id"], record["state"], record["matchers"]) == (
+        silence_id,
+        "active",
+        ["host=db-1", "alertname=~disk-.*"],
+    )
+    assert runner.invoke(main, ["alerts", "silence", "list", "--tenant", "globex"]).output == "no silences\n"
+    expired = runner.invoke(main, ["alerts", "silence", "expire", silence_id])
+    assert expired.exit_code == 0 and f"silence {silence_id} of tenant acme ended at" in expired.output
+    assert runner.invoke(main, ["alerts", "silence", "list"]).output == "no silences\n"
+    assert silence_id in runner.invoke(main, ["alerts", "silence", "list", "--all"]).output
+
+
+def test_silence_errors_are_clear(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTENTVISION_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    base = ["alerts", "silence", "create", "--tenant", "acme", "--comment", "x"]
+    bad = runner.invoke(main, [*base, "--matcher", "host", "--duration", "1h"])
+    assert bad.exit_code == 1 and "matcher 'host' is not of the form name=value" in bad.output
+    both = runner.invoke(main, [*base, "--matcher", "host=a"])
+    assert both.exit_code == 2 and "give exactly one of --duration or --ends" in both.output
+    tenant = runner.invoke(
+        main, [*base[:3], "--tenant", "Acme!", "--comment", "x", "--matcher", "a=b", "--duration", "1h"]
+    )
+    assert tenant.exit_code == 1 and "'Acme!' is not a valid tenant id" in tenant.output
+    missing = runner.invoke(main, ["alerts", "silence", "expire", "nope"])
+    assert missing.exit_code == 1 and "no silence with id 'nope'" in missing.output
+
+
+def test_test_rule_prints_what_would_fire_and_sends_nothing(demo_world, monkeypatch):
+    monkeypatch.setenv("INTENTVISION_HOME", str(demo_world.settings.home))
+    outbox = demo_world.settings.outbox_path
+    before = outbox.read_text() if outbox.exists() else ""
+    result = CliRunner().invoke(main, ["alerts", "test-rule", "disk-capacity", "--tenant", "acme"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[-1] == (
+        "rule 'disk-capacity' (forecast_breach) on 5 partition(s) of tenant acme: 1 alert(s) would fire; "
+        "nothing was sent"
+    )
+    assert lines[0].startswith('critical firing  node_filesystem_usage_percent{host="db-1",')
+    assert "expected to cross 90 %" in lines[0]
+    globex = CliRunner().invoke(
+        main, ["alerts", "test-rule", "disk-capacity", "--tenant", "globex", "--json"]
+    )
+    assert globex.exit_code == 0 and globex.output == ""
+    unknown = CliRunner().invoke(main, ["alerts", "test-rule", "nope", "--tenant", "acme"])
+    assert unknown.exit_code == 1 and "no rule 'nope' for tenant 'acme'; known: " in unknown.output
+    assert (outbox.read_text() if outbox.exists() else "") == before
 
 
 def test_detect_scores_a_csv_in_input_order(tmp_path):

@@ -22,7 +22,12 @@ def test_definitions_load_and_validate():
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == {"completeness", "freshness", "value_range", "not_null"}
     assert defs.resolve_job_def("series_pipeline") is not None
-    assert {s.name for s in defs.sensors} == {"landing_sensor", "alert_sensor", "prometheus_pull_sensor"}
+    assert {s.name for s in defs.sensors} == {
+        "landing_sensor",
+        "alert_sensor",
+        "run_failure_alert_sensor",
+        "prometheus_pull_sensor",
+    }
 
 
 def test_nightly_schedule_runs_at_two_utc_by_default_and_is_configurable(tmp_path):

@@ -110,6 +110,7 @@ def test_webserver_and_daemon_load_the_project_and_run_a_landed_file(dagster_ser
         "landing_sensor": "RUNNING",
         "alert_sensor": "RUNNING",
         "prometheus_pull_sensor": "RUNNING",
+        "run_failure_alert_sensor": "RUNNING",
     }
     assets = {node["assetKey"]["path"][0]: node for node in repo["assetNodes"]}
     assert set(assets) == {"raw_series", "validated_series", "anomalies", "forecasts", "forecast_accuracy"}

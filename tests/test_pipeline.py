@@ -90,13 +90,14 @@ def test_alert_sensor_alerts_the_disk_breach_and_the_incident_exactly_once(demo_
     assert disk["severity"].iloc[0] == "critical"
     requests = alerts[(alerts["metric"] == "http_requests_per_second") & (alerts["tenant"] == "acme")]
     assert len(requests) >= 1
-    assert (alerts["state"] == "delivered").all()
+    # Every alert was notified; the request spike is already over, so it may have resolved since.
+    assert alerts["delivered_at"].notna().all() and set(alerts["state"]) <= {"delivered", "resolved"}
     outbox = [json.loads(line) for line in demo_world.settings.outbox_path.read_text().splitlines()]
-    assert len(outbox) == len(alerts)
+    assert len(outbox) == alerts["group_id"].nunique(), "one message per group, not per alert"
 
     tick_alert_sensor(demo_world.defs, demo_world.instance)  # a repeated tick sends nothing twice
     outbox_again = demo_world.settings.outbox_path.read_text().splitlines()
-    assert len(outbox_again) == len(alerts)
+    assert len(outbox_again) == len(outbox)
 
 
 def test_rematerializing_a_partition_gives_the_same_rows(demo_world):

@@ -1,9 +1,12 @@
-"""The alert sensor: new forecasts/anomalies -> rule evaluation -> alert log -> Slack or the outbox.
+"""The alert sensors: new forecasts/anomalies -> rules -> alert log -> groups -> Slack or the outbox, and
+failed runs of the product's own jobs -> the operator channel.
 
-Delivery is idempotent: every alert is keyed by a dedup key in the DuckDB alert log and marked delivered right
-after it is sent, so a tick that raises and repeats (its cursor not advanced) re-evaluates but sends nothing
-twice. The sensor pages through materialization records itself instead of using ``@asset_sensor``, which only
-sees the newest materialization after its cursor.
+Delivery is idempotent: alerts are keyed by a dedup key in the DuckDB alert log and each group notification
+is queued under a deterministic id before it is sent (see :mod:`intentvision_dagster.alerting.engine`), so a
+tick that raises and repeats (its cursor not advanced) re-evaluates but sends nothing twice. The sensor pages
+through materialization records itself instead of using ``@asset_sensor``, which only sees the newest
+materialization after its cursor, and it dispatches on every tick, so group timers (group_wait,
+repeat_interval) and silences expiring take effect without new data.
 """
 
 import json
@@ -12,15 +15,15 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from intentvision_dagster.alerting.delivery import deliver_pending
-from intentvision_dagster.alerting.evaluate import evaluate
-from intentvision_dagster.alerting.log import record, resolve_missing
+from intentvision_dagster.alerting.delivery import deliver_notifications
+from intentvision_dagster.alerting.dispatch import queue_run_failure
+from intentvision_dagster.alerting.engine import run_tick
 from intentvision_dagster.names import split_partition_key
 from intentvision_dagster.resources import AlertDelivery, ProjectConfig
-from intentvision_dagster.warehouse import SCHEMA, arrow_frame, table_exists
 
 WATCHED_ASSETS = ("forecasts", "anomalies")
 PAGE_SIZE = 200
+TENANT_TAG = "intentvision/tenant"
 
 
 def new_materialized_partitions(
@@ -42,42 +45,8 @@ def new_materialized_partitions(
     return keys, advanced
 
 
-def _select(
-    conn, table: str, keys: list[str], query: str = "select * from {table} where {where}"
-) -> pd.DataFrame:
-    if not table_exists(conn, table):
-        return pd.DataFrame()
-    where = "tenant || '/' || metric in (select unnest(?))"
-    return arrow_frame(conn.sql(query.format(table=f"{SCHEMA}.{table}", where=where), params=[keys]))
-
-
-def load_alert_inputs(conn, keys: list[str]) -> dict[str, pd.DataFrame]:
-    """What rule evaluation needs for these partitions, read from the warehouse."""
-    return {
-        "forecasts": _select(conn, "forecasts", keys),
-        "anomalies": _select(conn, "anomalies", keys),
-        "accuracy": _select(conn, "forecast_accuracy", keys),
-        "last_actuals": _select(  # the modelled series: a counter's increase, like its forecast
-            conn,
-            "anomalies",
-            keys,
-            "select unique_id, ds, y from {table} where {where} "
-            "qualify row_number() over (partition by unique_id order by ds desc) = 1",
-        ),
-    }
-
-
-def evaluate_partitions(
-    conn, keys: list[str], rules: list, units: dict[str, str], now: pd.Timestamp
-) -> pd.DataFrame:
-    """Evaluate every rule on these partitions, log new alerts and resolve the ones that cleared."""
-    candidates = evaluate(rules, **load_alert_inputs(conn, keys), units=units)
-    created = record(conn, candidates, now)
-    for key in keys:
-        tenant, metric = split_partition_key(key)
-        firing = candidates[(candidates["tenant"] == tenant) & (candidates["metric"] == metric)]
-        resolve_missing(conn, tenant, metric, [rule.name for rule in rules], set(firing["series"]), now)
-    return created
+def _utc_now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
 
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -87,22 +56,49 @@ def alert_sensor(
     delivery: AlertDelivery,
     warehouse: DuckDBResource,
 ) -> dg.SensorResult:
-    """Evaluate rules on partitions with new forecasts or anomalies; deliver new and retryable alerts."""
+    """Evaluate rules on partitions with new forecasts or anomalies; group, suppress and deliver."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     keys, advanced = new_materialized_partitions(context.instance, cursor)
-    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    catalog = project.catalog()
+    units = {metric: catalog.spec(metric).unit for metric in {split_partition_key(key)[1] for key in keys}}
     with warehouse.get_connection() as conn:
-        catalog = project.catalog()
-        units = {
-            metric: catalog.spec(metric).unit for metric in {split_partition_key(key)[1] for key in keys}
-        }
-        created = (
-            evaluate_partitions(conn, sorted(keys), project.rules(), units, now) if keys else pd.DataFrame()
+        report = run_tick(
+            conn,
+            sorted(keys),
+            project.rule_set(),
+            delivery.routing(),
+            units,
+            delivery.notifier(),
+            _utc_now(),
+            delivery.dagster_ui_url,
         )
-        report = deliver_pending(conn, delivery.notifier(), now)
-    summary = (
-        f"{len(keys)} partition(s) evaluated: {len(created)} new alert(s), "
-        f"{report.sent} sent, {report.failed} failed"
-    )
+    summary = report.summary()
     context.log.info(summary)
-    return dg.SensorResult(cursor=json.dumps(advanced), skip_reason=None if keys or report.sent else summary)
+    for error in report.delivery.errors:
+        context.log.warning(error)
+    busy = keys or report.dispatch.queued or report.delivery.sent or report.delivery.failed
+    return dg.SensorResult(cursor=json.dumps(advanced), skip_reason=None if busy else summary)
+
+
+@dg.run_failure_sensor(name="run_failure_alert_sensor", default_status=dg.DefaultSensorStatus.RUNNING)
+def run_failure_alert_sensor(
+    context: dg.RunFailureSensorContext, delivery: AlertDelivery, warehouse: DuckDBResource
+) -> None:
+    """Tell the operators (Slack or the outbox) when one of the product's runs fails, once per run."""
+    run = context.dagster_run
+    error = context.failure_event.message or "run failed"
+    tenant = run.tags.get(TENANT_TAG)
+    with warehouse.get_connection() as conn:
+        notification_id = queue_run_failure(
+            conn,
+            run.run_id,
+            run.job_name,
+            error,
+            None if tenant in (None, "multiple") else tenant,
+            delivery.routing(),
+            _utc_now(),
+            delivery.dagster_ui_url,
+        )
+        report = deliver_notifications(conn, delivery.notifier(), _utc_now(), only=[notification_id])
+    for failure in report.errors:
+        context.log.warning(failure)

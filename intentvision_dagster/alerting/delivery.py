@@ -1,8 +1,14 @@
-"""Send pending alerts to Slack (slack_sdk) or to a local JSON-lines outbox, recording each outcome.
+"""Send queued notifications to Slack (slack_sdk) or to a local JSON-lines outbox, recording each outcome.
 
-Delivery is at least once: an alert is marked delivered immediately after the send succeeds, and a failed send
-stays retryable. Slack's own transient answers (429 with Retry-After, 5xx, dropped connections) are retried
-inside slack_sdk by its retry handlers before a send counts as failed.
+Each notification (one per alert group, see :mod:`intentvision_dagster.alerting.dispatch`) was queued as
+``pending`` with a deterministic id before anything is sent. Sending marks it ``in_doubt`` first (committed),
+posts, then marks it ``sent``. If the process dies between the post and that mark, or the answer is lost
+(timeout), the next pass finds it in doubt and first looks for it where it would have landed: Slack's channel
+history (the message carries the id in its metadata) or the outbox file. Only if it is not there, and its
+last attempt is older than a grace period (2 min, so a slow answer gets time to land), is it posted again.
+Slack's transient answers (429 with Retry-After, 5xx, dropped connections) are retried inside slack_sdk by
+its retry handlers before a send counts as failed. What remains at least once: a post Slack accepted whose
+answer was lost *and* that its history still does not show after the grace period.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+import pandas as pd
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -24,21 +31,41 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from intentvision_dagster.alerting.dispatch import NOTIFICATIONS, ensure_tables, list_notifications
 from intentvision_dagster.alerting.evaluate import json_safe
-from intentvision_dagster.alerting.log import mark_delivered, mark_failed, pending
+from intentvision_dagster.alerting.log import mark_delivered, mark_failed, utc_naive
+from intentvision_dagster.alerting.rules import SEVERITY_RANK
+from intentvision_dagster.warehouse import transaction
 
 SEVERITY_EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
 _HEADER_LIMIT = 150  # Slack's limit for a header block's text
 _TEXT_LIMIT = 3000  # Slack's limit for a section or context text
+_FIELD_LIMIT = 2000  # Slack's limit for one section field
+METADATA_EVENT = "intentvision_notification"
+IN_DOUBT_GRACE = pd.Timedelta(minutes=2)
+"""How long an in-doubt post may take to show in the channel's history before it is posted again."""
+MAX_LISTED_ALERTS = 10
+"""A grouped message shows this many alerts in full and counts the rest (Slack allows 50 blocks)."""
 
 
 class NoChannelError(LookupError):
-    """The alert's tenant has no Slack channel; raised instead of guessing a channel of another tenant."""
+    """The notification's tenant has no Slack channel; raised instead of guessing another tenant's channel."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    destination: str
+    channel_id: str | None = None
+    ts: str | None = None
 
 
 class Notifier(Protocol):
-    def send(self, alert: Mapping[str, Any]) -> str:
-        """Deliver one alert (a row of the alert log) and return where it went."""
+    def send(self, notification: Mapping[str, Any]) -> Delivered:
+        """Deliver one notification (a row of alert_notifications) and say where it went."""
+        ...
+
+    def find(self, notification: Mapping[str, Any]) -> Delivered | None:
+        """Where an in-doubt notification already landed, or None if it did not."""
         ...
 
 
@@ -51,44 +78,110 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def slack_blocks(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Block Kit layout: what fired and how bad in the header, the summary, then where it comes from."""
-    severity = str(alert["severity"])
-    header = f"{SEVERITY_EMOJI.get(severity, ':bell:')} {severity.upper()}: {alert['rule']}"
-    context = [
-        f"*tenant* {alert['tenant']}",
-        f"*metric* {alert['metric']}",
-        f"*series* `{alert['series']}`",
-        f"*dedup key* `{alert['dedup_key']}`",
+def _worst(alerts: list[Mapping[str, Any]]) -> str:
+    return max((alert["severity"] for alert in alerts), key=lambda s: SEVERITY_RANK.get(s, 0), default="info")
+
+
+def _breach_fields(details: Mapping[str, Any]) -> list[str]:
+    """The numbers of a forecast breach, one Slack field each."""
+    hours = details.get("expected_hours")
+    level = details.get("interval_level")
+    accuracy = details.get("accuracy") or {}
+    fields = [
+        "*Expected*\n"
+        + (
+            f"in {hours:g} h ({details.get('expected_ds')} UTC)" if hours is not None else "after the horizon"
+        ),
+        f"*{level}% interval*\n"
+        + " – ".join(
+            f"{value:g} h" if value is not None else "after the horizon"
+            for value in (details.get("earliest_hours"), details.get("latest_hours"))
+        ),
+        f"*Now*\n{details.get('last_actual_y'):g} {details.get('unit', '')} "
+        f"(threshold {details.get('threshold'):g})",
+        f"*Model*\n{details.get('model')}"
+        + (f", backtest MASE {accuracy['mase']:.2f}" if accuracy.get("mase") is not None else "")
+        + (
+            f", 95% coverage {accuracy['coverage_95']:.0%}" if accuracy.get("coverage_95") is not None else ""
+        ),
     ]
-    return [
+    return [_clip(text, _FIELD_LIMIT) for text in fields]
+
+
+def _alert_blocks(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
+    marker = {"ended": " (already over)", "resolved": " :white_check_mark: resolved"}.get(alert["status"], "")
+    text = (
+        f"{SEVERITY_EMOJI.get(alert['severity'], ':bell:')} *{alert['severity']}* "
+        f"<{alert['url']}|{_escape(str(alert['series']))}>{marker}\n{_escape(str(alert['summary']))}"
+    )
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, _TEXT_LIMIT)}}
+    ]
+    details = alert.get("details") or {}
+    if details.get("kind") == "forecast_breach" and alert["status"] != "resolved":
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": text} for text in _breach_fields(details)],
+            }
+        )
+    return blocks
+
+
+def notification_blocks(payload: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Block Kit message and its plain-text fallback for one queued notification."""
+    if payload["kind"] == "run_failure":
+        header = f":x: Run failed: {payload['job']}"
+        summary = f"{payload['job']} run {payload['run_id'][:8]} failed: {payload['error']}"
+        body = f"<{payload['url']}|Open the run in Dagster>\n{_escape(payload['error'])}"
+        context = [f"*run* `{payload['run_id']}`", f"*tenant* {payload.get('tenant') or 'none'}"]
+        return summary, [
+            {"type": "header", "text": {"type": "plain_text", "text": _clip(header, _HEADER_LIMIT)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(body, _TEXT_LIMIT)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": item} for item in context]},
+        ]
+    firing, resolved = payload["firing"], payload["resolved"]
+    shown = firing or resolved
+    rules = ", ".join(sorted({alert["rule"] for alert in shown}))
+    if payload["kind"] == "resolved":
+        header = f":white_check_mark: RESOLVED: {rules} ({len(resolved)} alert{'s' * (len(resolved) != 1)})"
+    else:
+        severity = _worst(firing)
+        header = (
+            f"{SEVERITY_EMOJI.get(severity, ':bell:')} {severity.upper()}: {rules} "
+            f"({len(firing)} firing" + (f", {len(resolved)} resolved" if resolved else "") + ")"
+        )
+    listed = (firing + resolved)[:MAX_LISTED_ALERTS]
+    blocks: list[dict[str, Any]] = [
         {
             "type": "header",
             "text": {"type": "plain_text", "text": _clip(header, _HEADER_LIMIT), "emoji": True},
-        },
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": _clip(_escape(str(alert["summary"])), _TEXT_LIMIT)},
-        },
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": _clip(_escape(item), _TEXT_LIMIT)} for item in context],
-        },
+        }
     ]
+    for alert in listed:
+        blocks.extend(_alert_blocks(alert))
+    hidden = len(firing) + len(resolved) - len(listed)
+    if hidden:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"… and {hidden} more alerts"}})
+    group = ", ".join(f"{name}={value}" for name, value in payload["group_labels"].items())
+    context = [f"*tenant* {payload['tenant']}", f"*group* {group} (`{payload['group_id']}`)"]
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _escape(item)} for item in context]}
+    )
+    text = f"{header}: " + "; ".join(str(alert["summary"]) for alert in listed)
+    return _clip(_escape(text), _TEXT_LIMIT), blocks
 
 
 class SlackNotifier:
-    """Posts each alert to its tenant's channel through slack_sdk's WebClient."""
+    """Posts each notification to its channel through slack_sdk's WebClient, its id in the metadata."""
 
     def __init__(
         self,
         token: str,
-        channels: Mapping[str, str],
         base_url: str = "https://slack.com/api/",
         timeout: int = 10,
         max_retries: int = 2,
     ) -> None:
-        self.channels = dict(channels)
         self.client = WebClient(
             token=token,
             base_url=base_url,
@@ -100,42 +193,89 @@ class SlackNotifier:
             ],
         )
 
-    def send(self, alert: Mapping[str, Any]) -> str:
-        channel = self.channels.get(alert["tenant"])
-        if channel is None:
+    @staticmethod
+    def _channel(notification: Mapping[str, Any]) -> str:
+        channel = notification.get("channel")
+        if not channel or pd.isna(channel):
             raise NoChannelError(
-                f"no Slack channel configured for tenant {alert['tenant']!r} (add it to tenants.yaml)"
+                f"no Slack channel configured for tenant {notification['tenant']!r} (add it to tenants.yaml)"
             )
-        self.client.chat_postMessage(
+        return str(channel)
+
+    def send(self, notification: Mapping[str, Any]) -> Delivered:
+        channel = self._channel(notification)
+        text, blocks = notification_blocks(json.loads(notification["payload"]))
+        response = self.client.chat_postMessage(
             channel=channel,
-            text=_escape(f"[{alert['severity']}] {alert['rule']}: {alert['summary']}"),
-            blocks=slack_blocks(alert),
+            text=text,
+            blocks=blocks,
+            metadata={
+                "event_type": METADATA_EVENT,
+                "event_payload": {
+                    "notification_id": notification["id"],
+                    "group_id": notification["group_id"],
+                },
+            },
         )
-        return f"slack:{channel}"
+        return Delivered(f"slack:{channel}", response.get("channel"), response.get("ts"))
+
+    def find(self, notification: Mapping[str, Any]) -> Delivered | None:
+        """Look for the notification's id in the channel's recent history (Slack has no idempotency key)."""
+        channel = self._channel(notification)
+        created = utc_naive(notification["created_at"]).tz_localize("UTC").timestamp()
+        known_id = notification.get("channel_id")
+        try:
+            history = self.client.conversations_history(
+                channel=known_id if isinstance(known_id, str) else channel,
+                oldest=f"{created - 60:.6f}",
+                include_all_metadata=True,
+                limit=200,
+            )
+        except SlackApiError:  # e.g. a '#name' Slack cannot read history by: cannot tell, so post again
+            return None
+        for message in history.get("messages", []):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == METADATA_EVENT
+                and payload.get("notification_id") == notification["id"]
+            ):
+                return Delivered(f"slack:{channel}", history.get("channel") or channel, message.get("ts"))
+        return None
 
 
 class OutboxNotifier:
-    """Appends alerts as JSON lines to a local file: the channel when no Slack token is configured."""
+    """Appends notifications as JSON lines to a local file: the channel when no Slack token is configured."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def send(self, alert: Mapping[str, Any]) -> str:
+    def send(self, notification: Mapping[str, Any]) -> Delivered:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({key: json_safe(value) for key, value in alert.items()}, ensure_ascii=False)
+        record = {key: json_safe(value) for key, value in notification.items() if key != "payload"}
+        record["payload"] = json.loads(notification["payload"])
         with self.path.open("a", encoding="utf-8") as outbox:
-            outbox.write(line + "\n")
+            outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
             outbox.flush()
             os.fsync(outbox.fileno())
-        return f"outbox:{self.path}"
+        return Delivered(f"outbox:{self.path}")
+
+    def find(self, notification: Mapping[str, Any]) -> Delivered | None:
+        if not self.path.exists():
+            return None
+        marker = f'"id": "{notification["id"]}"'
+        with self.path.open(encoding="utf-8") as outbox:
+            return Delivered(f"outbox:{self.path}") if any(marker in line for line in outbox) else None
 
 
 @dataclass
 class DeliveryReport:
-    """Outcome of one delivery pass: counts, and one message per failed alert."""
+    """Outcome of one delivery pass: counts, and one message per failed notification."""
 
     sent: int = 0
     failed: int = 0
+    reconciled: int = 0
+    deferred: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -145,23 +285,101 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def deliver_pending(
+def _set(conn: duckdb.DuckDBPyConnection, notification_id: str, assignments: str, params: list) -> None:
+    with transaction(conn):
+        conn.execute(f"update {NOTIFICATIONS} set {assignments} where id = ?", [*params, notification_id])
+
+
+def _mark_sent(
+    conn: duckdb.DuckDBPyConnection, notification: Mapping[str, Any], where: Delivered, now
+) -> None:
+    """The notification and the alerts it announced as firing are delivered, in one transaction."""
+    alert_ids = json.loads(notification["alert_ids"])
+    with transaction(conn):
+        conn.execute(
+            f"update {NOTIFICATIONS} set state = 'sent', in_doubt = false, sent_at = ?, destination = ?, "
+            "channel_id = ?, ts = ?, last_error = null where id = ?",
+            [now, where.destination, where.channel_id, where.ts, notification["id"]],
+        )
+        mark_delivered(conn, alert_ids, where.destination, now)
+
+
+def _mark_failed(
+    conn: duckdb.DuckDBPyConnection, notification: Mapping[str, Any], error: str, in_doubt: bool, now
+) -> None:
+    alert_ids = json.loads(notification["alert_ids"])
+    with transaction(conn):
+        conn.execute(
+            f"update {NOTIFICATIONS} set state = 'failed', in_doubt = ?, last_error = ? where id = ?",
+            [in_doubt, error, notification["id"]],
+        )
+        mark_failed(conn, alert_ids, error, now)
+
+
+def _too_recent(attempted_at: Any, now: pd.Timestamp, grace: pd.Timedelta) -> bool:
+    return attempted_at is not None and not pd.isna(attempted_at) and now - attempted_at < grace
+
+
+def deliver_notifications(
     conn: duckdb.DuckDBPyConnection,
     notifier: Notifier,
     now: datetime,
     max_attempts: int = 5,
+    only: list[str] | None = None,
+    in_doubt_grace: pd.Timedelta = IN_DOUBT_GRACE,
 ) -> DeliveryReport:
-    """Send every pending or retryable alert, oldest first, recording each outcome as soon as it is known."""
+    """Send every pending or retryable notification (or only the ``only`` ids), oldest first, recording each
+    outcome as soon as it is known.
+
+    An in-doubt notification not found where it would have landed is posted again only once
+    ``in_doubt_grace`` has passed since its last attempt, so a slow answer gets time to show up first.
+    """
+    ensure_tables(conn)
+    moment = utc_naive(now)
     report = DeliveryReport()
-    for alert in pending(conn, max_attempts=max_attempts).to_dict("records"):
+    queue = list_notifications(conn)
+    # Slack answers a post with the channel's id; history can only be read by id, so remember them.
+    sent = queue.dropna(subset=["channel_id"]).drop_duplicates("channel")
+    queue = queue.assign(
+        channel_id=queue["channel_id"].fillna(
+            queue["channel"].map(dict(zip(sent["channel"], sent["channel_id"], strict=True)))
+        )
+    )
+    if only is not None:
+        queue = queue[queue["id"].isin(only)]
+    queue = queue[
+        (queue["state"] == "pending") | ((queue["state"] == "failed") & (queue["attempts"] < max_attempts))
+    ]
+    for notification in queue.to_dict("records"):
+        label = (
+            f"notification {notification['id']} ({notification['kind']}, group {notification['group_id']})"
+        )
         try:
-            destination = notifier.send(alert)
-        except (SlackClientError, OSError, NoChannelError) as error:
-            message = _describe(error)
-            mark_failed(conn, alert["id"], message, now)
-            report.failed += 1
-            report.errors.append(f"alert {alert['id']} ({alert['dedup_key']}): {message}")
+            if notification["in_doubt"]:
+                found = notifier.find(notification)
+                if found is not None:
+                    _mark_sent(conn, notification, found, moment)
+                    report.reconciled += 1
+                    continue
+                if _too_recent(notification["attempted_at"], moment, in_doubt_grace):
+                    report.deferred += 1  # its answer may still be on the way: look again next pass
+                    continue
+            _set(
+                conn,
+                notification["id"],
+                "in_doubt = true, attempts = attempts + 1, attempted_at = ?",
+                [moment],
+            )
+            delivered = notifier.send(notification)
+        except (SlackApiError, NoChannelError) as error:  # a definite answer: nothing was posted
+            failure, in_doubt = _describe(error), False
+        except (SlackClientError, OSError) as error:  # no answer: it may have been posted
+            failure, in_doubt = _describe(error), True
+        else:
+            _mark_sent(conn, notification, delivered, moment)
+            report.sent += 1
             continue
-        mark_delivered(conn, alert["id"], destination, now)
-        report.sent += 1
+        _mark_failed(conn, notification, failure, in_doubt, moment)
+        report.failed += 1
+        report.errors.append(f"{label}: {failure}")
     return report

@@ -2,7 +2,11 @@
 
 An alert is inserted only when its dedup key is new and no alert for the same (tenant, rule, series) is still
 open, so an ongoing problem raises one alert rather than one per nightly forecast. States:
-``pending`` (not sent yet) -> ``delivered`` | ``failed`` (retryable while attempts < max) -> ``resolved``.
+``pending`` (not notified yet) -> ``delivered`` | ``failed`` (its group's notification was sent / failed)
+-> ``resolved``. Alerts are notified in groups (:mod:`intentvision_dagster.alerting.dispatch`); ``group_id``,
+``silence_id`` and ``inhibited_by`` say which group an alert is in and what suppresses it. When its condition
+clears, a notified alert resolves; one never notified gets ``cleared_at`` and resolves after its first
+notification, so a problem that started and ended between two evaluations is still reported once.
 Times are naive UTC timestamps; ``updated_at`` is the time of the last state change (resolve, failure).
 """
 
@@ -15,6 +19,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from intentvision_dagster.alerting.rules import SEVERITY_RANK
 from intentvision_dagster.warehouse import SCHEMA, transaction
 
 TABLE = f"{SCHEMA}.alert_log"
@@ -36,6 +41,11 @@ ALERT_COLUMNS = [
     "attempts",
     "destination",
     "last_error",
+    "labels",
+    "group_id",
+    "silence_id",
+    "inhibited_by",
+    "cleared_at",
 ]
 _OPEN = "state in ('pending', 'delivered', 'failed')"
 
@@ -59,10 +69,16 @@ create table if not exists {TABLE} (
     destination varchar,
     last_error varchar
 );
+alter table {TABLE} add column if not exists labels varchar;
+alter table {TABLE} add column if not exists group_id varchar;
+alter table {TABLE} add column if not exists silence_id varchar;
+alter table {TABLE} add column if not exists inhibited_by varchar;
+alter table {TABLE} add column if not exists cleared_at timestamp;
 """
 
 
-def _utc(now: datetime) -> pd.Timestamp:
+def utc_naive(now: datetime) -> pd.Timestamp:
+    """Naive UTC, how every alerting table stores time (an aware time is converted)."""
     stamp = pd.Timestamp(now)
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
@@ -80,23 +96,38 @@ def _select(conn: duckdb.DuckDBPyConnection, where: str, params: list) -> pd.Dat
     ).df()
 
 
+def _statuses(candidates: pd.DataFrame) -> pd.Series:
+    """A candidate without a status (older callers) is firing."""
+    if "status" not in candidates.columns:
+        return pd.Series("firing", index=candidates.index)
+    return candidates["status"].fillna("firing")
+
+
 def record(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """Insert the candidates that are new problems; returns the inserted alerts (state ``pending``)."""
+    """Insert the candidates that are new problems; returns the inserted alerts (state ``pending``).
+
+    ``holding`` candidates never open an alert; ``ended`` ones are inserted already cleared.
+    """
     ensure_table(conn)
     if candidates.empty:
         return _select(conn, "false", [])
+    status = _statuses(candidates)
+    batch = candidates[status != "holding"].assign(_ended=status[status != "holding"] == "ended")
     # Within one batch, keep the first candidate per key and per ongoing problem, as the table would.
-    batch = candidates.drop_duplicates("dedup_key").drop_duplicates(["tenant", "rule", "series"])
-    batch = batch.assign(id=[uuid.uuid4().hex[:12] for _ in range(len(batch))], created_at=_utc(now))
+    batch = batch.drop_duplicates("dedup_key").drop_duplicates(["tenant", "rule", "series"])
+    batch = batch.assign(id=[uuid.uuid4().hex[:12] for _ in range(len(batch))], created_at=utc_naive(now))
+    if "labels" not in batch.columns:
+        batch = batch.assign(labels="")
     with transaction(conn):
         conn.register("alert_candidates", batch)
         try:
             conn.execute(
                 f"""
                 insert into {TABLE} (id, tenant, metric, series, rule, severity, state, dedup_key, summary,
-                                     details, created_at, updated_at, attempts)
+                                     details, created_at, updated_at, attempts, labels, cleared_at)
                 select c.id, c.tenant, c.metric, c.series, c.rule, c.severity, 'pending', c.dedup_key,
-                       c.summary, c.details, c.created_at, c.created_at, 0
+                       c.summary, c.details, c.created_at, c.created_at, 0, c.labels,
+                       case when c._ended then c.created_at end
                 from alert_candidates c
                 where not exists (select 1 from {TABLE} a where a.dedup_key = c.dedup_key)
                   and not exists (
@@ -107,7 +138,67 @@ def record(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: datet
             )
         finally:
             conn.unregister("alert_candidates")
-    return _select(conn, "list_contains(?::varchar[], id)", [batch["id"].tolist()])
+    return alerts_by_id(conn, batch["id"].tolist())
+
+
+def update_open(conn: duckdb.DuckDBPyConnection, candidates: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """Carry fresh evaluations onto the open alerts they describe: severity (with hysteresis), text, clearing.
+
+    An open alert at severity p, evaluated firing at f (0 when not firing) and not recovered up to h, moves to
+    ``max(f, min(p, h))``: it escalates at once, de-escalates only past the recovery level. An ``ended``
+    candidate clears its alert. Returns the open alerts whose severity changed.
+    """
+    ensure_table(conn)
+    if candidates.empty:
+        return _select(conn, "false", [])
+    status = _statuses(candidates)
+    fresh = candidates.assign(
+        _firing=status.eq("firing").astype(int)
+        * candidates["severity"].map(SEVERITY_RANK).fillna(0).astype(int),
+        _hold=candidates.get("hold_severity", candidates["severity"])
+        .map(SEVERITY_RANK)
+        .fillna(0)
+        .astype(int),
+        _ended=status.eq("ended"),
+    ).drop_duplicates(["tenant", "rule", "series"])
+    columns = ["tenant", "rule", "series", "summary", "details", "_firing", "_hold", "_ended"]
+    with transaction(conn):
+        conn.register("alert_updates", fresh[columns])
+        try:
+            moves = conn.execute(
+                f"""
+                with ranks(name, value) as (values ('info', 1), ('warning', 2), ('critical', 3)),
+                ranked as (
+                    select a.id, a.severity as old_severity, a.cleared_at as old_cleared, u.summary,
+                           u.details, u._ended, greatest(u._firing, least(r.value, u._hold)) as new_rank
+                    from {TABLE} a
+                    join alert_updates u using (tenant, rule, series)
+                    join ranks r on r.name = a.severity
+                    where a.{_OPEN}
+                )
+                select id, old_severity, summary, details,
+                       coalesce((select name from ranks where value = new_rank), old_severity) as severity,
+                       case when _ended or new_rank = 0 then coalesce(old_cleared, ?::timestamp) end
+                           as cleared_at
+                from ranked
+                """,
+                [utc_naive(now)],
+            ).df()
+        finally:
+            conn.unregister("alert_updates")
+        conn.register("alert_moves", moves)
+        try:
+            conn.execute(
+                f"""
+                update {TABLE} set severity = m.severity, summary = m.summary, details = m.details,
+                                   cleared_at = m.cleared_at
+                from alert_moves m where {TABLE}.id = m.id
+                """
+            )
+        finally:
+            conn.unregister("alert_moves")
+    moved = moves[moves["old_severity"] != moves["severity"]]
+    return alerts_by_id(conn, moved["id"].tolist())
 
 
 def resolve_missing(
@@ -118,10 +209,11 @@ def resolve_missing(
     firing_series: Iterable[str],
     now: datetime,
 ) -> pd.DataFrame:
-    """Resolve this tenant+metric's open alerts of the evaluated rules whose series stopped firing.
+    """Clear this tenant+metric's open alerts of the evaluated rules whose series stopped firing.
 
     Only rules that were evaluated are touched, so a partial evaluation never resolves another rule's alerts.
-    Returns the alerts it resolved.
+    A notified (``delivered``) alert resolves now; one not notified yet is marked cleared and resolves once
+    its group has been notified (see :func:`resolve_cleared`). Returns the alerts it touched, as they are now.
     """
     ensure_table(conn)
     where = (
@@ -130,48 +222,76 @@ def resolve_missing(
     )
     params = [tenant, metric, list(rules_evaluated), list(firing_series)]
     with transaction(conn):
-        resolved = _select(conn, where, params)
+        touched = _select(conn, where, params)
+        conn.execute(
+            f"update {TABLE} set cleared_at = coalesce(cleared_at, ?) where list_contains(?::varchar[], id)",
+            [utc_naive(now), touched["id"].tolist()],
+        )
+    resolve_cleared(conn, now)
+    return alerts_by_id(conn, touched["id"].tolist())
+
+
+def resolve_cleared(conn: duckdb.DuckDBPyConnection, now: datetime, max_attempts: int = 5) -> pd.DataFrame:
+    """Resolve cleared alerts that were notified, are suppressed (silence, inhibition) or gave up sending."""
+    ensure_table(conn)
+    where = (
+        f"cleared_at is not null and {_OPEN} and (state = 'delivered' or silence_id is not null"
+        " or inhibited_by is not null or (state = 'failed' and attempts >= ?))"
+    )
+    with transaction(conn):
+        resolved = _select(conn, where, [max_attempts])
         conn.execute(
             f"update {TABLE} set state = 'resolved', updated_at = ? where list_contains(?::varchar[], id)",
-            [_utc(now), resolved["id"].tolist()],
+            [utc_naive(now), resolved["id"].tolist()],
         )
-    return resolved.assign(state="resolved", updated_at=_utc(now))
-
-
-def pending(
-    conn: duckdb.DuckDBPyConnection, tenant: str | None = None, max_attempts: int = 5
-) -> pd.DataFrame:
-    """Alerts still to send: never tried, or failed fewer than ``max_attempts`` times; oldest first."""
-    where = "(state = 'pending' or (state = 'failed' and attempts < ?)) and (? is null or tenant = ?)"
-    return _select(conn, where, [max_attempts, tenant, tenant])
+    return resolved.assign(state="resolved", updated_at=utc_naive(now))
 
 
 def _update(
-    conn: duckdb.DuckDBPyConnection, alert_id: str, assignments: str, params: list, now: datetime
-) -> None:
+    conn: duckdb.DuckDBPyConnection, alert_ids: list[str], assignments: str, where: str, params: list, now
+) -> int:
+    """One UPDATE statement (atomic on its own, and part of the caller's transaction if one is open)."""
     ensure_table(conn)
-    with transaction(conn):
-        (count,) = conn.execute(
-            f"update {TABLE} set {assignments}, updated_at = ? where id = ?", [*params, _utc(now), alert_id]
-        ).fetchone()
-        if count != 1:
-            raise KeyError(f"alert {alert_id!r} is not in {TABLE}")
+    (count,) = conn.execute(
+        f"update {TABLE} set {assignments}, updated_at = ? where list_contains(?::varchar[], id) and {where}",
+        [*params, utc_naive(now), alert_ids],
+    ).fetchone()
+    return count
 
 
-def mark_delivered(conn: duckdb.DuckDBPyConnection, alert_id: str, destination: str, now: datetime) -> None:
-    """Record a successful send; called right after it so a crash afterwards never sends it again."""
-    _update(
+def mark_delivered(
+    conn: duckdb.DuckDBPyConnection, alert_ids: list[str], destination: str, now: datetime
+) -> int:
+    """Record that a notification announcing these alerts was sent; resolved alerts stay resolved."""
+    return _update(
         conn,
-        alert_id,
-        "state = 'delivered', delivered_at = ?, destination = ?, attempts = attempts + 1",
-        [_utc(now), destination],
+        alert_ids,
+        "state = 'delivered', delivered_at = ?, destination = ?, attempts = attempts + 1, last_error = null",
+        "state != 'resolved'",
+        [utc_naive(now), destination],
         now,
     )
 
 
-def mark_failed(conn: duckdb.DuckDBPyConnection, alert_id: str, error: str, now: datetime) -> None:
-    """Record a failed send; the alert stays retryable until it has failed ``max_attempts`` times."""
-    _update(conn, alert_id, "state = 'failed', attempts = attempts + 1, last_error = ?", [error], now)
+def mark_failed(conn: duckdb.DuckDBPyConnection, alert_ids: list[str], error: str, now: datetime) -> int:
+    """Record a failed notification on alerts not yet delivered (its retry is the notification's)."""
+    return _update(
+        conn,
+        alert_ids,
+        "state = 'failed', attempts = attempts + 1, last_error = ?",
+        "state in ('pending', 'failed')",
+        [error],
+        now,
+    )
+
+
+def open_alerts(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Alerts not resolved yet, every tenant's: what dispatch works on each tick."""
+    return _select(conn, _OPEN, [])
+
+
+def alerts_by_id(conn: duckdb.DuckDBPyConnection, alert_ids: list[str]) -> pd.DataFrame:
+    return _select(conn, "list_contains(?::varchar[], id)", [alert_ids])
 
 
 def list_alerts(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> pd.DataFrame:

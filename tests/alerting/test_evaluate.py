@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS, evaluate
-from intentvision_dagster.alerting.rules import AnomalyRule, ForecastBreachRule
+from intentvision_dagster.alerting.rules import AnomalyRule, BudgetRule, ForecastBreachRule
 
 NOW = pd.Timestamp("2026-01-05 00:00")
 DISK = "node_filesystem_usage_percent"
@@ -197,9 +197,10 @@ def test_one_candidate_per_anomaly_event_with_onset_reason() -> None:
         'acme/node_cpu_utilization_percent{host="web-1"}',
     )
     assert first["summary"] == (
-        'node_cpu_utilization_percent{host="web-1"}: critical anomaly since 2026-01-05 01:00 UTC '
-        "(3 points, peak score 6.3): y=90 above expected 40"
+        'node_cpu_utilization_percent{host="web-1"}: critical anomaly since 2026-01-05 01:00 UTC, '
+        "ended 2026-01-05 03:00 UTC (3 points, peak score 6.3): y=90 above expected 40"
     )
+    assert first["status"] == "ended", "web-1's newest point (hour 9) is after the event"
     details = json.loads(first["details"])
     assert (details["points"], details["peak_y"], details["onset_ds"]) == (3, 97.0, "2026-01-05T01:00:00")
     assert candidates.iloc[1]["tenant"] == "globex"
@@ -227,3 +228,120 @@ def test_anomaly_events_older_than_the_lookback_do_not_alert() -> None:
     rule = AnomalyRule(name="recent", min_severity="info", lookback=pd.Timedelta(hours=7))
     candidates = evaluate([rule], pd.DataFrame(), pd.DataFrame(), anomalies())
     assert sorted(candidates["dedup_key"]) == ["acme:recent:ev-2", "globex:recent:ev-3"]
+
+
+LEVELS_RULE = ForecastBreachRule(
+    name="disk-levels",
+    metric=DISK,
+    thresholds={"warning": 85, "critical": 90},
+    recovery={"warning": 80, "critical": 87},
+)
+
+
+def test_the_highest_crossed_level_fires_with_its_own_line() -> None:
+    frame, last = forecast()  # hi_95 = 82 + 0.25 h: 85 at 12 h, 90 at 32 h
+    (row,) = evaluate([LEVELS_RULE], frame, last, pd.DataFrame(), units=UNITS).to_dict("records")
+    assert (row["severity"], row["status"], row["hold_severity"]) == ("critical", "firing", "critical")
+    assert "expected to cross 90 % in 48 h" in row["summary"]
+    short = ForecastBreachRule(
+        name="soon", metric=DISK, thresholds={"warning": 85, "critical": 90}, horizon=pd.Timedelta(hours=24)
+    )
+    (row,) = evaluate([short], frame, last, pd.DataFrame(), units=UNITS).to_dict("records")
+    assert row["severity"] == "warning", "within 24 h only the 85 % line is reached"
+    assert "expected to cross 85 % after 24 h (95% interval 12 h – after 24 h)" in row["summary"]
+
+
+def test_between_threshold_and_recovery_the_series_holds() -> None:
+    frame, last = forecast(start=84.0, slope=0.0, half_width=4.0)  # hi_95 = 88: past 87 and 85, not 90
+    (row,) = evaluate([LEVELS_RULE], frame, last, pd.DataFrame(), units=UNITS).to_dict("records")
+    assert (row["severity"], row["status"], row["hold_severity"]) == ("warning", "firing", "critical")
+    frame, last = forecast(start=79.0, slope=0.0, half_width=4.0)  # hi_95 = 83: below 85, above recovery 80
+    (row,) = evaluate([LEVELS_RULE], frame, last, pd.DataFrame(), units=UNITS).to_dict("records")
+    assert (row["status"], row["hold_severity"]) == ("holding", "warning")
+    assert "not yet past its recovery level 80 %" in row["summary"]
+    frame, last = forecast(start=70.0, slope=0.0, half_width=4.0)
+    assert evaluate([LEVELS_RULE], frame, last, pd.DataFrame()).empty
+
+
+def anomaly_series(flags: list[str]) -> pd.DataFrame:
+    """One hourly series whose points have these severities ('none' = not anomalous)."""
+    hours = range(len(flags))
+    return pd.DataFrame(
+        {
+            "tenant": "acme",
+            "metric": "http_requests_per_second",
+            "labels": 'endpoint="/pay"',
+            "unique_id": 'acme/http_requests_per_second{endpoint="/pay"}',
+            "ds": [NOW + pd.Timedelta(hours=h) for h in hours],
+            "y": [100.0 + 50 * (flag != "none") for flag in flags],
+            "expected": 100.0,
+            "anomaly_score": [6.0 * (flag != "none") for flag in flags],
+            "is_anomaly": [flag != "none" for flag in flags],
+            "severity": flags,
+            "event_id": [f"ev-{h}" if flag != "none" else None for h, flag in zip(hours, flags, strict=True)],
+            "reason": "y above expected",
+            "detector": "seasonal_mad",
+        }
+    )
+
+
+def test_n_of_m_fires_per_episode_and_says_whether_it_is_over() -> None:
+    rule = AnomalyRule(name="sustained", min_severity="warning", min_points=2, window_points=3)
+    flags = ["none", "warning", "none", "critical", "none", "none", "none", "warning", "info", "none"]
+    (row,) = evaluate([rule], pd.DataFrame(), pd.DataFrame(), anomaly_series(flags)).to_dict("records")
+    assert (
+        row["dedup_key"]
+        == 'acme:sustained:acme/http_requests_per_second{endpoint="/pay"}:2026-01-05T03:00:00'
+    )
+    assert (row["severity"], row["status"]) == ("critical", "ended")
+    assert json.loads(row["details"])["points"] == 2, "the two flagged points behind the episode"
+    ongoing = [*flags[:-2], "warning", "warning"]
+    rows = evaluate([rule], pd.DataFrame(), pd.DataFrame(), anomaly_series(ongoing))
+    assert list(rows["status"]) == ["ended", "firing"]
+
+
+def test_budget_sums_series_and_forecast_to_month_end() -> None:
+    days = pd.date_range("2026-01-20", periods=7, freq="D")
+    forecasts = pd.concat(
+        pd.DataFrame(
+            {
+                "tenant": "acme",
+                "metric": "cloud_cost_usd_daily",
+                "labels": f'service="{service}"',
+                "unique_id": f'acme/cloud_cost_usd_daily{{service="{service}"}}',
+                "ds": days,
+                "yhat": cost,
+                "lo_80": cost * 0.9,
+                "hi_80": cost * 1.1,
+                "lo_95": cost * 0.8,
+                "hi_95": cost * 1.2,
+                "model": "MSTL",
+            }
+        )
+        for service, cost in (("compute", 400.0), ("storage", 100.0))
+    )
+    actuals = pd.DataFrame(
+        {
+            "unique_id": 'acme/cloud_cost_usd_daily{service="compute"}',
+            "ds": pd.date_range("2026-01-01", periods=19, freq="D"),
+            "y": 500.0,
+        }
+    )
+    rule = BudgetRule(name="budget", metric="cloud_cost_usd_daily", budget=15000)
+    # spent 19 x 500 = 9500; forecast 20-26 Jan 7 x 500 = 3500 (13000 by the 26th); 27-31 Jan carried: 2500
+    (row,) = evaluate([rule], forecasts, pd.DataFrame(), pd.DataFrame(), actuals=actuals).to_dict("records")
+    details = json.loads(row["details"])
+    assert (details["spent"], details["projected"], details["crossing_ds"]) == (
+        9500.0,
+        15500.0,
+        "2026-01-30T00:00:00",
+    )
+    assert row["dedup_key"] == "acme:budget:2026-01" and row["series"] == "acme/cloud_cost_usd_daily"
+    assert "carried forward" in row["summary"] and "by 2026-01-31" in row["summary"]
+    assert evaluate(
+        [BudgetRule(name="b", metric="cloud_cost_usd_daily", budget=16000)],
+        forecasts,
+        pd.DataFrame(),
+        pd.DataFrame(),
+        actuals=actuals,
+    ).empty

@@ -10,9 +10,10 @@ from intentvision_dagster.alerting.log import (
     list_alerts,
     mark_delivered,
     mark_failed,
-    pending,
     record,
+    resolve_cleared,
     resolve_missing,
+    update_open,
 )
 
 T0 = pd.Timestamp("2026-01-05 02:00")
@@ -66,7 +67,7 @@ def test_same_dedup_key_is_inserted_once(conn: duckdb.DuckDBPyConnection) -> Non
 
 def test_open_alert_suppresses_new_forecasts_of_the_same_problem(conn: duckdb.DuckDBPyConnection) -> None:
     (first_id,) = record(conn, frame(candidate(asof="2026-01-05T00:00:00")), T0)["id"]
-    mark_delivered(conn, first_id, "slack:#acme-alerts", T0)
+    mark_delivered(conn, [first_id], "slack:#acme-alerts", T0)
     tomorrow = frame(candidate(asof="2026-01-06T00:00:00"))
     assert record(conn, tomorrow, T0 + pd.Timedelta(days=1)).empty  # still the same ongoing problem
     resolve_missing(conn, "acme", DISK, ["disk"], [], T0 + pd.Timedelta(days=2))
@@ -83,58 +84,89 @@ def test_duplicates_within_one_batch_keep_the_first(conn: duckdb.DuckDBPyConnect
 def test_tenants_and_rules_are_separate_problems(conn: duckdb.DuckDBPyConnection) -> None:
     created = record(conn, frame(candidate(), candidate(tenant="globex"), candidate(rule="disk-2")), T0)
     assert len(created) == 3
-    assert list(pending(conn, tenant="globex")["tenant"]) == ["globex"]
+    assert list(list_alerts(conn, tenant="globex")["tenant"]) == ["globex"]
 
 
 def test_resolve_missing_only_touches_that_tenant_metric_and_rules(conn: duckdb.DuckDBPyConnection) -> None:
-    record(
+    created = record(
         conn,
         frame(
             candidate("db-1"), candidate("db-2"), candidate("db-1", tenant="globex"), candidate(rule="other")
         ),
         T0,
     )
+    for alert_id in created["id"]:
+        mark_delivered(conn, [alert_id], "slack:#x", T0)
     later = T0 + pd.Timedelta(hours=6)
     resolved = resolve_missing(conn, "acme", DISK, ["disk"], [f'acme/{DISK}{{host="db-2"}}'], later)
     assert list(resolved["series"]) == [f'acme/{DISK}{{host="db-1"}}']
     states = list_alerts(conn).set_index(["tenant", "rule", "series"])["state"]
     assert states[("acme", "disk", f'acme/{DISK}{{host="db-1"}}')] == "resolved"
-    assert states[("acme", "disk", f'acme/{DISK}{{host="db-2"}}')] == "pending"
-    assert states[("globex", "disk", f'globex/{DISK}{{host="db-1"}}')] == "pending"
-    assert states[("acme", "other", f'acme/{DISK}{{host="db-1"}}')] == "pending"
+    assert states[("acme", "disk", f'acme/{DISK}{{host="db-2"}}')] == "delivered"
+    assert states[("globex", "disk", f'globex/{DISK}{{host="db-1"}}')] == "delivered"
+    assert states[("acme", "other", f'acme/{DISK}{{host="db-1"}}')] == "delivered"
     assert resolve_missing(conn, "acme", DISK, ["disk"], [], later)["series"].tolist() == [
         f'acme/{DISK}{{host="db-2"}}'
     ]
 
 
-def test_failed_alerts_are_retried_until_max_attempts(conn: duckdb.DuckDBPyConnection) -> None:
+def test_an_alert_never_notified_is_cleared_not_resolved(conn: duckdb.DuckDBPyConnection) -> None:
+    record(conn, frame(candidate("db-1")), T0)
+    (row,) = resolve_missing(conn, "acme", DISK, ["disk"], [], T0 + pd.Timedelta(hours=1)).to_dict("records")
+    assert (row["state"], row["cleared_at"]) == ("pending", T0 + pd.Timedelta(hours=1))
+    mark_delivered(conn, [row["id"]], "slack:#x", T0 + pd.Timedelta(hours=2))
+    assert list(resolve_cleared(conn, T0 + pd.Timedelta(hours=2))["state"]) == ["resolved"]
+
+
+def test_hysteresis_keeps_severity_until_recovery(conn: duckdb.DuckDBPyConnection) -> None:
+    record(conn, frame(candidate("db-1")), T0)  # critical
+    holding = {
+        **candidate("db-1", asof="b"),
+        "severity": "warning",
+        "status": "firing",
+        "hold_severity": "critical",
+    }
+    assert update_open(conn, frame(holding), T0).empty, (
+        "warning fires, critical not recovered: stays critical"
+    )
+    recovered = {**holding, "hold_severity": "warning"}
+    (moved,) = update_open(conn, frame(recovered), T0).to_dict("records")
+    assert moved["severity"] == "warning"
+    up = {**recovered, "severity": "critical", "hold_severity": "critical"}
+    assert list(update_open(conn, frame(up), T0)["severity"]) == ["critical"]
+    gone = {**up, "status": "holding", "severity": "warning", "hold_severity": None}
+    update_open(conn, frame(gone), T0 + pd.Timedelta(hours=1))
+    assert list_alerts(conn)["cleared_at"].tolist() == [T0 + pd.Timedelta(hours=1)]
+
+
+def test_failures_count_attempts_and_keep_the_last_error(conn: duckdb.DuckDBPyConnection) -> None:
     (alert_id,) = record(conn, frame(candidate()), T0)["id"]
     for attempt in range(1, 4):
-        assert list(pending(conn, max_attempts=3)["id"]) == [alert_id]
-        mark_failed(conn, alert_id, f"slack: ratelimited (attempt {attempt})", T0)
-    assert pending(conn, max_attempts=3).empty
+        mark_failed(conn, [alert_id], f"slack: ratelimited (attempt {attempt})", T0)
     (row,) = list_alerts(conn).to_dict("records")
     assert (row["state"], row["attempts"], row["last_error"]) == (
         "failed",
         3,
         "slack: ratelimited (attempt 3)",
     )
-    assert list(pending(conn, max_attempts=5)["id"]) == [alert_id]
 
 
 def test_mark_delivered_records_destination(conn: duckdb.DuckDBPyConnection) -> None:
     (alert_id,) = record(conn, frame(candidate()), T0)["id"]
-    mark_failed(conn, alert_id, "TimeoutError: timed out", T0)
-    mark_delivered(conn, alert_id, "slack:#acme-alerts", T0 + pd.Timedelta(minutes=1))
+    mark_failed(conn, [alert_id], "TimeoutError: timed out", T0)
+    mark_delivered(conn, [alert_id], "slack:#acme-alerts", T0 + pd.Timedelta(minutes=1))
     (row,) = list_alerts(conn).to_dict("records")
     assert (row["state"], row["destination"], row["attempts"]) == ("delivered", "slack:#acme-alerts", 2)
     assert row["delivered_at"] == T0 + pd.Timedelta(minutes=1)
-    assert pending(conn).empty
 
 
-def test_unknown_alert_id_is_an_error(conn: duckdb.DuckDBPyConnection) -> None:
-    with pytest.raises(KeyError, match="nope"):
-        mark_delivered(conn, "nope", "slack:#x", T0)
+def test_marks_never_reopen_a_resolved_alert(conn: duckdb.DuckDBPyConnection) -> None:
+    (alert_id,) = record(conn, frame(candidate()), T0)["id"]
+    mark_delivered(conn, [alert_id], "slack:#x", T0)
+    resolve_missing(conn, "acme", DISK, ["disk"], [], T0)
+    assert mark_delivered(conn, [alert_id, "nope"], "slack:#x", T0) == 0
+    assert mark_failed(conn, [alert_id], "late", T0) == 0
+    assert list(list_alerts(conn)["state"]) == ["resolved"]
 
 
 def test_timezone_aware_now_is_stored_as_utc(conn: duckdb.DuckDBPyConnection) -> None:
@@ -143,6 +175,5 @@ def test_timezone_aware_now_is_stored_as_utc(conn: duckdb.DuckDBPyConnection) ->
 
 
 def test_reads_on_a_fresh_database_are_empty(conn: duckdb.DuckDBPyConnection) -> None:
-    assert pending(conn).empty
     assert list(list_alerts(conn).columns) == ALERT_COLUMNS
     assert record(conn, frame(), T0).empty

@@ -3,14 +3,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from intentvision_dagster.alerting.matchers import Matcher
 from intentvision_dagster.alerting.rules import (
     AnomalyRule,
     ConfigError,
     ForecastBreachRule,
+    load_routing,
+    load_rule_set,
     load_rules,
-    load_tenant_channels,
 )
 from intentvision_dagster.settings import ASSETS_DIR
+
+
+def default_channels(path: Path) -> dict[str, str | None]:
+    """{tenant: its default channel} from a tenants file."""
+    return {tenant: route.channel("default") for tenant, route in load_routing(path).tenants.items()}
 
 
 def write(tmp_path: Path, text: str, name: str = "alert_rules.yaml") -> Path:
@@ -23,16 +30,24 @@ def test_shipped_rules_and_tenants_load() -> None:
     rules = {rule.name: rule for rule in load_rules(ASSETS_DIR / "alert_rules.yaml")}
     disk = rules["disk-capacity"]
     assert isinstance(disk, ForecastBreachRule) and disk.kind == "forecast_breach"
-    assert (disk.metric, disk.threshold, disk.direction, disk.edge, disk.severity) == (
+    assert (disk.metric, disk.thresholds, disk.recovery, disk.direction, disk.edge, disk.severity) == (
         "node_filesystem_usage_percent",
-        90.0,
+        {"warning": 85.0, "critical": 90.0},
+        {"warning": 82.0, "critical": 87.0},
         "above",
         "hi_95",
         "critical",
     )
+    assert disk.threshold == 85.0, "the first line to trip (forecast plots draw it)"
     anomaly = next(rule for rule in rules.values() if isinstance(rule, AnomalyRule))
     assert anomaly.metric is None and anomaly.min_severity == "warning"
-    assert load_tenant_channels(ASSETS_DIR / "tenants.yaml") == {
+    shipped = load_rule_set(ASSETS_DIR / "alert_rules.yaml", ASSETS_DIR / "tenant_rules")
+    assert "cloud-budget" in {rule.name for rule in shipped.for_tenant("acme")}
+    assert "cloud-budget" not in {rule.name for rule in shipped.for_tenant("globex")}
+    routing = load_routing(ASSETS_DIR / "tenants.yaml")
+    assert routing.operator_channel == "#intentvision-ops"
+    assert routing.route("acme").channel("critical") == "#acme-oncall"
+    assert default_channels(ASSETS_DIR / "tenants.yaml") == {
         "acme": "#acme-alerts",
         "globex": "#globex-oncall",
     }
@@ -86,7 +101,8 @@ rules:
         ),
         (
             "rules:\n  - {name: a, type: page}\n",
-            "alert_rules.yaml: rule #1 'a': field 'type' is 'page', expected one of forecast_breach, anomaly",
+            "alert_rules.yaml: rule #1 'a': field 'type' is 'page', "
+            "expected one of forecast_breach, anomaly, budget",
         ),
         (
             "rules:\n  - {name: a, type: forecast_breach, metric: m, threshold: 1, direction: up}\n",
@@ -104,7 +120,8 @@ rules:
         (
             "rules:\n  - {name: a, type: anomaly, treshold: 3}\n",
             "alert_rules.yaml: rule #1 'a': unknown field 'treshold', "
-            "expected one of name, type, metric, min_severity, lookback, labels, description",
+            "expected one of name, type, metric, min_severity, min_points, window_points, lookback, labels, "
+            "description",
         ),
         (
             "rules:\n  - {name: a, type: anomaly, labels: [host]}\n",
@@ -145,7 +162,8 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
         ),
         (
             "tenants:\n  acme: {slack_channel: '#a', email: x@y}\n",
-            "tenants.yaml: tenant 'acme': unknown field 'email', expected one of slack_channel",
+            "tenants.yaml: tenant 'acme': unknown field 'email', expected one of slack_channel, channels, "
+            "holidays_country, group_by, group_wait, group_interval, repeat_interval, inhibit_rules",
         ),
         (
             "tenants:\n  Acme: {slack_channel: '#a'}\n",
@@ -157,13 +175,13 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
 )
 def test_tenant_errors(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        load_tenant_channels(write(tmp_path, body, "tenants.yaml"))
+        default_channels(write(tmp_path, body, "tenants.yaml"))
     assert str(raised.value) == message
 
 
 def test_channel_ids_are_accepted(tmp_path: Path) -> None:
     path = write(tmp_path, "tenants:\n  acme: {slack_channel: C0123ABCD}\n", "tenants.yaml")
-    assert load_tenant_channels(path) == {"acme": "C0123ABCD"}
+    assert default_channels(path) == {"acme": "C0123ABCD"}
 
 
 def test_anomaly_lookback_defaults_to_four_days_and_rejects_nonsense(tmp_path):
@@ -178,3 +196,156 @@ def test_anomaly_lookback_defaults_to_four_days_and_rejects_nonsense(tmp_path):
         "alert_rules.yaml: rule #1 'a': field 'lookback' is 'soon', "
         "expected a positive duration such as '4d' or '36h'"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "rules:\n  - {name: a, type: forecast_breach, metric: m}\n",
+            "alert_rules.yaml: rule #1 'a': give exactly one of field 'threshold' or field 'thresholds'",
+        ),
+        (
+            "rules:\n  - {name: a, type: forecast_breach, metric: m, thresholds: {page: 3}}\n",
+            "alert_rules.yaml: rule #1 'a': field 'thresholds.page' is 'page', "
+            "expected one of warning, critical",
+        ),
+        (
+            "rules:\n  - {name: a, type: forecast_breach, metric: m,"
+            " thresholds: {warning: 90, critical: 80}}\n",
+            "alert_rules.yaml: rule #1 'a': field 'thresholds.critical' is 80, expected it above "
+            "thresholds.warning (90)",
+        ),
+        (
+            "rules:\n  - {name: a, type: forecast_breach, metric: m, thresholds: {warning: 80},"
+            " recovery: {warning: 85}}\n",
+            "alert_rules.yaml: rule #1 'a': field 'recovery.warning' is 85, expected at most the warning "
+            "threshold 80 (a series recovers on the safe side of the line)",
+        ),
+        (
+            "rules:\n  - {name: a, type: forecast_breach, metric: m, threshold: 1, horizon: -3h}\n",
+            "alert_rules.yaml: rule #1 'a': field 'horizon' is '-3h', expected a positive duration such as "
+            "'4d' or '36h'",
+        ),
+        (
+            "rules:\n  - {name: a, type: anomaly, min_points: 3, window_points: 2}\n",
+            "alert_rules.yaml: rule #1 'a': field 'window_points' is 2, expected at least min_points (3)",
+        ),
+        (
+            "rules:\n  - {name: a, type: anomaly, min_points: 0}\n",
+            "alert_rules.yaml: rule #1 'a': field 'min_points' is 0, expected a whole number >= 1",
+        ),
+        (
+            "rules:\n  - {name: a, type: budget, metric: cost, budget: often}\n",
+            "alert_rules.yaml: rule #1 'a': field 'budget' is 'often', expected a number",
+        ),
+        (
+            "rules:\n  - {name: a, type: budget, metric: cost, budget: 10, period: week}\n",
+            "alert_rules.yaml: rule #1 'a': field 'period' is 'week', expected one of month",
+        ),
+    ],
+)
+def test_new_rule_fields_are_validated(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_rules(write(tmp_path, body))
+    assert str(raised.value) == message
+
+
+def test_levels_and_recovery_load(tmp_path: Path) -> None:
+    (rule,) = load_rules(
+        write(
+            tmp_path,
+            "rules:\n  - {name: a, type: forecast_breach, metric: m, thresholds: {critical: 95, warning: 85},"
+            " recovery: {warning: 80}, horizon: 48h}\n",
+        )
+    )
+    assert rule.thresholds == {"warning": 85.0, "critical": 95.0}
+    assert rule.recovery == {"warning": 80.0, "critical": 95.0}, "no recovery given: the threshold itself"
+    assert (rule.threshold, rule.severity, rule.horizon) == (85.0, "critical", pd.Timedelta(hours=48))
+
+
+def test_tenant_rule_files_replace_defaults_by_name_for_that_tenant_only(tmp_path: Path) -> None:
+    defaults = write(
+        tmp_path,
+        "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90}\n"
+        "  - {name: anomalies, type: anomaly}\n",
+    )
+    (tmp_path / "tenants").mkdir()
+    write(
+        tmp_path / "tenants",
+        "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 70}\n",
+        "acme.yaml",
+    )
+    rules = load_rule_set(defaults, tmp_path / "tenants")
+    assert [r.threshold for r in rules.for_tenant("acme") if r.name == "disk"] == [70.0]
+    assert [r.threshold for r in rules.for_tenant("globex") if r.name == "disk"] == [90.0]
+    assert {r.name for r in rules.for_tenant("acme")} == {"disk", "anomalies"}
+    write(tmp_path / "tenants", "rules: []\n", "Bad_Name.yaml")
+    with pytest.raises(ConfigError, match=r"^Bad_Name\.yaml: the file name must be a tenant id"):
+        load_rule_set(defaults, tmp_path / "tenants")
+
+
+def test_routing_per_severity_channels_timing_and_inhibition(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+operator: {slack_channel: "#ops"}
+defaults:
+  group_by: [alertname, metric]
+  repeat_interval: 12h
+  inhibit_rules:
+    - {source: {severity: critical}, target: ["severity=~warning|info"], equal: [series]}
+tenants:
+  acme:
+    slack_channel: "#acme"
+    channels: {critical: "#acme-pager"}
+    group_wait: 1m
+    holidays_country: US
+  globex: {slack_channel: "#globex", group_by: [host]}
+""",
+        "tenants.yaml",
+    )
+    routing = load_routing(path)
+    acme, globex = routing.route("acme"), routing.route("globex")
+    assert routing.operator_channel == "#ops"
+    assert (acme.channel("critical"), acme.channel("warning")) == ("#acme-pager", "#acme")
+    assert (acme.group_by, acme.group_wait, acme.repeat_interval) == (
+        ("alertname", "metric"),
+        pd.Timedelta(minutes=1),
+        pd.Timedelta(hours=12),
+    )
+    assert globex.group_by == ("host",) and globex.channel("critical") == "#globex"
+    (inhibit,) = acme.inhibit_rules
+    assert inhibit.source == (Matcher("severity", "=", "critical"),)
+    assert inhibit.target == (Matcher("severity", "=~", "warning|info"),) and inhibit.equal == ("series",)
+    assert routing.route("initech").channel("critical") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "tenants:\n  acme: {slack_channel: '#a', group_wait: later}\n",
+            "tenants.yaml: tenant 'acme': field 'group_wait' is 'later', expected a duration of 0s or more "
+            "such as '4d' or '36h'",
+        ),
+        (
+            "tenants:\n  acme: {slack_channel: '#a', channels: {page: '#p'}}\n",
+            "tenants.yaml: tenant 'acme': field 'channels.page' is 'page', expected one of info, warning, "
+            "critical",
+        ),
+        (
+            "tenants:\n  acme: {slack_channel: '#a', inhibit_rules: [{source: [sev~crit], target: {}}]}\n",
+            "tenants.yaml: tenant 'acme': inhibit rule #1: field 'source': matcher 'sev~crit' is not of the "
+            "form name=value, name!=value, name=~re or name!~re",
+        ),
+        (
+            "tenants:\n  acme: {slack_channel: '#a', group_by: 'host'}\n",
+            "tenants.yaml: tenant 'acme': field 'group_by' is 'host', expected a list of label names",
+        ),
+    ],
+)
+def test_routing_errors_name_tenant_and_field(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_routing(write(tmp_path, body, "tenants.yaml"))
+    assert str(raised.value) == message

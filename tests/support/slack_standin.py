@@ -1,8 +1,8 @@
 """A loopback stand-in for Slack's Web API, so tests exercise the real slack_sdk client over real HTTP.
 
-It answers ``POST /api/chat.postMessage`` and ``POST /api/auth.test`` the way Slack does (HTTP 200 with
-``{"ok": false, "error": ...}`` for API errors), records accepted messages, and can be scripted with faults
-for the next requests::
+It answers ``chat.postMessage``, ``conversations.history`` and ``auth.test`` the way Slack does (HTTP 200
+with ``{"ok": false, "error": ...}`` for API errors), records accepted messages, and can be scripted with
+faults for the next requests::
 
     with SlackStandIn(token="xoxb-test", channels={"#acme-alerts"}) as slack:
         slack.fail_next(("429", 1), ("500",), ("hang", 2.0))
@@ -33,6 +33,8 @@ class PostedMessage:
     channel: str
     text: str | None
     blocks: list[dict[str, Any]] | None
+    metadata: dict[str, Any] | None = None
+    ts: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class SlackStandIn:
             return 500, {}, {"ok": False, "error": "internal_error"}
         if fault is not None:
             time.sleep(fault[1])
-        if method not in ("chat.postMessage", "auth.test"):
+        if method not in ("chat.postMessage", "auth.test", "conversations.history"):
             self._log(method, 404, "unknown_method")
             return 404, {}, {"ok": False, "error": "unknown_method"}
         if authorization != f"Bearer {self.token}":
@@ -132,6 +134,8 @@ class SlackStandIn:
             body = {"ok": True, "url": "https://standin.slack.test/", "team": "IntentVision", "user": "bot"}
             return 200, {}, {**body, "team_id": "T0STANDIN", "user_id": "U0STANDIN", "bot_id": "B0STANDIN"}
         channel = form.get("channel")
+        if method == "conversations.history":
+            return self._history(channel, form)
         if not channel or (self.channels is not None and channel not in self.channels):
             self._log(method, 200, "channel_not_found")
             return 200, {}, {"ok": False, "error": "channel_not_found"}
@@ -142,13 +146,35 @@ class SlackStandIn:
         if not text and not blocks:
             self._log(method, 200, "no_text")
             return 200, {}, {"ok": False, "error": "no_text"}
-        self._log(method, 200, None, PostedMessage(channel=channel, text=text, blocks=blocks))
+        metadata = form.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
         ts = f"{time.time():.6f}"
+        self._log(method, 200, None, PostedMessage(channel, text, blocks, metadata, ts))
         return 200, {}, {"ok": True, "channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}
+
+    def _history(self, channel: str | None, form: dict[str, Any]) -> tuple[int, dict, dict]:
+        """The channel's messages since ``oldest``, newest first, with metadata on request."""
+        if not channel or (self.channels is not None and channel not in self.channels):
+            self._log("conversations.history", 200, "channel_not_found")
+            return 200, {}, {"ok": False, "error": "channel_not_found"}
+        oldest = float(form.get("oldest") or 0)
+        with_metadata = str(form.get("include_all_metadata")).lower() in ("1", "true")
+        found = [
+            {"type": "message", "text": message.text, "ts": message.ts}
+            | ({"metadata": message.metadata} if with_metadata and message.metadata else {})
+            for message in reversed(self.messages)
+            if message.channel == channel and float(message.ts) >= oldest
+        ]
+        self._log("conversations.history", 200, None)
+        return 200, {}, {"ok": True, "channel": channel, "messages": found, "has_more": False}
 
 
 def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.do_POST()
+
         def do_POST(self) -> None:
             standin._track(+1)
             try:
@@ -158,7 +184,9 @@ def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                     form = json.loads(raw or "{}")
                 else:
                     form = dict(parse_qsl(raw))
-                method = self.path.split("?", 1)[0].removeprefix("/api/")
+                path, _, query = self.path.partition("?")
+                form.update(parse_qsl(query))
+                method = path.removeprefix("/api/")
                 status, headers, body = standin.answer(method, self.headers.get("Authorization"), form)
                 payload = json.dumps(body).encode()
                 self.send_response(status)

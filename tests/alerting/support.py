@@ -1,0 +1,77 @@
+"""Alerts for the dispatch and delivery tests: rows as rule evaluation produces them, logged at a time."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+
+from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS
+from intentvision_dagster.alerting.log import list_alerts, record, resolve_missing
+from intentvision_dagster.alerting.rules import Routing, TenantRoute
+
+DISK = "node_filesystem_usage_percent"
+T0 = pd.Timestamp("2026-01-05 02:00")
+
+
+def candidate(
+    host: str = "db-1",
+    tenant: str = "acme",
+    rule: str = "disk-capacity",
+    severity: str = "critical",
+    asof: str = "2026-01-05T00:00:00",
+) -> dict:
+    series = f'{tenant}/{DISK}{{host="{host}"}}'
+    details = {
+        "kind": "forecast_breach",
+        "threshold": 90.0,
+        "unit": "%",
+        "interval_level": 95,
+        "last_actual_y": 80.5,
+        "expected_ds": "2026-01-07T00:00:00",
+        "earliest_hours": 32.0,
+        "expected_hours": 48.0,
+        "latest_hours": 64.0,
+        "model": "MSTL",
+        "accuracy": {"mase": 0.71, "coverage_95": 0.94},
+    }
+    return {
+        "tenant": tenant,
+        "metric": DISK,
+        "series": series,
+        "labels": f'host="{host}"',
+        "rule": rule,
+        "severity": severity,
+        "dedup_key": f"{tenant}:{rule}:{series}:{severity}:{asof}",
+        "summary": f"{host} expected to cross 90 % in 48 h",
+        "details": json.dumps(details),
+        "status": "firing",
+        "hold_severity": severity,
+    }
+
+
+def log_alerts(conn: duckdb.DuckDBPyConnection, *rows: dict, now: pd.Timestamp = T0) -> pd.DataFrame:
+    return record(conn, pd.DataFrame(list(rows), columns=CANDIDATE_COLUMNS), now)
+
+
+def clear(conn: duckdb.DuckDBPyConnection, tenant: str, still_firing: list[str], now: pd.Timestamp) -> None:
+    """The disk rule evaluated again for ``tenant``: only these hosts still fire."""
+    series = [f'{tenant}/{DISK}{{host="{host}"}}' for host in still_firing]
+    resolve_missing(conn, tenant, DISK, ["disk-capacity"], series, now)
+
+
+def routing(**route: object) -> Routing:
+    acme = {"channels": {"default": "#acme-alerts"}, "group_wait": pd.Timedelta(0), **route}
+    return Routing(
+        {
+            "acme": TenantRoute(**acme),
+            "globex": TenantRoute(channels={"default": "#globex-oncall"}, group_wait=pd.Timedelta(0)),
+        },
+        operator_channel="#ops",
+    )
+
+
+def states(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    alerts = list_alerts(conn)
+    return dict(zip(alerts["series"].str.extract(r'host="([^"]+)"')[0], alerts["state"], strict=True))
