@@ -20,6 +20,8 @@ HOME_ENV = "INTENTVISION_HOME"
 SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
 SLACK_API_URL_ENV = "INTENTVISION_SLACK_API_URL"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+NIXTLA_KEY_ENV = "NIXTLA_API_KEY"
+NIXTLA_BASE_URL_ENV = "INTENTVISION_NIXTLA_BASE_URL"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class Settings:
     slack_token_set: bool
     slack_api_url: str | None
     model_jobs: int
+    forecast_backend: str = "statsforecast"
+    nixtla_key_set: bool = False
+    nixtla_base_url: str | None = None
+    selection_metric: str = "mase"
+    reselect_days: float = 7.0
 
     @property
     def warehouse_path(self) -> Path:
@@ -80,6 +87,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # One process by default: statsforecast's worker pool forks, and forking a process that runs threads
         # (Dagster's, DuckDB's) deadlocked now and then in our test runs. Opt in with a number > 1.
         model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or 1),
+        # TimeGPT forecasts whenever a key is set (the statsforecast engine stands in when it fails).
+        forecast_backend=env.get("INTENTVISION_FORECAST_BACKEND")
+        or ("timegpt" if env.get(NIXTLA_KEY_ENV) else "statsforecast"),
+        nixtla_key_set=bool(env.get(NIXTLA_KEY_ENV)),
+        nixtla_base_url=env.get(NIXTLA_BASE_URL_ENV),
+        selection_metric=env.get("INTENTVISION_SELECTION_METRIC") or "mase",
+        reselect_days=float(env.get("INTENTVISION_RESELECT_DAYS") or 7),
     )
 
 
@@ -93,3 +107,9 @@ def prepare_dagster_home(settings: Settings) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     return dagster_home
+
+
+def nixtla_api_key(environ: Mapping[str, str] | None = None) -> str | None:
+    """The TimeGPT API key for the command line (the Dagster resources get it through ``dg.EnvVar``)."""
+    env = os.environ if environ is None else environ
+    return env.get(NIXTLA_KEY_ENV) or None

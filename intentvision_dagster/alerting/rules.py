@@ -38,7 +38,7 @@ _BREACH_FIELDS = (
 )
 _ANOMALY_FIELDS = ("name", "type", "metric", "min_severity", "lookback", "labels", "description")
 DEFAULT_ANOMALY_LOOKBACK = pd.Timedelta(days=4)
-_TENANT_FIELDS = ("slack_channel",)
+_TENANT_FIELDS = ("slack_channel", "holidays_country")
 # A channel name as typed in Slack ("#acme-alerts") or a channel id ("C0123ABCD").
 _CHANNEL_PATTERN = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$")
 

@@ -99,12 +99,13 @@ def calibrate(cv: pd.DataFrame, levels: Sequence[int]) -> tuple[pd.DataFrame, pd
         factors[f"calibration_{level}"] = [
             calibration_factor(by_model[name]["score"].to_numpy(), level) for name in factors["model"]
         ]
-        covered = pd.Series(np.nan, index=frame.index)
+        covered = pd.Series(np.nan, index=frame.index, dtype="float64")
         for (name, window), held_out in frame.groupby(["model", "window"]):
             rest = by_model[name]
             others = rest.loc[rest["window"] != window, "score"].to_numpy()
             if others.size:
-                covered[held_out.index] = held_out["score"] <= calibration_factor(others, level)
+                factor = calibration_factor(others, level)
+                covered[held_out.index] = (held_out["score"] <= factor).astype("float64")
         frame[f"coverage_{level}_calibrated"] = covered
     columns = [f"coverage_{level}_calibrated" for level in levels]
     coverage = frame.groupby(["unique_id", "model"])[columns].mean().reset_index()
