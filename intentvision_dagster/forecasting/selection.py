@@ -92,7 +92,7 @@ def calibrate(cv: pd.DataFrame, levels: Sequence[int]) -> tuple[pd.DataFrame, pd
     """
     frame = cv[["unique_id", "model", "cutoff"]].copy()
     frame["window"] = frame.groupby(["unique_id", "model"])["cutoff"].rank(method="dense")
-    factors = pd.DataFrame({"model": sorted(cv["model"].unique())})
+    factors = pd.DataFrame({"model": pd.Series(sorted(cv["model"].unique()), dtype=object)})
     for level in levels:
         frame["score"] = normalised_scores(cv, level)
         by_model = dict(iter(frame.groupby("model")))
