@@ -37,7 +37,7 @@ def seasonal_random_walk() -> pd.DataFrame:
 def calm_then_noisy() -> pd.DataFrame:
     """Noise sd 1 for 17 days, then sd 4: intervals fitted on the calm part are far too narrow."""
     rng = np.random.default_rng(7)
-    noise = np.where(HOURS < HOURS.size - 24 * 4, rng.normal(0, 1, HOURS.size), rng.normal(0, 4, HOURS.size))
+    noise = np.where(HOURS.size - 24 * 4 > HOURS, rng.normal(0, 1, HOURS.size), rng.normal(0, 4, HOURS.size))
     return long_frame(50 + 10 * np.sin(2 * np.pi * HOURS / 24) + noise, "noisy")
 
 
