@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(INTENTVISION_HOME)/dagster_home
 .PHONY: help setup demo test test-fast ui bench bench-nab lint format lock clean
 
 help:  ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)  ## Nightly-job throughput benchmark (N=10000 series by default;
 
 bench-nab: $(STAMP)  ## NAB dev-subset score of the anomaly detector vs a rolling z-score baseline
 	$(BIN)/python bench/nab.py $(BENCH_ARGS)
+
+.PHONY: bench-m4
+bench-m4: $(STAMP)  ## M4 Hourly forecast accuracy + speed: ours vs seasonal naive, AutoETS, Prophet
+	$(BIN)/python bench/m4.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check .

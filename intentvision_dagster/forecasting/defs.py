@@ -116,8 +116,19 @@ def forecast_accuracy(
     columns = [*selection_columns(LEVELS), "selected_at"]
     result = pd.concat(parts, ignore_index=True)[columns].merge(identity, on="unique_id", how="left")
     reselected = int((result["selected_at"] == now).sum())
+    # Per (metric, model) only for a single partition: a range run's metadata is shared across tenants.
+    per_metric_model = (
+        {
+            "by_metric_and_model": dg.MetadataValue.json(
+                {str(m): accuracy_by_model(group) for m, group in result.groupby("metric", sort=True)}
+            )
+        }
+        if len(context.partition_keys) == 1
+        else {}
+    )
     context.add_output_metadata(
         {
+            **per_metric_model,
             "series": len(result),
             "reselected_series": reselected,
             "reused_selections": len(result) - reselected,

@@ -73,6 +73,9 @@ def test_selection_is_reused_until_it_is_due_then_redone(one_partition) -> None:
     meta = metadata(redone, forecast_accuracy)
     assert (meta["reused_selections"], meta["reselected_series"]) == (0, 4)
     assert set(meta["winners"]) <= {"MSTL", "SeasonalNaive", "Ensemble"}
+    by_model = meta["by_metric_and_model"]["node_cpu_utilization_percent"]
+    assert sum(entry["series"] for entry in by_model.values()) == 4
+    assert all(0 <= entry["coverage_95"] <= 1 for entry in by_model.values())
     assert accuracy_rows(one_partition[0])["selected_at"].min() > first["selected_at"].max()
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from intentvision_dagster.forecasting.backtest import METRICS
 from intentvision_dagster.forecasting.engine import forecast
 from intentvision_dagster.forecasting.selection import (
     calibration_factor,
@@ -58,15 +59,7 @@ def test_every_candidates_scores_are_stored_and_the_winner_has_the_lowest(select
     for uid, row in selection.iterrows():
         scores = json.loads(row["candidate_scores"])
         assert set(scores) == {"MSTL", "SeasonalNaive", "Ensemble"}, uid
-        assert set(scores[row["model"]]) == {
-            "mae",
-            "rmse",
-            "mape",
-            "smape",
-            "mase",
-            "coverage_80",
-            "coverage_95",
-        }
+        assert set(scores[row["model"]]) == {*METRICS, "coverage_80", "coverage_95"}
         assert row["mase"] == pytest.approx(min(s["mase"] for s in scores.values()), rel=1e-5)
     assert selection["selection_metric"].eq("mase").all()
     assert not selection["low_confidence"].any()
