@@ -145,7 +145,8 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
         ),
         (
             "tenants:\n  acme: {slack_channel: '#a', email: x@y}\n",
-            "tenants.yaml: tenant 'acme': unknown field 'email', expected one of slack_channel, holidays_country",
+            "tenants.yaml: tenant 'acme': unknown field 'email', "
+            "expected one of slack_channel, holidays_country",
         ),
         (
             "tenants:\n  Acme: {slack_channel: '#a'}\n",
