@@ -22,6 +22,7 @@ from intentvision_dagster.forecasting.engine import (
     nixtla_frame,
 )
 from intentvision_dagster.forecasting.frequency import season_lengths
+from intentvision_dagster.forecasting.workers import map_series
 
 METRICS = ("mae", "rmse", "mape", "smape", "mase")
 """Point metrics per series and model; any of them can be the selection metric (lower is better)."""
@@ -80,16 +81,42 @@ def cross_validate(
 
     Returns (``unique_id, ds, cutoff, y, yhat, lo_<level>, hi_<level>..., model`` unclipped and
     uncalibrated, and the plan of :func:`plan_windows`). One ``cross_validation`` call per (tier, window plan)
-    group fits all of the group's candidates together (``only`` restricts them to those names).
+    group and worker fits all of the group's candidates together (``only`` restricts them to those names).
     """
     data = nixtla_frame(df)
+    shares = map_series(
+        _cross_validate_share,
+        data,
+        n_jobs,
+        on_progress,
+        horizon=horizon,
+        freq=freq,
+        levels=levels,
+        n_windows=n_windows,
+        only=only,
+    )
+    if len(shares) == 1:
+        return shares[0]
+    frames = [cv for cv, _ in shares if not cv.empty] or [shares[0][0]]
+    return pd.concat(frames, ignore_index=True), pd.concat([plan for _, plan in shares], ignore_index=True)
+
+
+def _cross_validate_share(
+    data: pd.DataFrame,
+    horizon: int,
+    freq: str,
+    levels: Sequence[int],
+    n_windows: int,
+    only: Sequence[str] | None,
+    on_progress=None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     plan = plan_windows(data, horizon, freq, n_windows)
     parts = []
     for (tier, steps, windows, step), group in plan[plan["n_windows"] > 0].groupby(
         ["tier", "steps", "n_windows", "step"]
     ):
         names = _names(tier, only)
-        sf = StatsForecast(models=fitted_models(names, tier), freq=freq, n_jobs=n_jobs)
+        sf = StatsForecast(models=fitted_models(names, tier), freq=freq, n_jobs=1)
         wide = sf.cross_validation(
             df=data[data["unique_id"].isin(group["unique_id"])],
             h=steps,

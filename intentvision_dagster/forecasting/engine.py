@@ -207,17 +207,43 @@ def fit_predict(
     freq: str,
     levels: Sequence[int],
     n_jobs: int = 1,
-    on_group=None,
+    on_progress=None,
 ) -> pd.DataFrame:
-    """Raw (unclipped, uncalibrated) forecasts: one StatsForecast call per (tier, model) group."""
-    plan = pd.DataFrame({"tier": tiers, "model": models})
+    """Raw (unclipped, uncalibrated) forecasts: one StatsForecast call per (tier, model) group and worker."""
+    from intentvision_dagster.forecasting.workers import map_series
+
+    parts = map_series(
+        _fit_predict_share,
+        data,
+        n_jobs,
+        on_progress,
+        models=models,
+        tiers=tiers,
+        horizon=horizon,
+        freq=freq,
+        levels=levels,
+    )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _fit_predict_share(
+    data: pd.DataFrame,
+    models: pd.Series,
+    tiers: pd.Series,
+    horizon: int,
+    freq: str,
+    levels: Sequence[int],
+    on_progress=None,
+) -> pd.DataFrame:
+    ids = data["unique_id"].unique()
+    plan = pd.DataFrame({"tier": tiers.loc[ids], "model": models.loc[ids]})
     parts = []
     for (tier, name), group in plan.groupby(["tier", "model"], sort=True):
-        sf = StatsForecast(models=fitted_models([name], tier), freq=freq, n_jobs=n_jobs)
+        sf = StatsForecast(models=fitted_models([name], tier), freq=freq, n_jobs=1)
         wide = sf.forecast(df=data[data["unique_id"].isin(group.index)], h=horizon, level=list(levels))
         parts.append(long_by_model(wide, [name], levels))
-        if on_group is not None:
-            on_group(len(group))
+        if on_progress is not None:
+            on_progress(len(group))
     return pd.concat(parts, ignore_index=True) if parts else empty_forecast(levels)
 
 
