@@ -84,9 +84,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         nightly_cron=env.get("INTENTVISION_NIGHTLY_CRON") or "0 2 * * *",
         slack_token_set=bool(env.get(SLACK_TOKEN_ENV)),
         slack_api_url=env.get(SLACK_API_URL_ENV),
-        # One process by default: statsforecast's worker pool forks, and forking a process that runs threads
-        # (Dagster's, DuckDB's) deadlocked now and then in our test runs. Opt in with a number > 1.
-        model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or 1),
+        # Two worker processes by default, from a forkserver pool (forecasting/workers.py): statsforecast's own
+        # pool forks the threaded Dagster process, which deadlocked now and then. Small partitions (under 100
+        # series per worker) are fitted in-process.
+        model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or 2),
         # TimeGPT forecasts whenever a key is set (the statsforecast engine stands in when it fails).
         forecast_backend=env.get("INTENTVISION_FORECAST_BACKEND")
         or ("timegpt" if env.get(NIXTLA_KEY_ENV) else "statsforecast"),
