@@ -84,9 +84,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         nightly_cron=env.get("INTENTVISION_NIGHTLY_CRON") or "0 2 * * *",
         slack_token_set=bool(env.get(SLACK_TOKEN_ENV)),
         slack_api_url=env.get(SLACK_API_URL_ENV),
-        # Two worker processes by default, from a forkserver pool (forecasting/workers.py): statsforecast's own
-        # pool forks the threaded Dagster process, which deadlocked now and then. Small partitions (under 100
-        # series per worker) are fitted in-process.
+        # Two worker processes by default, from a forkserver pool (forecasting/workers.py): statsforecast's
+        # own pool forks the threaded Dagster process, which deadlocked now and then. Small partitions
+        # (under 100 series per worker) are fitted in-process.
         model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or 2),
         # TimeGPT forecasts whenever a key is set (the statsforecast engine stands in when it fails).
         forecast_backend=env.get("INTENTVISION_FORECAST_BACKEND")

@@ -84,9 +84,9 @@ def forecast_accuracy(
     """Model selection per series by rolling-origin backtest, with each candidate's scores and the interval
     calibration the forecasts apply.
 
-    A series keeps its stored selection while it is younger than ``reselect_days`` (7 by default); new
-    series and stale selections are backtested again, so the nightly run refits models but re-selects only
-    about a seventh of the series.
+    A series keeps its stored selection while it is younger than ``reselect_days`` (7 by default) and was
+    made with the configured metric; new series, cold-start (low-confidence) series and stale selections are
+    backtested again, so the nightly run refits models but re-selects only about a seventh of the series.
     """
     config = forecasting.validated()
     catalog = project.catalog()
@@ -96,7 +96,12 @@ def forecast_accuracy(
     now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
     stored = previous_selection(warehouse, context.partition_keys)
     if not stored.empty:
-        stored = stored[stored["selected_at"] >= now - pd.Timedelta(days=config.reselect_days)]
+        # Cold-start selections are redone nightly: their history grows into a richer tier within days.
+        stored = stored[
+            (stored["selected_at"] >= now - pd.Timedelta(days=config.reselect_days))
+            & (stored["selection_metric"] == config.selection_metric)
+            & ~stored["low_confidence"]
+        ]
     started = time.perf_counter()
     parts = []
     for _, _, frame, params in per_metric(modelled, catalog, project.model_jobs):
