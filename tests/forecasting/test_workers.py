@@ -13,10 +13,7 @@ from tests.forecasting.factories import long_frame
 def test_two_workers_match_one_process_even_next_to_running_threads() -> None:
     rng = np.random.default_rng(8)
     history = pd.concat(
-        [
-            long_frame(rng.normal(50, 5, 9) + i, f"s{i:03d}")
-            for i in range(2 * MIN_SERIES_PER_WORKER)
-        ]
+        [long_frame(rng.normal(50, 5, 9) + i, f"s{i:03d}") for i in range(2 * MIN_SERIES_PER_WORKER)]
     )
     stop = threading.Event()
     busy = threading.Thread(
