@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import click
@@ -184,7 +185,11 @@ def _levels(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     help="auto: per-series selection by backtest; or one model for every series: "
     "MSTL, SeasonalNaive, Ensemble, AutoETS, Naive, Prophet, TimeGPT.",
 )
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes for model fitting; default INTENTVISION_MODEL_JOBS (2). Used from 200 series.",
+)
 @click.option(
     "--output",
     "output_path",
@@ -198,7 +203,7 @@ def forecast_command(
     freq: str | None,
     levels: tuple[int, ...],
     model: str,
-    jobs: int,
+    jobs: int | None,
     output_path: Path,
 ) -> None:
     """Forecast every series of INPUT HORIZON steps ahead and write the long frame to OUTPUT.
@@ -217,16 +222,17 @@ def forecast_command(
     from intentvision_dagster.settings import nixtla_api_key
 
     settings, key = load_settings(), nixtla_api_key()
+    n_jobs = jobs or settings.model_jobs
     timegpt = TimeGPTOptions(api_key=key, base_url=settings.nixtla_base_url) if key else None
     try:
         source = read_forecast_input(input_path, freq)
+        run = partial(forecast_input, source, horizon, levels, model, n_jobs, timegpt)
         if source.long_running:
-            with click.progressbar(
-                length=progress_steps(source, model), label="backtesting and forecasting", file=sys.stderr
-            ) as bar:
-                result = forecast_input(source, horizon, levels, model, jobs, timegpt, on_progress=bar.update)
+            steps = progress_steps(source, model)
+            with click.progressbar(length=steps, label="backtesting and forecasting", file=sys.stderr) as bar:
+                result = run(on_progress=bar.update)
         else:
-            result = forecast_input(source, horizon, levels, model, jobs, timegpt)
+            result = run()
     except ForecastFileError as exc:
         raise click.ClickException(str(exc)) from None
     result.frame.to_csv(output_path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
