@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         "The same comparison on Prophet's sample only (ours: the full run's scores on those series, "
         "time pro rata):",
         "",
-        markdown(sample_rows, snaive_row, prophet_row),
+        markdown(sample_rows, prophet_row, prophet_row),
     ]
     text = "\n".join(report)
     print(text)
