@@ -188,7 +188,7 @@ def _levels(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
-    help="Worker processes for model fitting; default INTENTVISION_MODEL_JOBS (2). Used from 200 series.",
+    help="Worker processes for model fitting; default INTENTVISION_MODEL_JOBS (2); used from 50 series.",
 )
 @click.option(
     "--output",

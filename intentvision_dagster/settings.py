@@ -86,7 +86,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_api_url=env.get(SLACK_API_URL_ENV),
         # Two worker processes by default, from a forkserver pool (forecasting/workers.py): statsforecast's
         # own pool forks the threaded Dagster process, which deadlocked now and then. Small partitions
-        # (under 100 series per worker) are fitted in-process.
+        # (under 25 series per worker) are fitted in-process.
         model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or 2),
         # TimeGPT forecasts whenever a key is set (the statsforecast engine stands in when it fails).
         forecast_backend=env.get("INTENTVISION_FORECAST_BACKEND")
