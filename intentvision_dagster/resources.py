@@ -128,6 +128,8 @@ class ForecastingConfig(dg.ConfigurableResource):
     def validated(self) -> ForecastingConfig:
         if self.backend not in BACKENDS:
             raise ValueError(f"forecast backend {self.backend!r} is not one of {list(BACKENDS)}")
+        if self.backend == "timegpt" and not self.nixtla_api_key:
+            raise ValueError("forecast backend 'timegpt' needs NIXTLA_API_KEY (set it or use statsforecast)")
         if self.selection_metric not in METRICS:
             raise ValueError(f"selection metric {self.selection_metric!r} is not one of {list(METRICS)}")
         return self
