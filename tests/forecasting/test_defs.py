@@ -113,3 +113,16 @@ def test_timegpt_failure_falls_back_and_the_metadata_says_why(one_partition, fau
     [recorded] = meta["fallback_reasons"]
     assert reason in recorded
     assert set(meta["models"]) <= {"MSTL", "SeasonalNaive", "Ensemble"}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (ForecastingConfig(backend="arima"), "forecast backend 'arima' is not one of"),
+        (ForecastingConfig(backend="timegpt"), "forecast backend 'timegpt' needs NIXTLA_API_KEY"),
+        (ForecastingConfig(selection_metric="r2"), "selection metric 'r2' is not one of"),
+    ],
+)
+def test_bad_forecasting_config_is_refused_by_name(config: ForecastingConfig, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        config.validated()
