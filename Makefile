@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 export INTENTVISION_HOME ?= $(CURDIR)/.intentvision
 export DAGSTER_HOME ?= $(INTENTVISION_HOME)/dagster_home
 
-.PHONY: help setup demo test test-fast ui bench bench-nab bench-alerts lint format lock clean
+.PHONY: help setup demo test test-fast ui bench bench-nab bench-alerts bench-m4 lint format lock clean
 
 help:  ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-nab: $(STAMP)  ## NAB dev-subset score of the anomaly detector vs a rollin
 
 bench-alerts: $(STAMP)  ## Two-week alert replay (demo + NAB) with Slack failures injected; notifications per incident
 	$(BIN)/python bench/alerts_replay.py $(BENCH_ARGS)
+
+bench-m4: $(STAMP)  ## M4 Hourly forecast accuracy + speed: ours vs seasonal naive, AutoETS, Prophet
+	$(BIN)/python bench/m4.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check .

@@ -11,9 +11,10 @@ from intentvision_dagster.api import defs as api
 from intentvision_dagster.forecasting import defs as forecasting
 from intentvision_dagster.ingest import defs as ingest
 from intentvision_dagster.quality import defs as quality
-from intentvision_dagster.resources import AlertDelivery, ProjectConfig, WarehouseIOManager
+from intentvision_dagster.resources import AlertDelivery, ForecastingConfig, ProjectConfig, WarehouseIOManager
 from intentvision_dagster.settings import (
     DEFAULT_SLACK_API_URL,
+    NIXTLA_KEY_ENV,
     SLACK_TOKEN_ENV,
     Settings,
     load_settings,
@@ -43,6 +44,14 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "prometheus_pull": api.PrometheusPull(
             sources_path=str(settings.prometheus_sources), landing_dir=str(settings.landing_dir)
+        ),
+        "forecasting": ForecastingConfig(
+            backend=settings.forecast_backend,
+            selection_metric=settings.selection_metric,
+            reselect_days=settings.reselect_days,
+            tenants_config=str(settings.tenants_config),
+            nixtla_api_key=dg.EnvVar(NIXTLA_KEY_ENV) if settings.nixtla_key_set else None,
+            nixtla_base_url=settings.nixtla_base_url,
         ),
     }
 

@@ -21,6 +21,8 @@ SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
 SLACK_API_URL_ENV = "INTENTVISION_SLACK_API_URL"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DAGSTER_UI_URL = "http://127.0.0.1:3000"
+NIXTLA_KEY_ENV = "NIXTLA_API_KEY"
+NIXTLA_BASE_URL_ENV = "INTENTVISION_NIXTLA_BASE_URL"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,11 @@ class Settings:
     api_max_body_bytes: int = 10 * 1024 * 1024
     api_max_points: int = 100_000
     prometheus_sources: Path | None = None
+    forecast_backend: str = "statsforecast"
+    nixtla_key_set: bool = False
+    nixtla_base_url: str | None = None
+    selection_metric: str = "mase"
+    reselect_days: float = 7.0
 
     @property
     def api_dir(self) -> Path:
@@ -93,9 +100,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         nightly_cron=env.get("INTENTVISION_NIGHTLY_CRON") or "0 2 * * *",
         slack_token_set=bool(env.get(SLACK_TOKEN_ENV)),
         slack_api_url=env.get(SLACK_API_URL_ENV),
-        # One process by default: statsforecast's worker pool forks, and forking a process that runs threads
-        # (Dagster's, DuckDB's) deadlocked now and then in our test runs. Opt in with a number > 1.
-        model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or 1),
+        # Two worker processes by default, from a forkserver pool (forecasting/workers.py): statsforecast's
+        # own pool forks the threaded Dagster process, which deadlocked now and then. Small partitions
+        # (under 25 series per worker) are fitted in-process.
+        model_jobs=int(env.get("INTENTVISION_MODEL_JOBS") or 2),
+        # TimeGPT forecasts whenever a key is set (the statsforecast engine stands in when it fails).
+        forecast_backend=env.get("INTENTVISION_FORECAST_BACKEND")
+        or ("timegpt" if env.get(NIXTLA_KEY_ENV) else "statsforecast"),
+        nixtla_key_set=bool(env.get(NIXTLA_KEY_ENV)),
+        nixtla_base_url=env.get(NIXTLA_BASE_URL_ENV),
+        selection_metric=env.get("INTENTVISION_SELECTION_METRIC") or "mase",
+        reselect_days=float(env.get("INTENTVISION_RESELECT_DAYS") or 7),
         api_rate_limit=float(env.get("INTENTVISION_API_RATE_LIMIT") or 200.0),
         api_max_body_bytes=int(env.get("INTENTVISION_API_MAX_BODY_BYTES") or 10 * 1024 * 1024),
         api_max_points=int(env.get("INTENTVISION_API_MAX_POINTS") or 100_000),
@@ -117,3 +132,9 @@ def prepare_dagster_home(settings: Settings) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     return dagster_home
+
+
+def nixtla_api_key(environ: Mapping[str, str] | None = None) -> str | None:
+    """The TimeGPT API key for the command line (the Dagster resources get it through ``dg.EnvVar``)."""
+    env = os.environ if environ is None else environ
+    return env.get(NIXTLA_KEY_ENV) or None

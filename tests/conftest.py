@@ -10,6 +10,8 @@ from pathlib import Path
 # Tests never touch the developer's .intentvision/: point the product at a scratch home before it is imported.
 os.environ["INTENTVISION_HOME"] = tempfile.mkdtemp(prefix="intentvision-test-home-")
 os.environ.pop("SLACK_BOT_TOKEN", None)
+os.environ.pop("NIXTLA_API_KEY", None)  # TimeGPT only through the loopback stand-in
+os.environ.pop("INTENTVISION_FORECAST_BACKEND", None)
 
 import dagster as dg
 import pandas as pd

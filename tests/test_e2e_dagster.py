@@ -95,14 +95,19 @@ def dagster_services(tmp_path):
 
 def test_webserver_and_daemon_load_the_project_and_run_a_landed_file(dagster_services):
     port, env, tmp_path = dagster_services
-    repo = graphql(
-        port,
-        """{ repositoriesOrError { ... on RepositoryConnection { nodes { name
+    # The webserver answers before the code location has loaded (slower on a busy machine): wait for it.
+    [repo] = wait_for(
+        lambda: graphql(
+            port,
+            """{ repositoriesOrError { ... on RepositoryConnection { nodes { name
               schedules { name scheduleState { status } }
               sensors { name sensorState { status } }
               assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } }
         } } } }""",
-    )["repositoriesOrError"]["nodes"][0]
+        )["repositoriesOrError"]["nodes"],
+        120,
+        "the code location to load",
+    )
     assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {
         "nightly_forecasts": "RUNNING"
     }

@@ -1,4 +1,6 @@
-"""Pure forecasting core: frequency inference, tiered StatsForecast models, rolling-origin backtests, plots.
+"""Pure forecasting core: the engine (tiers, candidates, selection by backtest, calibrated intervals), its
+Prophet/TimeGPT backends, gap filling, frequency inference, plots.
 
-Everything here takes and returns Nixtla long frames (``unique_id, ds, y``) and never imports Dagster.
+Everything here takes and returns Nixtla long frames (``unique_id, ds, y``) and never imports Dagster;
+``defs.py`` holds the domain's assets and schedule.
 """

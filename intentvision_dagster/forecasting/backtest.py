@@ -1,4 +1,4 @@
-"""Rolling-origin backtest of the engine's tiered models, scored with utilsforecast."""
+"""Rolling-origin backtest of the engine's candidate models, scored with utilsforecast."""
 
 from __future__ import annotations
 
@@ -12,21 +12,25 @@ from utilsforecast.losses import coverage, mae, mape, mase, rmse, smape
 
 from intentvision_dagster.forecasting.engine import (
     MIN_ETS_POINTS,
-    build_model,
+    Tier,
+    bound_and_order,
+    candidates,
     choose_tier,
+    fitted_models,
+    interval_columns,
+    long_by_model,
     nixtla_frame,
-    tidy_output,
 )
 from intentvision_dagster.forecasting.frequency import season_lengths
+from intentvision_dagster.forecasting.workers import map_series
 
-_FC = "fc"
-"""Model column name handed to utilsforecast (it expects ``<model>``, ``<model>-lo-<level>``, ...)."""
+METRICS = ("mae", "rmse", "mape", "smape", "mase")
+"""Point metrics per series and model; any of them can be the selection metric (lower is better)."""
 
 
 def backtest_columns(levels: Sequence[int]) -> list[str]:
     """Output columns of :func:`backtest`."""
-    metrics = ["mae", "rmse", "mape", "smape", "mase", *(f"coverage_{level}" for level in sorted(levels))]
-    return ["unique_id", "model", *metrics, "n_windows"]
+    return ["unique_id", "model", *METRICS, *(f"coverage_{level}" for level in sorted(levels)), "n_windows"]
 
 
 def window_plan(
@@ -36,8 +40,8 @@ def window_plan(
 
     Shorten the horizon first, then drop windows, keeping at least :data:`MIN_ETS_POINTS` points in the first
     training window. Windows are back to back (step = horizon) unless that would leave the first cutoff too
-    little history for the model the full series gets; then they overlap, so the backtest scores the model
-    that actually forecasts (e.g. 35 daily points: step 2, not a cold-start model on 14 points).
+    little history for the tier the full series gets; then they overlap, so the backtest scores the models
+    that actually forecast (e.g. 35 daily points: step 2, not a cold-start model on 14 points).
     """
     production = choose_tier(n_points, seasons)
     fallback = (0, 0, 0)
@@ -52,22 +56,127 @@ def window_plan(
     return fallback
 
 
-def _score(cv: pd.DataFrame, data: pd.DataFrame, levels: Sequence[int], seasonality: int) -> pd.DataFrame:
-    """Metrics per series over all windows; MASE is scaled by the history before the first cutoff."""
+def plan_windows(data: pd.DataFrame, horizon: int, freq: str, n_windows: int) -> pd.DataFrame:
+    """Per series: the tier at its first cutoff, and its window plan (``steps, n_windows, step``)."""
+    seasons = season_lengths(freq)
+    rows = []
+    for uid, n_points in data.groupby("unique_id").size().items():
+        steps, windows, step = window_plan(int(n_points), horizon, n_windows, seasons)
+        tier = choose_tier(int(n_points) - steps - step * (windows - 1), seasons)
+        rows.append({"unique_id": uid, "tier": tier, "steps": steps, "n_windows": windows, "step": step})
+    return pd.DataFrame(rows, columns=["unique_id", "tier", "steps", "n_windows", "step"])
+
+
+def cross_validate(
+    df: pd.DataFrame,
+    horizon: int,
+    freq: str,
+    levels: Sequence[int] = (80, 95),
+    n_windows: int = 3,
+    n_jobs: int = 1,
+    only: Sequence[str] | None = None,
+    on_progress=None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Raw rolling-origin forecasts of every candidate and the window plan they followed.
+
+    Returns (``unique_id, ds, cutoff, y, yhat, lo_<level>, hi_<level>..., model`` unclipped and
+    uncalibrated, and the plan of :func:`plan_windows`). One ``cross_validation`` call per (tier, window plan)
+    group and worker fits all of the group's candidates together (``only`` restricts them to those names).
+    """
+    data = nixtla_frame(df)
+    shares = map_series(
+        _cross_validate_share,
+        data,
+        n_jobs,
+        on_progress,
+        horizon=horizon,
+        freq=freq,
+        levels=levels,
+        n_windows=n_windows,
+        only=only,
+    )
+    if len(shares) == 1:
+        return shares[0]
+    frames = [cv for cv, _ in shares if not cv.empty] or [shares[0][0]]
+    return pd.concat(frames, ignore_index=True), pd.concat([plan for _, plan in shares], ignore_index=True)
+
+
+def _cross_validate_share(
+    data: pd.DataFrame,
+    horizon: int,
+    freq: str,
+    levels: Sequence[int],
+    n_windows: int,
+    only: Sequence[str] | None,
+    on_progress=None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    plan = plan_windows(data, horizon, freq, n_windows)
+    parts = []
+    for (tier, steps, windows, step), group in plan[plan["n_windows"] > 0].groupby(
+        ["tier", "steps", "n_windows", "step"]
+    ):
+        names = _names(tier, only)
+        sf = StatsForecast(models=fitted_models(names, tier), freq=freq, n_jobs=1)
+        wide = sf.cross_validation(
+            df=data[data["unique_id"].isin(group["unique_id"])],
+            h=steps,
+            n_windows=windows,
+            step_size=step,
+            level=list(levels),
+            refit=True,
+        )
+        parts.append(long_by_model(wide, names, levels))
+        if on_progress is not None:
+            on_progress(len(group))
+    columns = ["unique_id", "ds", "cutoff", "y", "yhat", *interval_columns(levels), "model"]
+    cv = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return cv[columns], plan
+
+
+def _names(tier: Tier, only: Sequence[str] | None) -> list[str]:
+    offered = candidates(tier)
+    picked = [name for name in offered if only is None or name in only]
+    return picked or [offered[0]]
+
+
+def score(cv: pd.DataFrame, history: pd.DataFrame, levels: Sequence[int], seasonality: int) -> pd.DataFrame:
+    """Metrics per (series, model) over all windows; MASE is scaled by the history before the first cutoff.
+
+    Scales (utilsforecast 0.2): ``mape`` is a fraction (0.05 = 5%, NaN where y = 0); ``smape`` is
+    ``mean(|y - yhat| / (|y| + |yhat|))``, a fraction in [0, 1] (half the textbook 0-200% sMAPE);
+    ``mase`` divides by the seasonal-naive MAE on the history before the first cutoff; ``coverage_<level>``
+    is the share of actuals inside the interval (0-1).
+    """
+    if cv.empty:
+        return pd.DataFrame(columns=["unique_id", "model", *METRICS, *(f"coverage_{lv}" for lv in levels)])
+    data = nixtla_frame(history)
     first_cutoff = cv.groupby("unique_id")["cutoff"].min()
     train = data[data["ds"] <= data["unique_id"].map(first_cutoff)]
-    renames = {"yhat": _FC}
-    for level in levels:
-        renames |= {f"lo_{level}": f"{_FC}-lo-{level}", f"hi_{level}": f"{_FC}-hi-{level}"}
+    wide = cv.set_index(["unique_id", "ds", "cutoff", "model"])[
+        ["y", "yhat", *interval_columns(levels)]
+    ].unstack("model")
+    models = list(cv["model"].unique())
+    flat = pd.DataFrame(
+        {"y": wide[("y", models[0])]}
+        | {name: wide[("yhat", name)] for name in models}
+        | {
+            f"{name}-{side}-{level}": wide[(f"{side}_{level}", name)]
+            for name in models
+            for level in levels
+            for side in ("lo", "hi")
+        }
+    ).reset_index()
     scored = evaluate(
-        cv.drop(columns=["cutoff", "model"]).rename(columns=renames),
+        flat.drop(columns=["cutoff"]),
         metrics=[mae, rmse, mape, smape, partial(mase, seasonality=seasonality), coverage],
-        models=[_FC],
+        models=models,
         train_df=train,
         level=list(levels),
     )
-    wide = scored.pivot(index="unique_id", columns="metric", values=_FC).reset_index()
-    return wide.rename(columns={f"coverage_level{level}": f"coverage_{level}" for level in levels})
+    long = scored.melt(id_vars=["unique_id", "metric"], var_name="model", value_name="value")
+    result = long.pivot_table(index=["unique_id", "model"], columns="metric", values="value", dropna=False)
+    result = result.rename(columns={f"coverage_level{level}": f"coverage_{level}" for level in levels})
+    return result.reset_index().rename_axis(columns=None)
 
 
 def backtest(
@@ -79,50 +188,23 @@ def backtest(
     lower: float | None = None,
     upper: float | None = None,
     n_jobs: int = 1,
+    only: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """One row of accuracy metrics per series from rolling-origin cross-validation (see :func:`window_plan`).
+    """Accuracy of every candidate of every series, one row per (series, model), bounds applied.
 
-    Each series is evaluated with the model :func:`~intentvision_dagster.forecasting.engine.forecast` picks
-    for the history available at its first cutoff, on ``min(horizon, what its history allows)`` steps.
-    Series too short for one window get NaN metrics and ``n_windows = 0``.
-
-    Scales (utilsforecast 0.2): ``mape`` is a fraction (0.05 = 5%, NaN where y = 0); ``smape`` is
-    ``mean(|y - yhat| / (|y| + |yhat|))``, a fraction in [0, 1] (half the textbook 0-200% sMAPE);
-    ``mase`` divides by the seasonal-naive MAE on the history before the first cutoff (seasonality = the
-    first season length, or 1);
-    ``coverage_<level>`` is the share of actuals inside the interval (0-1).
-
-    Returns ``unique_id, model, mae, rmse, mape, smape, mase, coverage_<level>..., n_windows``.
+    Each series is evaluated on the candidates of the tier it has at its first cutoff, on
+    ``min(horizon, what its history allows)`` steps (:func:`window_plan`). Series too short for one window
+    get one row (their tier's model) with NaN metrics and ``n_windows = 0``. Returns
+    :func:`backtest_columns` sorted by unique_id, model.
     """
-    data = nixtla_frame(df)
+    cv, plan = cross_validate(df, horizon, freq, levels, n_windows, n_jobs, only)
     seasons = season_lengths(freq)
-    plans = []
-    for uid, n_points in data.groupby("unique_id").size().items():
-        steps, windows, step = window_plan(int(n_points), horizon, n_windows, seasons)
-        tier = choose_tier(int(n_points) - steps - step * (windows - 1), seasons)
-        plans.append(
-            {
-                "unique_id": uid,
-                "model": tier[0],
-                "tier": tier,
-                "steps": steps,
-                "n_windows": windows,
-                "step": step,
-            }
-        )
-    plan = pd.DataFrame(plans, columns=["unique_id", "model", "tier", "steps", "n_windows", "step"])
-    rows = []
-    groups = plan[plan["n_windows"] > 0].groupby(["tier", "steps", "n_windows", "step"])
-    for (tier, steps, windows, step), group in groups:
-        sf = StatsForecast(models=[build_model(tier)], freq=freq, n_jobs=n_jobs)
-        subset = data[data["unique_id"].isin(group["unique_id"])]
-        cv = sf.cross_validation(
-            df=subset, h=steps, n_windows=windows, step_size=step, level=list(levels), refit=True
-        )
-        cv = tidy_output(cv, tier[0], levels, lower, upper)
-        rows.append(_score(cv, subset, levels, seasons[0] if seasons else 1))
-    scores = pd.concat(rows) if rows else pd.DataFrame(columns=["unique_id"])
-    result = plan[["unique_id", "model", "n_windows"]].merge(scores, on="unique_id", how="left")
+    scores = score(bound_and_order(cv, levels, lower, upper), df, levels, seasons[0] if seasons else 1)
+    unscored = plan.loc[plan["n_windows"] == 0, ["unique_id", "tier"]]
+    missing = pd.DataFrame({"unique_id": unscored["unique_id"], "model": [t[0] for t in unscored["tier"]]})
+    result = pd.concat([scores, missing], ignore_index=True).merge(
+        plan[["unique_id", "n_windows"]], on="unique_id", how="left"
+    )
     columns = backtest_columns(levels)
     result = result.reindex(columns=columns).astype({c: "float64" for c in columns[2:-1]})
-    return result.astype({"n_windows": "int64"}).sort_values("unique_id", ignore_index=True)
+    return result.astype({"n_windows": "int64"}).sort_values(["unique_id", "model"], ignore_index=True)

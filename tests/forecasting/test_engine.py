@@ -91,7 +91,7 @@ def test_flat_and_tiny_series_get_flat_forecasts() -> None:
     assert by_id["yhat"].max().to_dict() == pytest.approx(expected)
     assert fc.loc[fc["unique_id"] == "acme/flat", ["lo_95", "hi_95"]].to_numpy() == pytest.approx(7.0)
     assert by_id["model"].first().to_dict() == {
-        "acme/flat": "MSTL",
+        "acme/flat": "SeasonalNaive",
         "acme/one": "Naive",
         "acme/three": "Naive",
         "acme/two": "Naive",
@@ -115,8 +115,8 @@ def test_tiers_follow_history_length() -> None:
     [
         (48, [24, 168], ("AutoETS_short", ())),
         (49, [24, 168], ("MSTL", (24,))),
-        (24 * 7 * 6, [24, 168], ("MSTL", (24,))),
-        (24 * 7 * 6 + 1, [24, 168], ("MSTL", (24, 168))),
+        (24 * 7 * 3, [24, 168], ("MSTL", (24,))),
+        (24 * 7 * 3 + 1, [24, 168], ("MSTL", (24, 168))),
         (9, [24, 168], ("Naive", ())),
         (200, [], ("AutoETS", ())),
         (15, [7], ("MSTL", (7,))),

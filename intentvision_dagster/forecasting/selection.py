@@ -1,0 +1,178 @@
+"""Model selection per series by backtest, and interval calibration from the same backtest.
+
+One rolling-origin ``cross_validation`` per (tier, window plan) scores every candidate of every series. The
+winner is the candidate with the lowest selection metric (default MASE). The same backtest calibrates the
+intervals (split conformal with normalised scores): for each model, the score of an actual is how far
+outside ``yhat`` it fell in units of the interval's half-width on that side, so an interval covers it
+exactly when the score is <= 1. Where a model's pooled coverage at a level is off nominal by more than two
+binomial standard errors, its intervals at that level are scaled by the conformal quantile of those scores
+(factor < 1 narrows, > 1 widens). Scores are normalised by the model's own, horizon-growing half-widths,
+so one factor per (metric, model, level) serves every step of the horizon.
+
+``coverage_<level>`` is the raw coverage of the winner in the backtest; ``coverage_<level>_calibrated`` is
+measured honestly, each window scaled by the factor fitted on the other windows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from intentvision_dagster.forecasting.backtest import METRICS, cross_validate, score
+from intentvision_dagster.forecasting.engine import (
+    MODEL_LOW_CONFIDENCE,
+    MODEL_NAMES,
+    bound_and_order,
+    candidates,
+)
+from intentvision_dagster.forecasting.frequency import season_lengths
+
+DEFAULT_SELECTION_METRIC = "mase"
+MODEL_ORDER = MODEL_NAMES
+"""Ties go to the earlier model (MSTL before SeasonalNaive before Ensemble)."""
+
+
+def selection_columns(levels: Sequence[int]) -> list[str]:
+    """Output columns of :func:`select_models`: the ``forecast_accuracy`` table's columns."""
+    coverage = [f"coverage_{level}" for level in sorted(levels)]
+    return [
+        "unique_id",
+        "model",
+        *METRICS,
+        *coverage,
+        "n_windows",
+        "selection_metric",
+        "candidate_scores",
+        *(f"calibration_{level}" for level in sorted(levels)),
+        *(f"{name}_calibrated" for name in coverage),
+        "low_confidence",
+    ]
+
+
+def conformal_quantile(scores: np.ndarray, level: int) -> float:
+    """The finite-sample conformal quantile of ``scores`` at ``level`` %; inf when not enough scores."""
+    finite = np.sort(scores[~np.isnan(scores)])
+    if finite.size == 0:
+        return math.inf
+    rank = math.ceil((finite.size + 1) * level / 100)
+    return float(finite[min(rank, finite.size) - 1]) if rank <= finite.size else math.inf
+
+
+def normalised_scores(cv: pd.DataFrame, level: int) -> np.ndarray:
+    """|y - yhat| in units of the interval's half-width on the side the actual fell (<= 1: covered)."""
+    error = (cv["y"] - cv["yhat"]).to_numpy()
+    width = np.where(error >= 0, cv[f"hi_{level}"] - cv["yhat"], cv["yhat"] - cv[f"lo_{level}"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(error) / width
+    return np.where(np.abs(error) == 0, 0.0, np.where(width > 0, ratio, np.inf))
+
+
+def calibration_factor(scores: np.ndarray, level: int) -> float:
+    """1.0 if raw coverage is within two binomial standard errors of nominal, else the conformal factor."""
+    scores = scores[~np.isnan(scores)]
+    if scores.size == 0:
+        return 1.0
+    nominal = level / 100
+    tolerance = 2 * math.sqrt(nominal * (1 - nominal) / scores.size)
+    if abs(float(np.mean(scores <= 1)) - nominal) <= tolerance:
+        return 1.0
+    factor = conformal_quantile(scores, level)
+    return factor if math.isfinite(factor) and factor > 0 else 1.0
+
+
+def calibrate(cv: pd.DataFrame, levels: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Calibration factor per (model, level), and honest calibrated coverage per (series, model).
+
+    Returns (``model, calibration_<level>...``, ``unique_id, model, coverage_<level>_calibrated...``). The
+    calibrated coverage of a window uses the factor fitted on the other windows; NaN with one window.
+    """
+    frame = cv[["unique_id", "model", "cutoff"]].copy()
+    frame["window"] = frame.groupby(["unique_id", "model"])["cutoff"].rank(method="dense")
+    factors = pd.DataFrame({"model": pd.Series(sorted(cv["model"].unique()), dtype=object)})
+    for level in levels:
+        frame["score"] = normalised_scores(cv, level)
+        by_model = dict(iter(frame.groupby("model")))
+        factors[f"calibration_{level}"] = [
+            calibration_factor(by_model[name]["score"].to_numpy(), level) for name in factors["model"]
+        ]
+        covered = pd.Series(np.nan, index=frame.index, dtype="float64")
+        for (name, window), held_out in frame.groupby(["model", "window"]):
+            rest = by_model[name]
+            others = rest.loc[rest["window"] != window, "score"].to_numpy()
+            if others.size:
+                factor = calibration_factor(others, level)
+                covered[held_out.index] = (held_out["score"] <= factor).astype("float64")
+        frame[f"coverage_{level}_calibrated"] = covered
+    columns = [f"coverage_{level}_calibrated" for level in levels]
+    coverage = frame.groupby(["unique_id", "model"])[columns].mean().reset_index()
+    return factors, coverage
+
+
+def _candidate_json(rows: pd.DataFrame, columns: Sequence[str]) -> str:
+    return json.dumps(
+        {
+            str(row["model"]): {c: (None if pd.isna(row[c]) else round(float(row[c]), 6)) for c in columns}
+            for _, row in rows.iterrows()
+        },
+        sort_keys=True,
+    )
+
+
+def select_models(
+    df: pd.DataFrame,
+    horizon: int,
+    freq: str,
+    levels: Sequence[int] = (80, 95),
+    metric: str = DEFAULT_SELECTION_METRIC,
+    n_windows: int = 3,
+    lower: float | None = None,
+    upper: float | None = None,
+    n_jobs: int = 1,
+    only: Sequence[str] | None = None,
+    on_progress=None,
+) -> pd.DataFrame:
+    """One row per series: the winning model, its backtest accuracy, every candidate's scores (JSON) and
+    the calibration factors the forecasts apply.
+
+    ``metric`` is one of :data:`~intentvision_dagster.forecasting.backtest.METRICS` (lower wins; a
+    candidate with a NaN score never wins). Series too short for a backtest keep their tier's model with
+    NaN metrics. Returns :func:`selection_columns` sorted by unique_id.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"selection metric {metric!r} is not one of {list(METRICS)}")
+    cv, plan = cross_validate(df, horizon, freq, levels, n_windows, n_jobs, only, on_progress)
+    seasons = season_lengths(freq)
+    scores = score(bound_and_order(cv, levels, lower, upper), df, levels, seasons[0] if seasons else 1)
+    factors, calibrated = calibrate(cv, levels)
+    scores = scores.merge(factors, on="model", how="left").merge(
+        calibrated, on=["unique_id", "model"], how="left"
+    )
+    score_columns = [*METRICS, *(f"coverage_{level}" for level in levels)]
+    rows = []
+    by_series = dict(iter(scores.groupby("unique_id")))
+    for uid, tier, windows in plan[["unique_id", "tier", "n_windows"]].itertuples(index=False):
+        found = by_series.get(uid)
+        if found is None or found["mae"].isna().all():
+            rows.append({"unique_id": uid, "model": candidates(tier)[0], "n_windows": windows})
+            continue
+        ranked = found.set_index("model").reindex([m for m in MODEL_ORDER if m in set(found["model"])])
+        # A metric undefined for some candidate (MASE of a flat history: 0/0) ranks them all by MAE instead.
+        key = metric if np.isfinite(ranked[metric]).all() else "mae"
+        best = ranked.reset_index().iloc[int(np.nanargmin(ranked[key].to_numpy()))].to_dict()
+        rows.append(best | {"n_windows": windows, "candidate_scores": _candidate_json(found, score_columns)})
+    result = pd.DataFrame(rows).reindex(columns=selection_columns(levels))
+    result["selection_metric"] = metric
+    result["candidate_scores"] = result["candidate_scores"].fillna("{}")
+    result["low_confidence"] = result["model"].isin(MODEL_LOW_CONFIDENCE)
+    floats = [
+        *score_columns,
+        *(c for c in result.columns if c.startswith("calibration_") or "_calibrated" in c),
+    ]
+    result = result.astype({c: "float64" for c in floats} | {"n_windows": "int64", "low_confidence": bool})
+    for level in levels:
+        result[f"calibration_{level}"] = result[f"calibration_{level}"].fillna(1.0)
+    return result.sort_values("unique_id", ignore_index=True)

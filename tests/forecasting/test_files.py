@@ -1,0 +1,128 @@
+"""``intentvision forecast`` on a small slice of M4 Hourly (../shared/data/m4-hourly), through click."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from intentvision_dagster.cli import main
+from intentvision_dagster.forecasting.gaps import fill_missing_steps
+from tests.forecasting.factories import long_frame
+
+M4 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "m4-hourly"
+HORIZON = 48
+
+
+def m4_slice(n_series: int, points: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The last ``points`` training values and the 48 test values of the first M4 Hourly series."""
+    frames = []
+    for name in ("Hourly-train.csv", "Hourly-test.csv"):
+        wide = pd.read_csv(M4 / name, index_col=0).iloc[:n_series]
+        frames.append({uid: row.dropna().to_numpy() for uid, row in wide.iterrows()})
+    train, test = [], []
+    for uid, values in frames[0].items():
+        stamps = pd.date_range("2000-01-01", periods=points + HORIZON, freq="h")
+        train.append(pd.DataFrame({"unique_id": uid, "ds": stamps[:points], "y": values[-points:]}))
+        test.append(pd.DataFrame({"unique_id": uid, "ds": stamps[points:], "y": frames[1][uid]}))
+    return pd.concat(train, ignore_index=True), pd.concat(test, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def m4_csv(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    train, test = m4_slice(4, 24 * 16)
+    path = tmp_path_factory.mktemp("m4") / "m4.csv"
+    train.to_csv(path, index=False)
+    return path, train, test
+
+
+def test_forecast_cli_on_an_m4_slice_beats_seasonal_naive(m4_csv, tmp_path) -> None:
+    path, train, test = m4_csv
+    out = tmp_path / "fc.csv"
+    result = CliRunner().invoke(
+        main, ["forecast", "--input", str(path), "--horizon", str(HORIZON), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "forecast 4 series x 48 steps at freq h" in result.output
+    fc = pd.read_csv(out, parse_dates=["ds"])
+    assert list(fc.columns) == ["unique_id", "ds", "yhat", "lo_80", "hi_80", "lo_95", "hi_95", "model"]
+    assert fc.groupby("unique_id").size().eq(HORIZON).all() and len(fc) == 4 * HORIZON
+    assert set(fc["model"]) <= {"MSTL", "SeasonalNaive", "Ensemble"}
+    assert (fc["lo_95"] <= fc["lo_80"]).all() and (fc["hi_80"] <= fc["hi_95"]).all()
+    scored = test.merge(fc, on=["unique_id", "ds"])
+    assert len(scored) == 4 * HORIZON  # the forecast continues each series' hourly timestamps
+    naive = test.merge(
+        train.assign(ds=train["ds"] + pd.Timedelta(hours=24)).rename(columns={"y": "naive"}),
+        on=["unique_id", "ds"],
+    )
+    ours_mae = (scored["y"] - scored["yhat"]).abs().mean()
+    naive_mae = (naive["y"] - naive["naive"]).abs().mean()
+    assert ours_mae < naive_mae  # the first 24 steps have a seasonal-naive forecast to compare with
+
+
+def test_forecast_cli_levels_model_and_freq_options(m4_csv, tmp_path) -> None:
+    path, _, _ = m4_csv
+    out = tmp_path / "fc.csv"
+    args = ["forecast", "--input", str(path), "--horizon", "6", "--output", str(out)]
+    result = CliRunner().invoke(main, [*args, "--levels", "90", "--model", "SeasonalNaive", "--freq", "h"])
+    assert result.exit_code == 0, result.output
+    fc = pd.read_csv(out)
+    assert list(fc.columns) == ["unique_id", "ds", "yhat", "lo_90", "hi_90", "model"]
+    assert set(fc["model"]) == {"SeasonalNaive"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--model", "Arima"], "--model 'Arima' is not one of auto, MSTL"),
+        (["--levels", "80,abc"], "'80,abc': expected integers like 80,95"),
+        (["--levels", "100"], "each level must be between 1 and 99"),
+        (["--freq", "fortnightly"], "--freq 'fortnightly' is not a pandas frequency alias"),
+        (["--model", "TimeGPT"], "--model TimeGPT needs the NIXTLA_API_KEY environment variable"),
+    ],
+)
+def test_forecast_cli_refuses_bad_options_naming_them(m4_csv, tmp_path, monkeypatch, extra, message) -> None:
+    monkeypatch.delenv("NIXTLA_API_KEY", raising=False)
+    path, _, _ = m4_csv
+    out = tmp_path / "fc.csv"
+    result = CliRunner().invoke(
+        main, ["forecast", "--input", str(path), "--horizon", "6", "--output", str(out), *extra]
+    )
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_forecast_cli_names_a_bad_value_and_shows_progress_on_many_series(tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("unique_id,ds,y\na,2024-01-01T00:00:00,1\na,2024-01-01T01:00:00,oops\n")
+    result = CliRunner().invoke(
+        main, ["forecast", "--input", str(bad), "--horizon", "2", "--output", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1
+    assert "bad.csv line 3, column 'y': 'oops' is not a finite number" in result.output
+    many = pd.concat([long_frame(np.arange(20.0) + i, f"s{i}", freq="D") for i in range(60)])
+    source = tmp_path / "many.csv"
+    many[["unique_id", "ds", "y"]].to_csv(source, index=False)
+    result = CliRunner().invoke(
+        main,
+        ["forecast", "--input", str(source), "--horizon", "3", "--output", str(tmp_path / "many_fc.csv")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "backtesting and forecasting" in result.output  # the progress bar (stderr is mixed in)
+    assert "forecast 60 series x 3 steps at freq D" in result.output
+
+
+def test_gaps_are_interpolated_for_gauges_and_spread_for_counters() -> None:
+    stamps = pd.date_range("2024-01-01", periods=6, freq="h")
+    frame = pd.DataFrame({"unique_id": "a", "ds": stamps[[0, 1, 4, 5]], "y": [1.0, 2.0, 9.0, 5.0]})
+    gauge = fill_missing_steps(frame, "h", "gauge")
+    assert gauge["ds"].tolist() == list(stamps)
+    assert gauge["y"].tolist() == pytest.approx([1, 2, 4 + 1 / 3, 6 + 2 / 3, 9, 5])
+    assert gauge["filled"].tolist() == [False, False, True, True, False, False]
+    counter = fill_missing_steps(frame, "h", "counter")
+    assert counter["y"].tolist() == pytest.approx([1, 2, 3, 3, 3, 5])  # the increase of 9 over 3 steps
+    assert counter["y"].sum() == pytest.approx(frame["y"].sum())
