@@ -17,7 +17,7 @@ from utilsforecast.preprocessing import fill_gaps
 
 
 def fill_missing_steps(df: pd.DataFrame, freq: str, kind: str = "gauge") -> pd.DataFrame:
-    """``unique_id, ds, y`` with one row per step between each series' first and last timestamp.
+    """``unique_id, ds, y`` with one row per step between each series' first and last timestamp, on the grid.
 
     Other columns are dropped; rows with NaN ``y`` count as missing. Returns the filled rows sorted by
     unique_id, ds, with a boolean ``filled`` column marking inserted or repaired rows.
@@ -25,6 +25,13 @@ def fill_missing_steps(df: pd.DataFrame, freq: str, kind: str = "gauge") -> pd.D
     data = df.loc[df["y"].notna(), ["unique_id", "ds", "y"]].astype({"unique_id": str, "y": "float64"})
     if data.empty:
         return data.assign(filled=pd.Series(dtype=bool))
+    # Scrapes jitter (12:00:15.123, 12:00:30.131, ...): snap to the step grid first, or no sample would sit
+    # on a grid timestamp and every step would look missing. Samples sharing a step are one level (gauge:
+    # mean) or one step's increase (counter: sum).
+    data["ds"] = data["ds"].dt.round(freq)
+    data = data.groupby(["unique_id", "ds"], as_index=False, sort=True)["y"].agg(
+        "sum" if kind == "counter" else "mean"
+    )
     full = fill_gaps(data, freq=freq, start="per_serie", end="per_serie")
     full = full.sort_values(["unique_id", "ds"], ignore_index=True)
     missing = full["y"].isna()

@@ -126,3 +126,33 @@ def test_timegpt_failure_falls_back_and_the_metadata_says_why(one_partition, fau
 def test_bad_forecasting_config_is_refused_by_name(config: ForecastingConfig, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         config.validated()
+
+
+def test_a_new_partition_too_short_to_backtest_still_gets_low_confidence_forecasts(tmp_path) -> None:
+    """Six points allow no backtest: the series gets the cold-start model, marked low-confidence."""
+    settings = settings_for(tmp_path / "home")
+    instance = dg.DagsterInstance.ephemeral()
+    points = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2026-11-20", periods=6, freq="h", tz="UTC").strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "metric": "node_cpu_utilization_percent",
+            "labels": 'host="new-1"',
+            "value": [20.0, 22.0, 21.0, 23.0, 22.0, 24.0],
+        }
+    )
+    points.to_csv(tmp_path / "new.csv", index=False)
+    register_partitions(instance, [ingest_file(tmp_path / "new.csv", "acme", settings)])
+    result = (
+        build_definitions(settings)
+        .resolve_job_def("series_pipeline")
+        .execute_in_process(instance=instance, partition_key=KEY, run_config=QUIET_LOGS)
+    )
+    assert result.success
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        rows = conn.sql(
+            "select model, low_confidence, count(*) from intentvision.forecasts group by all"
+        ).fetchall()
+    assert [(model, low) for model, low, _ in rows] == [("Naive", True)]
+    assert rows[0][2] > 0

@@ -126,3 +126,16 @@ def test_gaps_are_interpolated_for_gauges_and_spread_for_counters() -> None:
     counter = fill_missing_steps(frame, "h", "counter")
     assert counter["y"].tolist() == pytest.approx([1, 2, 3, 3, 3, 5])  # the increase of 9 over 3 steps
     assert counter["y"].sum() == pytest.approx(frame["y"].sum())
+
+
+def test_jittered_scrape_timestamps_are_snapped_to_the_step_grid() -> None:
+    """Prometheus scrapes land a few milliseconds off the step; their values must survive gap filling."""
+    jitter = pd.to_timedelta([0.123, 0.131, 0.118, 0.4, 0.6], unit="s")
+    stamps = pd.Timestamp("2026-11-27 11:05:43") + pd.to_timedelta([0, 15, 30, 60, 60], unit="s") + jitter
+    frame = pd.DataFrame({"unique_id": "a", "ds": stamps, "y": [10.0, 11.0, 12.0, 20.0, 22.0]})
+    gauge = fill_missing_steps(frame, "15s", "gauge")
+    assert gauge["ds"].dt.second.tolist() == [45, 0, 15, 30, 45]
+    assert gauge["y"].tolist() == pytest.approx([10, 11, 12, 16.5, 21])  # two samples in one step: their mean
+    assert gauge["filled"].tolist() == [False, False, False, True, False]
+    counter = fill_missing_steps(frame, "15s", "counter")
+    assert counter["y"].sum() == pytest.approx(frame["y"].sum())  # increases are summed, never dropped
