@@ -16,16 +16,14 @@ the client had already given up on; :meth:`SlackStandIn.wait_idle` waits for suc
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-Fault = tuple[str] | tuple[str, float]
+from tests.support.loopback import LoopbackStandIn, send_json
 
 
 @dataclass(frozen=True)
@@ -46,24 +44,22 @@ class Request:
     error: str | None
 
 
-class SlackStandIn:
+class SlackStandIn(LoopbackStandIn):
     """Context manager running the stand-in on 127.0.0.1 on a free port, in a daemon thread."""
 
+    FAULTS = ("429", "500", "hang")
+
     def __init__(self, token: str = "xoxb-test-token", channels: Iterable[str] | None = None) -> None:
+        super().__init__(_handler_for(self))
         self.token = token
         self.channels = None if channels is None else set(channels)
-        self._faults: deque[Fault] = deque()
         self._messages: list[PostedMessage] = []
         self._requests: list[Request] = []
         self._in_flight = 0
-        self._lock = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api/"
+        return f"{self.origin}/api/"
 
     @property
     def messages(self) -> list[PostedMessage]:
@@ -75,31 +71,11 @@ class SlackStandIn:
         with self._lock:
             return list(self._requests)
 
-    def fail_next(self, *faults: Fault) -> None:
-        """Queue faults for the next requests: ("429", retry_after_s), ("500",) or ("hang", seconds)."""
-        for fault in faults:
-            if fault[0] not in ("429", "500", "hang"):
-                raise ValueError(f"unknown fault {fault!r}: expected ('429', s), ('500',) or ('hang', s)")
-        with self._lock:
-            self._faults.extend(faults)
-
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until no request is being answered (e.g. a hung one finished late)."""
         with self._lock:
             if not self._lock.wait_for(lambda: self._in_flight == 0, timeout):
                 raise TimeoutError(f"{self._in_flight} request(s) still in flight after {timeout} s")
-
-    def __enter__(self) -> SlackStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _next_fault(self) -> Fault | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
 
     def _log(self, method: str, status: int, error: str | None, message: PostedMessage | None = None) -> None:
         with self._lock:
@@ -188,16 +164,7 @@ def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                 form.update(parse_qsl(query))
                 method = path.removeprefix("/api/")
                 status, headers, body = standin.answer(method, self.headers.get("Authorization"), form)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timeout) before the answer; Slack would not notice either
+                send_json(self, status, headers, body)
             finally:
                 standin._track(-1)
 

@@ -18,19 +18,17 @@ the next requests can be scripted::
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import zstandard
 
-Fault = tuple[str] | tuple[str, float]
-FAULTS = ("401", "429", "500", "502", "503", "hang")
+from tests.support.loopback import LoopbackStandIn, send_json
+
 _Z = {80: 1.2816, 90: 1.6449, 95: 1.96, 99: 2.5758}
 
 
@@ -43,49 +41,25 @@ class Request:
     status: int
 
 
-class TimeGPTStandIn:
+class TimeGPTStandIn(LoopbackStandIn):
     """Context manager running the stand-in on 127.0.0.1 on a free port, in a daemon thread."""
 
+    FAULTS = ("401", "429", "500", "502", "503", "hang")
+
     def __init__(self, api_key: str = "nixak-test-key", input_size: int = 96, horizon: int = 48) -> None:
+        super().__init__(_handler_for(self))
         self.api_key = api_key
         self.model_params = {"input_size": input_size, "horizon": horizon}
-        self._faults: deque[Fault] = deque()
         self._requests: list[Request] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     @property
     def requests(self) -> list[Request]:
         with self._lock:
             return list(self._requests)
-
-    def fail_next(self, *faults: Fault) -> None:
-        """Queue faults for the next requests: ("401",), ("429", retry_after_s), ("500",), ("502",),
-        ("503",) or ("hang", seconds)."""
-        for fault in faults:
-            if fault[0] not in FAULTS:
-                raise ValueError(f"unknown fault {fault!r}: expected one of {FAULTS}")
-        with self._lock:
-            self._faults.extend(faults)
-
-    def __enter__(self) -> TimeGPTStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _next_fault(self) -> Fault | None:
-        with self._lock:
-            return self._faults.popleft() if self._faults else None
 
     def _log(self, method: str, path: str, status: int) -> None:
         with self._lock:
@@ -137,28 +111,18 @@ def naive_forecast(body: dict[str, Any]) -> dict[str, Any]:
 def _handler_for(standin: TimeGPTStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _serve(self, method: str) -> None:
-            try:
-                parts = urlsplit(self.path)
-                body: Any = dict(parse_qsl(parts.query))
-                length = int(self.headers.get("Content-Length") or 0)
-                if method == "POST":
-                    raw = self.rfile.read(length)
-                    if self.headers.get("Content-Encoding") == "zstd":
-                        raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
-                    body = json.loads(raw or b"{}")
-                status, headers, payload = standin.answer(
-                    method, parts.path, self.headers.get("Authorization"), body
-                )
-                content = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(content)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client timed out and went away
+            parts = urlsplit(self.path)
+            body: Any = dict(parse_qsl(parts.query))
+            length = int(self.headers.get("Content-Length") or 0)
+            if method == "POST":
+                raw = self.rfile.read(length)
+                if self.headers.get("Content-Encoding") == "zstd":
+                    raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+                body = json.loads(raw or b"{}")
+            status, headers, payload = standin.answer(
+                method, parts.path, self.headers.get("Authorization"), body
+            )
+            send_json(self, status, headers, payload)
 
         def do_GET(self) -> None:
             self._serve("GET")
