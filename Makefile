@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(INTENTVISION_HOME)/dagster_home
 .PHONY: help setup demo test test-fast ui bench bench-nab bench-alerts bench-m4 lint format lock clean
 
 help:  ## Show the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
