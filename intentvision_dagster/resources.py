@@ -53,7 +53,26 @@ class _TransactionalDuckDbClient(DuckDbClient):
             DuckDbClient.delete_table_slice(context, table_slice, connection)
 
 
+def _aligned_to_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` in the stored table's column order, after adding the columns the table lacks.
+
+    dagster-duckdb inserts by position into an existing table; a newer version of an asset that gained
+    columns (forecast_accuracy's candidate scores, say) would otherwise fail on a warehouse written before.
+    """
+    stored = conn.sql(f"select * from {table} limit 0").columns
+    incoming = conn.from_df(frame.head(1))
+    for name, dtype in zip(incoming.columns, incoming.types, strict=True):
+        if name not in stored:
+            conn.execute(f'alter table {table} add column "{name}" {dtype}')
+    return frame.reindex(columns=[*stored, *(name for name in frame.columns if name not in stored)])
+
+
 class _ArrowPandasTypeHandler(DuckDBPandasTypeHandler):
+    def handle_output(self, context, table_slice: TableSlice, obj: pd.DataFrame, connection):
+        if not obj.empty and table_exists(connection, table_slice.table, table_slice.schema):
+            obj = _aligned_to_table(connection, f"{table_slice.schema}.{table_slice.table}", obj)
+        return super().handle_output(context, table_slice, obj, connection)
+
     def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
             return pd.DataFrame()

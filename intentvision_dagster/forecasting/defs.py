@@ -68,7 +68,10 @@ def previous_selection(warehouse: DuckDBResource, keys: list[str]) -> pd.DataFra
             params=keys,
         )
         previous = arrow_frame(relation)
-    return previous if "selected_at" in previous.columns else pd.DataFrame()
+    if "selected_at" not in previous.columns:
+        return pd.DataFrame()
+    # Rows an older version wrote carry no selection (NULL selected_at): those series are selected again.
+    return previous[previous["selected_at"].notna()].astype({"low_confidence": bool})
 
 
 @series_asset(

@@ -128,8 +128,8 @@ def test_bad_forecasting_config_is_refused_by_name(config: ForecastingConfig, me
         config.validated()
 
 
-def test_a_new_partition_too_short_to_backtest_still_gets_low_confidence_forecasts(tmp_path) -> None:
-    """Six points allow no backtest: the series gets the cold-start model, marked low-confidence."""
+def short_partition(tmp_path) -> tuple:
+    """A new acme CPU partition holding six hourly points of one series, landed and registered."""
     settings = settings_for(tmp_path / "home")
     instance = dg.DagsterInstance.ephemeral()
     points = pd.DataFrame(
@@ -144,11 +144,13 @@ def test_a_new_partition_too_short_to_backtest_still_gets_low_confidence_forecas
     )
     points.to_csv(tmp_path / "new.csv", index=False)
     register_partitions(instance, [ingest_file(tmp_path / "new.csv", "acme", settings)])
-    result = (
-        build_definitions(settings)
-        .resolve_job_def("series_pipeline")
-        .execute_in_process(instance=instance, partition_key=KEY, run_config=QUIET_LOGS)
-    )
+    return settings, instance, build_definitions(settings).resolve_job_def("series_pipeline")
+
+
+def test_a_new_partition_too_short_to_backtest_still_gets_low_confidence_forecasts(tmp_path) -> None:
+    """Six points allow no backtest: the series gets the cold-start model, marked low-confidence."""
+    settings, instance, job = short_partition(tmp_path)
+    result = job.execute_in_process(instance=instance, partition_key=KEY, run_config=QUIET_LOGS)
     assert result.success
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         rows = conn.sql(
@@ -156,3 +158,17 @@ def test_a_new_partition_too_short_to_backtest_still_gets_low_confidence_forecas
         ).fetchall()
     assert [(model, low) for model, low, _ in rows] == [("Naive", True)]
     assert rows[0][2] > 0
+
+
+def test_accuracy_rows_written_by_an_older_version_are_selected_again(tmp_path) -> None:
+    """Rows from before selections were stored (NULL selected_at, low_confidence) must not break a run."""
+    settings, instance, job = short_partition(tmp_path)
+    assert job.execute_in_process(instance=instance, partition_key=KEY, run_config=QUIET_LOGS).success
+    with duckdb.connect(str(settings.warehouse_path)) as conn:
+        conn.execute("update intentvision.forecast_accuracy set selected_at = null, low_confidence = null")
+    assert job.execute_in_process(instance=instance, partition_key=KEY, run_config=QUIET_LOGS).success
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        [(missing,)] = conn.sql(
+            "select count(*) from intentvision.forecast_accuracy where selected_at is null"
+        ).fetchall()
+    assert missing == 0
