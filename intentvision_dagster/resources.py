@@ -76,10 +76,6 @@ class _ArrowPandasTypeHandler(DuckDBPandasTypeHandler):
     def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
             return pd.DataFrame()
-        # dagster-duckdb creates no table for an empty output, so a table that does not exist yet reads as
-        # "no rows yet" instead of failing the downstream step.
-        if not table_exists(connection, table_slice.table, table_slice.schema):
-            return pd.DataFrame()
         return arrow_frame(connection.sql(DuckDbClient.get_select_statement(table_slice)))
 
 

@@ -187,8 +187,6 @@ def forecasts(
     config = forecasting.validated()
     catalog, rules = project.catalog(), project.rules()
     identity = anomalies[IDENTITY].drop_duplicates("unique_id")
-    if forecast_accuracy.empty:  # no selection stored for this partition: each series gets its tier's model
-        forecast_accuracy = pd.DataFrame(columns=selection_columns(LEVELS))
     started = time.perf_counter()
     # Fit on the series with anomalies replaced by expected values: an incident is not a pattern to repeat.
     cleaned = without_anomalies(anomalies)[[*IDENTITY, "ds", "y"]]

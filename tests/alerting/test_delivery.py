@@ -21,13 +21,6 @@ CHANNELS = {"#acme-alerts", "#globex-oncall", "#ops"}
 
 
 @pytest.fixture
-def conn() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(":memory:")
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
 def slack() -> Iterator[SlackStandIn]:
     with SlackStandIn(token=TOKEN, channels=CHANNELS) as standin:
         yield standin

@@ -1,10 +1,8 @@
 """Grouping, timing, resolve, silences and inhibition, the clock in the test's hands (outbox delivery)."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -17,13 +15,6 @@ from intentvision_dagster.alerting.silences import create_silence, expire_silenc
 from tests.alerting.support import T0, candidate, clear, log_alerts, routing, states
 
 MINUTE = pd.Timedelta(minutes=1)
-
-
-@pytest.fixture
-def conn() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(":memory:")
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

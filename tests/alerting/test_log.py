@@ -1,8 +1,5 @@
-from collections.abc import Iterator
-
 import duckdb
 import pandas as pd
-import pytest
 
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS
 from intentvision_dagster.alerting.log import (
@@ -18,13 +15,6 @@ from intentvision_dagster.alerting.log import (
 
 T0 = pd.Timestamp("2026-01-05 02:00")
 DISK = "node_filesystem_usage_percent"
-
-
-@pytest.fixture
-def conn() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(":memory:")
-    yield connection
-    connection.close()
 
 
 def candidate(
