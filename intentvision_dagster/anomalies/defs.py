@@ -7,8 +7,8 @@ import pandas as pd
 
 from intentvision_dagster.anomalies.detector import detect
 from intentvision_dagster.catalog import MetricCatalog
-from intentvision_dagster.forecasting.frequency import infer_freq, season_lengths
 from intentvision_dagster.forecasting.plots import anomaly_plot_png, png_markdown
+from intentvision_dagster.frequency import infer_freq, season_lengths
 from intentvision_dagster.partitions import series_asset
 from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import counter_increase

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from intentvision_dagster.anomalies.detector import detect
-from intentvision_dagster.forecasting.frequency import infer_freq, season_lengths
+from intentvision_dagster.frequency import infer_freq, season_lengths
 
 SINGLE = ("timestamp", "value")
 LONG = ("unique_id", "ds", "y")

@@ -24,7 +24,7 @@ from intentvision_dagster.forecasting.engine import (
     interval_columns,
     nixtla_frame,
 )
-from intentvision_dagster.forecasting.frequency import season_lengths
+from intentvision_dagster.frequency import season_lengths
 
 BACKENDS = ("statsforecast", "prophet", "timegpt")
 

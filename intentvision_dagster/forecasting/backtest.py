@@ -21,8 +21,8 @@ from intentvision_dagster.forecasting.engine import (
     long_by_model,
     nixtla_frame,
 )
-from intentvision_dagster.forecasting.frequency import season_lengths
 from intentvision_dagster.forecasting.workers import map_series
+from intentvision_dagster.frequency import season_lengths
 
 METRICS = ("mae", "rmse", "mape", "smape", "mase")
 """Point metrics per series and model; any of them can be the selection metric (lower is better)."""

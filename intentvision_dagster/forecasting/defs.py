@@ -13,10 +13,10 @@ from intentvision_dagster.anomalies.detector import without_anomalies
 from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.forecasting.backends import run_backend
 from intentvision_dagster.forecasting.engine import MODEL_LOW_CONFIDENCE
-from intentvision_dagster.forecasting.frequency import horizon_steps, infer_freq
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
 from intentvision_dagster.forecasting.plots import forecast_plot_png, png_markdown
 from intentvision_dagster.forecasting.selection import select_models, selection_columns
+from intentvision_dagster.frequency import horizon_steps, infer_freq
 from intentvision_dagster.ingest.defs import PIPELINE_JOB_NAME
 from intentvision_dagster.partitions import PARTITION_EXPR, series_asset, series_partitions
 from intentvision_dagster.resources import ForecastingConfig, ProjectConfig

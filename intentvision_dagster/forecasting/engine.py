@@ -33,7 +33,7 @@ import pandas as pd
 from statsforecast import StatsForecast
 from statsforecast.models import MSTL, AutoETS, Naive, SeasonalNaive
 
-from intentvision_dagster.forecasting.frequency import season_lengths
+from intentvision_dagster.frequency import season_lengths
 
 MIN_ETS_POINTS = 10
 SHORTEST_SEASON_PERIODS = 2

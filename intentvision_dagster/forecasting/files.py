@@ -15,8 +15,8 @@ import pandas as pd
 from intentvision_dagster.anomalies.files import DetectFileError, read_series
 from intentvision_dagster.forecasting.backends import TimeGPTOptions, run_backend
 from intentvision_dagster.forecasting.engine import MODEL_NAMES
-from intentvision_dagster.forecasting.frequency import infer_freq
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
+from intentvision_dagster.frequency import infer_freq
 
 BACKEND_MODELS = {"Prophet": "prophet", "TimeGPT": "timegpt"}
 MODEL_CHOICES = ("auto", *MODEL_NAMES, *BACKEND_MODELS)

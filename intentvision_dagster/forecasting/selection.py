@@ -29,7 +29,7 @@ from intentvision_dagster.forecasting.engine import (
     bound_and_order,
     candidates,
 )
-from intentvision_dagster.forecasting.frequency import season_lengths
+from intentvision_dagster.frequency import season_lengths
 
 DEFAULT_SELECTION_METRIC = "mase"
 MODEL_ORDER = MODEL_NAMES

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from intentvision_dagster.forecasting.frequency import infer_freq
+from intentvision_dagster.frequency import infer_freq
 from intentvision_dagster.names import split_partition_key
 from intentvision_dagster.partitions import series_asset, series_partitions
 from intentvision_dagster.quality.expectations import run_expectations

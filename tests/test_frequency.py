@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from intentvision_dagster.forecasting.frequency import horizon_steps, infer_freq, season_lengths
+from intentvision_dagster.frequency import horizon_steps, infer_freq, season_lengths
 from tests.forecasting.factories import long_frame
 
 
