@@ -37,7 +37,7 @@ import numpy as np
 
 from intentvision_dagster.api.registry import Registry
 from intentvision_dagster.api.remote_write_pb2 import WriteRequest
-from intentvision_dagster.ingest.landing import list_batches
+from intentvision_dagster.landing import list_batches
 from intentvision_dagster.settings import load_settings
 
 BATCH = 1000

@@ -29,9 +29,8 @@ os.environ["INTENTVISION_HOME"] = str(
 import dagster as dg  # noqa: E402
 
 from intentvision_dagster.definitions import build_definitions  # noqa: E402
-from intentvision_dagster.forecasting.defs import build_nightly_schedule  # noqa: E402
-from intentvision_dagster.ingest.defs import PIPELINE_JOB_NAME  # noqa: E402
-from intentvision_dagster.ingest.landing import land_batch  # noqa: E402
+from intentvision_dagster.jobs import PIPELINE_JOB_NAME, build_nightly_schedule  # noqa: E402
+from intentvision_dagster.landing import land_batch  # noqa: E402
 from intentvision_dagster.runs import QUIET_LOGS  # noqa: E402
 from intentvision_dagster.series import unique_id  # noqa: E402
 from intentvision_dagster.settings import load_settings  # noqa: E402

@@ -128,18 +128,13 @@ def detect_command(input_path: Path, output_path: Path, sensitivity: str, season
 
     OUTPUT keeps the input columns as written and adds anomaly_score, is_anomaly, severity, reason, event_id.
     """
-    from intentvision_dagster.anomalies.files import (
-        DetectFileError,
-        infer_season_length,
-        read_series,
-        score_series,
-        write_scored,
-    )
+    from intentvision_dagster.anomalies.files import infer_season_length, score_series, write_scored
+    from intentvision_dagster.series_files import SeriesFileError, read_series
 
     try:
         source = read_series(input_path)
         season_length = season_length or infer_season_length(source.frame)
-    except DetectFileError as exc:
+    except SeriesFileError as exc:
         raise click.ClickException(str(exc)) from None
     if source.long_running:
         with click.progressbar(length=source.series, label="scoring series", file=sys.stderr) as bar:

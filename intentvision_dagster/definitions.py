@@ -6,12 +6,14 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from intentvision_dagster.alerting import defs as alerting
+from intentvision_dagster.alerting.resources import AlertDelivery, AlertRules
 from intentvision_dagster.anomalies import defs as anomalies
-from intentvision_dagster.api import defs as api
 from intentvision_dagster.forecasting import defs as forecasting
+from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.ingest import defs as ingest
+from intentvision_dagster.jobs import build_nightly_schedule, pipeline_job
 from intentvision_dagster.quality import defs as quality
-from intentvision_dagster.resources import AlertDelivery, ForecastingConfig, ProjectConfig, WarehouseIOManager
+from intentvision_dagster.resources import ProjectConfig, WarehouseIOManager
 from intentvision_dagster.settings import (
     DEFAULT_SLACK_API_URL,
     NIXTLA_KEY_ENV,
@@ -31,9 +33,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
             landing_dir=str(settings.landing_dir),
             reports_dir=str(settings.reports_dir),
             metrics_catalog=str(settings.metrics_catalog),
-            alert_rules=str(settings.alert_rules),
             model_jobs=settings.model_jobs,
-            tenant_rules_dir=str(settings.tenant_rules_dir),
+        ),
+        "alert_rules": AlertRules(
+            alert_rules=str(settings.alert_rules), tenant_rules_dir=str(settings.tenant_rules_dir)
         ),
         "delivery": AlertDelivery(
             outbox_path=str(settings.outbox_path),
@@ -42,7 +45,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             slack_api_url=settings.slack_api_url or DEFAULT_SLACK_API_URL,
             dagster_ui_url=settings.dagster_ui_url,
         ),
-        "prometheus_pull": api.PrometheusPull(
+        "prometheus_pull": ingest.PrometheusPull(
             sources_path=str(settings.prometheus_sources), landing_dir=str(settings.landing_dir)
         ),
         "forecasting": ForecastingConfig(
@@ -57,30 +60,22 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    series_assets = [
-        ingest.raw_series,
-        quality.validated_series,
-        anomalies.anomalies,
-        forecasting.forecasts,
-        forecasting.forecast_accuracy,
-    ]
-    pipeline = dg.define_asset_job(
-        ingest.PIPELINE_JOB_NAME,
-        selection=series_assets,
-        partitions_def=ingest.series_partitions,
-        executor_def=dg.in_process_executor,
-        description="Ingest, validate, detect anomalies, forecast and backtest the selected partitions.",
-    )
     return dg.Definitions(
-        assets=series_assets,
+        assets=[
+            ingest.raw_series,
+            quality.validated_series,
+            anomalies.anomalies,
+            forecasting.forecast_accuracy,
+            forecasting.forecasts,
+        ],
         asset_checks=[quality.validated_series_expectations],
-        jobs=[pipeline],
-        schedules=[forecasting.build_nightly_schedule(settings.nightly_cron)],
+        jobs=[pipeline_job],
+        schedules=[build_nightly_schedule(settings.nightly_cron)],
         sensors=[
             ingest.landing_sensor,
+            ingest.prometheus_pull_sensor,
             alerting.alert_sensor,
             alerting.run_failure_alert_sensor,
-            api.prometheus_pull_sensor,
         ],
         resources=build_resources(settings),
     )

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from intentvision_dagster.ingest.defs import PIPELINE_JOB_NAME, tenant_tags
 from intentvision_dagster.ingest.files import read_metric_file
-from intentvision_dagster.ingest.landing import LandedBatch, land_batch
+from intentvision_dagster.jobs import PIPELINE_JOB_NAME, tenant_tags
+from intentvision_dagster.landing import LandedBatch, land_batch
 from intentvision_dagster.names import partition_key
 from intentvision_dagster.partitions import series_partitions
 from intentvision_dagster.settings import Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from intentvision_dagster.definitions import build_definitions, defs
-from intentvision_dagster.forecasting.defs import nightly_run_requests
+from intentvision_dagster.jobs import nightly_run_requests
 from tests.conftest import settings_for
 
 

@@ -18,12 +18,13 @@ from dagster_duckdb import DuckDBResource
 from intentvision_dagster.alerting.delivery import deliver_notifications
 from intentvision_dagster.alerting.dispatch import queue_run_failure
 from intentvision_dagster.alerting.engine import run_tick
+from intentvision_dagster.alerting.resources import AlertDelivery, AlertRules
+from intentvision_dagster.jobs import TENANT_TAG
 from intentvision_dagster.names import split_partition_key
-from intentvision_dagster.resources import AlertDelivery, ProjectConfig
+from intentvision_dagster.resources import ProjectConfig
 
 WATCHED_ASSETS = ("forecasts", "anomalies")
 PAGE_SIZE = 200
-TENANT_TAG = "intentvision/tenant"
 
 
 def new_materialized_partitions(
@@ -53,6 +54,7 @@ def _utc_now() -> pd.Timestamp:
 def alert_sensor(
     context: dg.SensorEvaluationContext,
     project: ProjectConfig,
+    alert_rules: AlertRules,
     delivery: AlertDelivery,
     warehouse: DuckDBResource,
 ) -> dg.SensorResult:
@@ -65,7 +67,7 @@ def alert_sensor(
         report = run_tick(
             conn,
             sorted(keys),
-            project.rule_set(),
+            alert_rules.rule_set(),
             delivery.routing(),
             units,
             delivery.notifier(),

@@ -6,14 +6,16 @@ import dagster as dg
 import pandas as pd
 
 from intentvision_dagster.anomalies.detector import detect
+from intentvision_dagster.anomalies.plots import anomaly_plot_png
 from intentvision_dagster.catalog import MetricCatalog
-from intentvision_dagster.forecasting.plots import anomaly_plot_png, png_markdown
 from intentvision_dagster.frequency import infer_freq, season_lengths
 from intentvision_dagster.partitions import series_asset
+from intentvision_dagster.plotting import png_markdown
 from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import counter_increase
+from intentvision_dagster.severity import SEVERITIES
 
-SEVERITIES = ("info", "warning", "critical")
+FLAGGED_SEVERITIES = SEVERITIES[1:]
 
 
 def detect_partitions(validated: pd.DataFrame, catalog: MetricCatalog) -> pd.DataFrame:
@@ -51,7 +53,10 @@ def anomalies(
         "compute_seconds": compute_seconds,
         "anomalous_points": len(flagged),
         "events": len(events),
-        **{f"points_{severity}": int((scored["severity"] == severity).sum()) for severity in SEVERITIES},
+        **{
+            f"points_{severity}": int((scored["severity"] == severity).sum())
+            for severity in FLAGGED_SEVERITIES
+        },
     }
     # A range run shares one metadata entry across its partitions (and tenants): series-level detail only for
     # a single-partition run.

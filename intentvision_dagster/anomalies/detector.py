@@ -62,7 +62,6 @@ import pandas as pd
 
 DETECTOR = "seasonal_mad"
 DETECTORS = (DETECTOR, "forecast_residual", "level_shift", "flatline", "no_data")
-SEVERITIES = ("none", "info", "warning", "critical")
 SENSITIVITY_THRESHOLDS: dict[str, dict[str, float]] = {
     # Strength (MADs outside the usual range, or equivalent) at which a point is info / warning / critical.
     "low": {"info": 4.0, "warning": 7.0, "critical": 12.0},
@@ -436,13 +435,3 @@ def detect(
     scored["event_id"] = _event_ids(scored, flagged, step)
     passthrough = [column for column in df.columns if column not in OUTPUT_COLUMNS]
     return scored[OUTPUT_COLUMNS + passthrough]
-
-
-def without_anomalies(scored: pd.DataFrame, min_severity: str = "warning") -> pd.DataFrame:
-    """``scored`` with every point at or above ``min_severity`` replaced by its ``expected`` value.
-
-    Forecast models are fitted on this, so one incident does not teach them a spike that recurs every season.
-    """
-    rank = scored["severity"].map(SEVERITIES.index)
-    replace = (rank >= SEVERITIES.index(min_severity)) & scored["expected"].notna()
-    return scored.assign(y=scored["y"].where(~replace, scored["expected"]))

@@ -40,7 +40,7 @@ from intentvision_dagster.api.payloads import (
 )
 from intentvision_dagster.api.reads import READABLE, WarehouseBusy, read_rows
 from intentvision_dagster.api.registry import ApiKey, Registry, RegistryError, split_key
-from intentvision_dagster.ingest.landing import land_columns
+from intentvision_dagster.landing import land_columns
 from intentvision_dagster.settings import Settings, load_settings
 
 MAX_REPORTED_ERRORS = 100

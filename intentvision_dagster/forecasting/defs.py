@@ -1,4 +1,4 @@
-"""``forecast_accuracy`` (model selection), then ``forecasts``; the nightly schedule over all partitions."""
+"""``forecast_accuracy`` (model selection), then ``forecasts`` with their plots."""
 
 import time
 from collections.abc import Iterator
@@ -8,21 +8,20 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from intentvision_dagster.alerting.rules import Rule
-from intentvision_dagster.anomalies.detector import without_anomalies
 from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.forecasting.backends import run_backend
+from intentvision_dagster.forecasting.cleaning import without_anomalies
 from intentvision_dagster.forecasting.engine import MODEL_LOW_CONFIDENCE
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
-from intentvision_dagster.forecasting.plots import forecast_plot_png, png_markdown
+from intentvision_dagster.forecasting.plots import forecast_plot_png
+from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.forecasting.selection import select_models, selection_columns
 from intentvision_dagster.frequency import horizon_steps, infer_freq
-from intentvision_dagster.ingest.defs import PIPELINE_JOB_NAME
-from intentvision_dagster.partitions import PARTITION_EXPR, series_asset, series_partitions
-from intentvision_dagster.resources import ForecastingConfig, ProjectConfig
+from intentvision_dagster.partitions import PARTITION_EXPR, series_asset
+from intentvision_dagster.plotting import png_markdown
+from intentvision_dagster.resources import BreachThresholds, ProjectConfig
 from intentvision_dagster.warehouse import SCHEMA, arrow_frame, table_exists
 
-NIGHTLY_PARTITIONS_PER_RUN = 100
 IDENTITY = ["unique_id", "tenant", "metric", "labels"]
 LEVELS = (80, 95)
 
@@ -49,12 +48,6 @@ def per_metric(
                 "n_jobs": n_jobs,
             },
         )
-
-
-def breach_threshold(rules: list[Rule], metric: str) -> float | None:
-    return next(
-        (rule.threshold for rule in rules if rule.kind == "forecast_breach" and rule.metric == metric), None
-    )
 
 
 def previous_selection(warehouse: DuckDBResource, keys: list[str]) -> pd.DataFrame:
@@ -177,6 +170,7 @@ def forecasts(
     forecast_accuracy: pd.DataFrame,
     project: ProjectConfig,
     forecasting: ForecastingConfig,
+    alert_rules: BreachThresholds,
 ) -> pd.DataFrame:
     """Point forecasts with calibrated 80/95% intervals over each metric's horizon, clipped to its bounds.
 
@@ -185,7 +179,7 @@ def forecasts(
     flags), so the step holds one copy of the history, not two.
     """
     config = forecasting.validated()
-    catalog, rules = project.catalog(), project.rules()
+    catalog = project.catalog()
     identity = anomalies[IDENTITY].drop_duplicates("unique_id")
     started = time.perf_counter()
     # Fit on the series with anomalies replaced by expected values: an incident is not a pattern to repeat.
@@ -216,7 +210,9 @@ def forecasts(
     plots = {}
     for (tenant, metric), frame in result.groupby(["tenant", "metric"], sort=True):
         history = histories[(tenant, metric)]
-        png = forecast_plot_png(history, frame, history, threshold=breach_threshold(rules, str(metric)))
+        png = forecast_plot_png(
+            history, frame, history, threshold=alert_rules.threshold(str(tenant), str(metric))
+        )
         path = reports / str(tenant) / f"{metric}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
@@ -242,36 +238,3 @@ def forecasts(
         }
     context.add_output_metadata(metadata)
     return result
-
-
-def nightly_run_requests(keys: list[str], per_run: int = NIGHTLY_PARTITIONS_PER_RUN) -> list[dg.RunRequest]:
-    """Cover every partition with contiguous key ranges of at most ``per_run`` keys: few, bounded runs."""
-    requests = []
-    for start in range(0, len(keys), per_run):
-        chunk = keys[start : start + per_run]
-        requests.append(
-            dg.RunRequest(
-                tags={
-                    "dagster/asset_partition_range_start": chunk[0],
-                    "dagster/asset_partition_range_end": chunk[-1],
-                    "intentvision/nightly": "true",
-                }
-            )
-        )
-    return requests
-
-
-def build_nightly_schedule(cron: str) -> dg.ScheduleDefinition:
-    @dg.schedule(
-        job_name=PIPELINE_JOB_NAME,
-        cron_schedule=cron,
-        execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        name="nightly_forecasts",
-    )
-    def nightly_forecasts(context: dg.ScheduleEvaluationContext):
-        """Refresh forecasts, accuracy and anomalies for every active partition."""
-        keys = context.instance.get_dynamic_partitions(series_partitions.name)
-        return nightly_run_requests(keys) or dg.SkipReason("no partitions yet: land some data first")
-
-    return nightly_forecasts

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from intentvision_dagster.anomalies.files import DetectFileError, read_series
 from intentvision_dagster.forecasting.backends import TimeGPTOptions, run_backend
 from intentvision_dagster.forecasting.engine import MODEL_NAMES
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
 from intentvision_dagster.frequency import infer_freq
+from intentvision_dagster.series_files import SeriesFileError, read_series
 
 BACKEND_MODELS = {"Prophet": "prophet", "TimeGPT": "timegpt"}
 MODEL_CHOICES = ("auto", *MODEL_NAMES, *BACKEND_MODELS)
@@ -55,7 +55,7 @@ def read_forecast_input(path: Path, freq: str | None) -> ForecastInput:
     """Parse ``path`` and settle the frequency: ``freq`` as given (validated) or inferred from the data."""
     try:
         frame = read_series(path).frame[["unique_id", "ds", "y"]]
-    except DetectFileError as exc:
+    except SeriesFileError as exc:
         raise ForecastFileError(str(exc)) from None
     if frame.empty:
         raise ForecastFileError(f"{path.name}: no rows to forecast")

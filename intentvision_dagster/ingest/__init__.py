@@ -1,1 +1,2 @@
-"""Getting metric data in: user files and the durable landing area (pure logic, no Dagster)."""
+"""Getting metric data in: user files and Prometheus pulls, landed durably (pure logic, no Dagster outside
+``defs.py``)."""

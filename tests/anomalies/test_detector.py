@@ -13,7 +13,6 @@ from intentvision_dagster.anomalies.detector import (
     OUTPUT_COLUMNS,
     default_seasons,
     detect,
-    without_anomalies,
 )
 
 START = pd.Timestamp("2026-01-05")  # a Monday
@@ -198,14 +197,3 @@ def test_throughput_is_well_over_10k_points_per_second() -> None:
     started = time.perf_counter()
     detect(frame, season_length=24)
     assert len(frame) / (time.perf_counter() - started) > 10_000
-
-
-def test_without_anomalies_replaces_flagged_points_by_their_expected_value() -> None:
-    values = _seasonal()
-    values[600] += 50
-    scored = detect(_hourly(values), season_length=24)
-    cleaned = without_anomalies(scored)
-    assert scored.loc[600, "severity"] in ("warning", "critical")
-    assert cleaned.loc[600, "y"] == scored.loc[600, "expected"]
-    unflagged = scored["severity"].isin(["none", "info"])
-    assert (cleaned.loc[unflagged, "y"] == scored.loc[unflagged, "y"]).all()

@@ -11,10 +11,10 @@ import pytest
 from intentvision_dagster.anomalies.files import (
     DetectFileError,
     infer_season_length,
-    read_series,
     score_series,
     write_scored,
 )
+from intentvision_dagster.series_files import SeriesFileError, read_series
 from tests.anomalies.test_detector import START, _seasonal
 
 SPIKE = 20 * 24 + 3
@@ -110,6 +110,6 @@ def test_season_length_is_points_per_day(tmp_path: Path) -> None:
 )
 def test_bad_files_are_refused_naming_line_and_column(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "in.csv").write_text(text)
-    with pytest.raises(DetectFileError) as caught:
+    with pytest.raises(SeriesFileError) as caught:
         read_series(tmp_path / "in.csv")
     assert message in str(caught.value)

@@ -13,7 +13,7 @@ import pytest
 
 from intentvision_dagster.api.registry import Registry
 from intentvision_dagster.api.remote_write_pb2 import WriteRequest
-from intentvision_dagster.ingest.landing import list_batches
+from intentvision_dagster.landing import list_batches
 from intentvision_dagster.settings import Settings
 from tests.conftest import settings_for
 from tests.support.api_server import api_in_thread

@@ -17,7 +17,7 @@ from datadog_api_client.v2.model.metric_resource import MetricResource
 from datadog_api_client.v2.model.metric_series import MetricSeries
 
 from intentvision_dagster.definitions import build_definitions
-from intentvision_dagster.ingest.landing import read_landed_many
+from intentvision_dagster.landing import read_landed_many
 from intentvision_dagster.runs import run_pipeline
 from tests.api.conftest import Api, now_s
 

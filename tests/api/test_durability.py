@@ -12,7 +12,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from intentvision_dagster.ingest.landing import list_batches
+from intentvision_dagster.landing import list_batches
 from tests.api.conftest import make_api_home, now_s, remote_write_body
 from tests.support.api_server import free_port, start_api_process, wait_healthy
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from intentvision_dagster.definitions import build_definitions
-from intentvision_dagster.ingest.landing import read_landed_many
+from intentvision_dagster.landing import read_landed_many
 from intentvision_dagster.runs import tick_alert_sensor
 from tests.api.conftest import Api, json_body, make_api_home, now_s, remote_write_body
 from tests.support.api_server import api_in_thread

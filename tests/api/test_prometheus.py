@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from intentvision_dagster.definitions import build_definitions
-from intentvision_dagster.ingest.landing import MULTI_METRIC_FILE, list_batches, read_landed_many
+from intentvision_dagster.landing import MULTI_METRIC_FILE, list_batches, read_landed_many
 from intentvision_dagster.runs import run_pipeline
 from tests.api.conftest import Api, make_api_home
 from tests.support.api_server import api_in_thread, free_port

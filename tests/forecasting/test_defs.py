@@ -12,7 +12,7 @@ import pytest
 from intentvision_dagster.definitions import build_definitions, build_resources
 from intentvision_dagster.demo_data import write_demo_files
 from intentvision_dagster.forecasting.defs import forecast_accuracy, forecasts
-from intentvision_dagster.resources import ForecastingConfig
+from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.runs import QUIET_LOGS, ingest_file, register_partitions
 from intentvision_dagster.settings import ASSETS_DIR
 from tests.conftest import DEMO_END, settings_for

@@ -4,14 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from intentvision_dagster.anomalies.detector import detect
 from intentvision_dagster.forecasting.engine import forecast
-from intentvision_dagster.forecasting.plots import (
-    anomaly_plot_png,
-    forecast_plot_png,
-    pick_series,
-    series_title,
-)
+from intentvision_dagster.forecasting.plots import forecast_plot_png, pick_series
 from tests.forecasting.factories import seasonal_frame
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -46,26 +40,3 @@ def test_panels_show_the_highest_forecasts_first(history_and_forecast) -> None:
         'acme/node_cpu_utilization_percent{host="web-6"}',
         'acme/node_cpu_utilization_percent{host="web-5"}',
     ]
-
-
-@pytest.mark.parametrize(
-    ("uid", "title"),
-    [
-        ('acme/node_cpu{host="web-1",mode="idle"}', 'host="web-1",mode="idle"'),
-        ("acme/node_cpu", "acme/node_cpu"),
-        ("acme/node_cpu{}", "acme/node_cpu{}"),
-    ],
-)
-def test_series_title(uid: str, title: str) -> None:
-    assert series_title(uid) == title
-
-
-def test_anomaly_plot_is_a_png_of_the_series_with_the_strongest_anomalies() -> None:
-    history = seasonal_frame(n_series=3)
-    spiked = history["unique_id"] == history["unique_id"].iloc[-1]
-    history.loc[spiked & (history.index == history[spiked].index[-5]), "y"] += 500
-    scored = detect(history, season_length=24)
-    assert scored.loc[scored["is_anomaly"], "unique_id"].unique().tolist() == [history["unique_id"].iloc[-1]]
-    png = anomaly_plot_png(scored, max_series=1)
-    assert png.startswith(PNG_SIGNATURE)
-    assert anomaly_plot_png(scored.iloc[:0]).startswith(PNG_SIGNATURE)

@@ -11,14 +11,14 @@ import dagster as dg
 import pytest
 import yaml
 
-from intentvision_dagster.api.prometheus_pull import (
+from intentvision_dagster.definitions import build_definitions
+from intentvision_dagster.ingest.prometheus_pull import (
     PromSource,
     load_sources,
     matrix_frame,
     pull_source,
     pull_window,
 )
-from intentvision_dagster.definitions import build_definitions
 from tests.conftest import settings_for
 from tests.support.api_server import free_port
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from intentvision_dagster.ingest.landing import (
+from intentvision_dagster.landing import (
     BATCH_ID_PATTERN,
     MULTI_METRIC_FILE,
     land_batch,

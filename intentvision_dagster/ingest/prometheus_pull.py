@@ -28,7 +28,7 @@ import httpx
 import pandas as pd
 import yaml
 
-from intentvision_dagster.ingest.landing import LandedBatch, land_batch
+from intentvision_dagster.landing import LandedBatch, land_batch
 from intentvision_dagster.names import validate_metric, validate_tenant
 from intentvision_dagster.series import SERIES_COLUMNS, canonical_labels, unique_id
 
