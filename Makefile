@@ -46,9 +46,10 @@ bench-alerts: $(STAMP)  ## Two-week alert replay (demo + NAB) with Slack failure
 bench-m4: $(STAMP)  ## M4 Hourly forecast accuracy + speed: ours vs seasonal naive, AutoETS, Prophet
 	$(BIN)/python bench/m4.py $(BENCH_ARGS)
 
-lint: $(STAMP)  ## ruff check + format check
+lint: $(STAMP)  ## ruff check + format check + architecture contracts (import-linter, see pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)  ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
