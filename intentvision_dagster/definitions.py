@@ -11,7 +11,7 @@ from intentvision_dagster.anomalies import defs as anomalies
 from intentvision_dagster.forecasting import defs as forecasting
 from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.ingest import defs as ingest
-from intentvision_dagster.jobs import build_nightly_schedule, pipeline_job
+from intentvision_dagster.jobs import build_nightly_schedule, orphaned_run_sweeper, pipeline_job
 from intentvision_dagster.quality import defs as quality
 from intentvision_dagster.resources import ProjectConfig, WarehouseIOManager
 from intentvision_dagster.settings import (
@@ -76,6 +76,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ingest.prometheus_pull_sensor,
             alerting.alert_sensor,
             alerting.run_failure_alert_sensor,
+            orphaned_run_sweeper,
         ],
         resources=build_resources(settings),
     )

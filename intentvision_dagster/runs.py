@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from intentvision_dagster.ingest.files import read_metric_file
-from intentvision_dagster.jobs import PIPELINE_JOB_NAME, tenant_tags
+from intentvision_dagster.jobs import PIPELINE_JOB_NAME, process_tags, tenant_tags
 from intentvision_dagster.landing import LandedBatch, land_batch
 from intentvision_dagster.names import partition_key
 from intentvision_dagster.partitions import series_partitions
@@ -70,13 +70,14 @@ def run_pipeline(
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=batch[0],
-                tags=tenant_tags(batch),
+                tags={**tenant_tags(batch), **process_tags()},
                 run_config=QUIET_LOGS,
                 raise_on_error=False,
             )
         else:
             tags = {
                 **tenant_tags(batch),
+                **process_tags(),
                 "dagster/asset_partition_range_start": batch[0],
                 "dagster/asset_partition_range_end": batch[-1],
             }

@@ -26,6 +26,7 @@ def test_definitions_load_and_validate():
         "landing_sensor",
         "alert_sensor",
         "run_failure_alert_sensor",
+        "orphaned_run_sweeper",
         "prometheus_pull_sensor",
     }
 

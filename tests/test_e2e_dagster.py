@@ -114,6 +114,7 @@ def test_webserver_and_daemon_load_the_project_and_run_a_landed_file(dagster_ser
     assert {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]} == {
         "landing_sensor": "RUNNING",
         "alert_sensor": "RUNNING",
+        "orphaned_run_sweeper": "RUNNING",
         "prometheus_pull_sensor": "RUNNING",
         "run_failure_alert_sensor": "RUNNING",
     }
