@@ -127,13 +127,16 @@ def test_webserver_and_daemon_load_the_project_and_run_a_landed_file(dagster_ser
     stamps = pd.date_range(end=end, periods=96, freq="h")
     values = 40 + 10 * np.sin(np.arange(96) * 2 * np.pi / 24)
     source = tmp_path / "cpu.csv"
-    pd.DataFrame(
-        {
-            "timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "metric": "node_cpu_utilization_percent",
-            "labels": "host=web-1",
-            "value": values,
-        }
+    pd.concat(
+        pd.DataFrame(
+            {
+                "timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "metric": metric,
+                "labels": "host=web-1",
+                "value": values,
+            }
+        )
+        for metric in ("node_cpu_utilization_percent", "node_memory_utilization_percent")
     ).to_csv(source, index=False)
     subprocess.run([BIN / "intentvision", "ingest", str(source), "--tenant", "acme"], env=env, check=True)
 
@@ -149,5 +152,7 @@ def test_webserver_and_daemon_load_the_project_and_run_a_landed_file(dagster_ser
     run = wait_for(finished_run, 240, "the landing sensor's run to finish", interval=3)
     tags = {t["key"]: t["value"] for t in run["tags"]}
     assert run["status"] == "SUCCESS", json.dumps(run)
-    assert tags["dagster/partition"] == "acme/node_cpu_utilization_percent"
+    # Both metrics of the batch go in one run over the tenant's key range, not one run each.
+    assert tags["dagster/asset_partition_range_start"] == "acme/node_cpu_utilization_percent"
+    assert tags["dagster/asset_partition_range_end"] == "acme/node_memory_utilization_percent"
     assert tags["intentvision/tenant"] == "acme"

@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from intentvision_dagster.ingest.prometheus_pull import load_sources, pull_source
-from intentvision_dagster.jobs import PIPELINE_JOB_NAME, tenant_tags
+from intentvision_dagster.jobs import PIPELINE_JOB_NAME, landing_run_requests
 from intentvision_dagster.landing import read_landed_many, remove_stale_tmp, unseen_batches
 from intentvision_dagster.names import partition_key, split_partition_key
 from intentvision_dagster.partitions import series_asset, series_partitions
@@ -41,24 +41,36 @@ def raw_series(context: dg.AssetExecutionContext, project: ProjectConfig) -> pd.
 def landing_sensor(
     context: dg.SensorEvaluationContext, project: ProjectConfig
 ) -> dg.SensorResult | dg.SkipReason:
-    """Turn newly landed batches into partitions (new tenant/metric pairs) and pipeline runs."""
+    """Turn newly landed batches into partitions (new tenant/metric pairs) and coalesced pipeline runs.
+
+    One run per contiguous range of a tenant's touched partitions, none for partitions a waiting run already
+    covers, and a few waiting runs per tenant at most (see :func:`~.jobs.landing_run_requests`):
+    a stream of many metric names makes a handful of runs, not one per metric per tick. Partitions held back
+    stay in the cursor and are requested on a later tick.
+    """
     landing = Path(project.landing_dir)
     for leftover in remove_stale_tmp(landing):
         context.log.warning(f"removed a half-written batch left by a crashed writer: {leftover.name}")
-    batches, cursor = unseen_batches(landing, json.loads(context.cursor or "{}"))
-    if not batches:
+    state = json.loads(context.cursor or "{}")
+    batches, cursor = unseen_batches(landing, state)
+    touched = {partition_key(b.tenant, metric) for b in batches for metric in b.metrics}
+    touched |= set(state.get("pending", []))
+    if not touched:
         return dg.SkipReason("no new landed batches")
-    keys = sorted({partition_key(b.tenant, metric) for b in batches for metric in b.metrics})
-    known = set(context.instance.get_dynamic_partitions(series_partitions.name))
-    new_keys = [key for key in keys if key not in known]
-    last_batch = batches[-1].batch_id
+    known = context.instance.get_dynamic_partitions(series_partitions.name)
+    new_keys = sorted(touched - set(known))
+    requests, deferred = landing_run_requests(
+        context.instance, [*known, *new_keys], touched, cursor["newest"]
+    )
+    if deferred:
+        context.log.info(
+            f"{len(deferred)} partition(s) wait for their tenant's queued runs: {sorted(deferred)[:5]}"
+        )
     return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(run_key=f"{key}@{last_batch}", partition_key=key, tags=tenant_tags([key]))
-            for key in keys
-        ],
+        run_requests=requests,
         dynamic_partitions_requests=[series_partitions.build_add_request(new_keys)] if new_keys else [],
-        cursor=json.dumps(cursor),
+        cursor=json.dumps({**cursor, "pending": sorted(deferred)}),
+        skip_reason=None if requests else f"{len(touched)} touched partition(s) already have waiting runs",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+from dagster._core.utils import make_new_run_id
 
 from intentvision_dagster.definitions import build_definitions
 from intentvision_dagster.runs import ingest_file
@@ -17,7 +18,13 @@ CSV = """timestamp,metric,labels,value
 """
 
 
-def test_new_batches_add_partitions_and_request_one_run_per_partition(tmp_path):
+def _tick(sensor, instance, defs, cursor=None):
+    return sensor(
+        dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources, cursor=cursor)
+    )
+
+
+def test_new_batches_add_partitions_and_request_one_run_per_tenant_range(tmp_path):
     settings = settings_for(tmp_path / "home")
     defs = build_definitions(settings)
     source = tmp_path / "metrics.csv"
@@ -33,8 +40,10 @@ def test_new_batches_add_partitions_and_request_one_run_per_partition(tmp_path):
             "acme/http_requests_per_second",
             "acme/node_cpu_utilization_percent",
         ]
-        assert sorted(r.partition_key for r in result.run_requests) == sorted(added.partition_keys)
-        assert {r.tags["intentvision/tenant"] for r in result.run_requests} == {"acme"}
+        [request] = result.run_requests
+        assert request.tags["dagster/asset_partition_range_start"] == "acme/http_requests_per_second"
+        assert request.tags["dagster/asset_partition_range_end"] == "acme/node_cpu_utilization_percent"
+        assert request.tags["intentvision/tenant"] == "acme"
         assert json.loads(result.cursor)["newest"] == batch.batch_id
 
         instance.add_dynamic_partitions("tenant_metric", added.partition_keys)
@@ -57,3 +66,81 @@ def test_new_batches_add_partitions_and_request_one_run_per_partition(tmp_path):
             "globex/node_cpu_utilization_percent",
         ]
         assert json.loads(later.cursor)["newest"] == second.batch_id
+
+
+def _waiting_run(instance, key: str) -> None:
+    """A pipeline run for ``key`` that the queue has not started yet."""
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="series_pipeline",
+            run_id=make_new_run_id(),
+            status=dg.DagsterRunStatus.NOT_STARTED,
+            tags={"dagster/partition": key, "intentvision/tenant": key.split("/")[0]},
+        )
+    )
+
+
+def _many_metrics_csv(path, count: int) -> None:
+    rows = [f"2026-11-01T00:00:00Z,stream_metric_{i:03d},host=a,1" for i in range(count)]
+    path.write_text("timestamp,metric,labels,value\n" + "\n".join(rows) + "\n")
+
+
+def test_a_stream_of_200_metric_names_makes_one_run_not_200(tmp_path):
+    settings = settings_for(tmp_path / "home")
+    defs = build_definitions(settings)
+    source = tmp_path / "stream.csv"
+    _many_metrics_csv(source, 200)
+    ingest_file(source, "acme", settings)
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    with dg.instance_for_test() as instance:
+        result = _tick(sensor, instance, defs)
+        [request] = result.run_requests
+        assert request.tags["dagster/asset_partition_range_start"] == "acme/stream_metric_000"
+        assert request.tags["dagster/asset_partition_range_end"] == "acme/stream_metric_199"
+
+
+def test_partitions_a_waiting_run_covers_get_no_second_run(tmp_path):
+    settings = settings_for(tmp_path / "home")
+    defs = build_definitions(settings)
+    source = tmp_path / "metrics.csv"
+    source.write_text(CSV)
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(
+            "tenant_metric", ["acme/http_requests_per_second", "acme/node_cpu_utilization_percent"]
+        )
+        _waiting_run(instance, "acme/http_requests_per_second")
+        ingest_file(source, "acme", settings)
+        result = _tick(sensor, instance, defs)
+        assert [r.partition_key for r in result.run_requests] == ["acme/node_cpu_utilization_percent"]
+        _waiting_run(instance, "acme/node_cpu_utilization_percent")
+        ingest_file(source, "acme", settings)
+        again = _tick(sensor, instance, defs, cursor=result.cursor)
+        assert again.run_requests == []
+        assert again.skip_reason.skip_message == "2 touched partition(s) already have waiting runs"
+
+
+def test_a_tenant_with_full_queue_waits_without_holding_back_another_tenant(tmp_path):
+    settings = settings_for(tmp_path / "home")
+    defs = build_definitions(settings)
+    source = tmp_path / "metrics.csv"
+    source.write_text(CSV)
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("tenant_metric", ["acme/a", "acme/b"])
+        _waiting_run(instance, "acme/a")
+        _waiting_run(instance, "acme/b")
+        ingest_file(source, "acme", settings)
+        ingest_file(source, "globex", settings)
+        result = _tick(sensor, instance, defs)
+        assert [r.tags["intentvision/tenant"] for r in result.run_requests] == ["globex"]
+        assert json.loads(result.cursor)["pending"] == [
+            "acme/http_requests_per_second",
+            "acme/node_cpu_utilization_percent",
+        ]
+        for run in instance.get_runs():
+            instance.delete_run(run.run_id)
+        later = _tick(sensor, instance, defs, cursor=result.cursor)
+        [request] = later.run_requests
+        assert request.tags["intentvision/tenant"] == "acme"
+        assert json.loads(later.cursor)["pending"] == []
