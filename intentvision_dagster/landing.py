@@ -168,9 +168,9 @@ def list_batches(landing_dir: Path, after: str | None = None) -> list[LandedBatc
     found = [
         (batch_dir.name, tenant_dir.name, batch_dir)
         for tenant_dir in root.iterdir()
-        if tenant_dir.is_dir() and TENANT_PATTERN.match(tenant_dir.name)
+        if tenant_dir.is_dir() and TENANT_PATTERN.fullmatch(tenant_dir.name)
         for batch_dir in tenant_dir.iterdir()
-        if BATCH_ID_PATTERN.match(batch_dir.name) and (after is None or batch_dir.name > after)
+        if BATCH_ID_PATTERN.fullmatch(batch_dir.name) and (after is None or batch_dir.name > after)
     ]
     batches = []
     for batch_id, tenant, batch_dir in sorted(found):
@@ -237,7 +237,7 @@ def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataF
 
 def _tenant_files(tenant_dir: Path) -> list[Path]:
     """Every Parquet file of the tenant's complete batches (``.tmp-`` directories are never read)."""
-    return [path for path in tenant_dir.glob("*/*.parquet") if BATCH_ID_PATTERN.match(path.parent.name)]
+    return [path for path in tenant_dir.glob("*/*.parquet") if BATCH_ID_PATTERN.fullmatch(path.parent.name)]
 
 
 LATE_BATCH_GRACE = timedelta(minutes=10)

@@ -6,13 +6,14 @@ or ``...`` (which Dagster reserves in partition keys). Plain Python: pure module
 
 import re
 
+# Use these with ``fullmatch``: ``match`` lets ``$`` accept a trailing newline ("acme\n" is not a tenant).
 TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 METRIC_PATTERN = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")
 LABEL_NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def validate_tenant(tenant: str) -> str:
-    if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+    if not isinstance(tenant, str) or not TENANT_PATTERN.fullmatch(tenant):
         raise ValueError(
             f"tenant {tenant!r} is not a valid tenant id: use lowercase letters, digits and '-', "
             "starting with a letter or digit, at most 63 characters"
@@ -21,7 +22,7 @@ def validate_tenant(tenant: str) -> str:
 
 
 def validate_metric(metric: str) -> str:
-    if not isinstance(metric, str) or not METRIC_PATTERN.match(metric):
+    if not isinstance(metric, str) or not METRIC_PATTERN.fullmatch(metric):
         raise ValueError(
             f"metric {metric!r} is not a valid metric name: use letters, digits, '_' and ':', "
             "not starting with a digit (the Prometheus metric-name rule)"

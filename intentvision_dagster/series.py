@@ -28,7 +28,7 @@ def _escape(value: str) -> str:
 
 def canonical_labels(labels: dict[str, str]) -> str:
     for name in labels:
-        if not LABEL_NAME_PATTERN.match(name) or name.startswith("__"):
+        if not LABEL_NAME_PATTERN.fullmatch(name) or name.startswith("__"):
             raise ValueError(
                 f"label name {name!r} is not valid: use letters, digits and '_', "
                 "not starting with a digit or '__'"
