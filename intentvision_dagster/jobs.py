@@ -5,16 +5,15 @@ One place for what ingest, forecasting, alerting and the CLI all need to name: t
 how the night is cut into runs.
 """
 
-import os
 import socket
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 
 import dagster as dg
 
 from intentvision_dagster.names import split_partition_key
 from intentvision_dagster.partitions import series_partitions
+from intentvision_dagster.processes import process_gone, process_identity
 
 PIPELINE_JOB_NAME = "series_pipeline"
 PIPELINE_ASSETS = ("raw_series", "validated_series", "anomalies", "forecast_accuracy", "forecasts")
@@ -148,40 +147,9 @@ def build_nightly_schedule(cron: str) -> dg.ScheduleDefinition:
     return nightly_forecasts
 
 
-def _process_start(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22); None if it is gone.
-
-    Comparing it, not only the pid, keeps a recycled pid from passing for the original process.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        # No /proc (not Linux): existence is all that can be checked.
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
 def process_tags() -> dict[str, str]:
     """Tags for a run this process executes itself (``execute_in_process``), naming this very process."""
-    pid = os.getpid()
-    return {PROCESS_TAG: f"{socket.gethostname()}:{pid}:{_process_start(pid) or ''}"}
-
-
-def process_gone(tag: str, host: str) -> bool:
-    """True when the process a :data:`PROCESS_TAG` names ran on ``host`` and no longer exists."""
-    tag_host, pid, start = tag.rsplit(":", 2)
-    if tag_host != host:
-        return False  # another machine's process: not ours to judge
-    current = _process_start(int(pid))
-    return current is None or (bool(start) and bool(current) and current != start)
+    return {PROCESS_TAG: process_identity()}
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
