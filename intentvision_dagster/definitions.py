@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from intentvision_dagster.alerting import defs as alerting
 from intentvision_dagster.alerting.resources import AlertDelivery, AlertRules
@@ -13,7 +12,7 @@ from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.ingest import defs as ingest
 from intentvision_dagster.jobs import build_nightly_schedule, orphaned_run_sweeper, pipeline_job
 from intentvision_dagster.quality import defs as quality
-from intentvision_dagster.resources import ProjectConfig, WarehouseIOManager
+from intentvision_dagster.resources import ProjectConfig, WarehouseIOManager, WarehouseResource
 from intentvision_dagster.settings import (
     DEFAULT_SLACK_API_URL,
     NIXTLA_KEY_ENV,
@@ -28,7 +27,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
     settings.ensure_dirs()
     return {
         "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=SCHEMA),
-        "warehouse": DuckDBResource(database=str(settings.warehouse_path)),
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
         "project": ProjectConfig(
             landing_dir=str(settings.landing_dir),
             reports_dir=str(settings.reports_dir),

@@ -14,11 +14,12 @@ import dagster as dg
 import duckdb
 import pandas as pd
 from dagster._core.storage.db_io_manager import DbIOManager, TableSlice
+from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 from intentvision_dagster.catalog import MetricCatalog, load_catalog
-from intentvision_dagster.warehouse import arrow_frame, table_exists, transaction
+from intentvision_dagster.warehouse import arrow_frame, table_exists, transaction, writer_intent
 
 
 class _TransactionalDuckDbClient(DuckDbClient):
@@ -31,7 +32,11 @@ class _TransactionalDuckDbClient(DuckDbClient):
     @staticmethod
     @contextmanager
     def connect(context, table_slice) -> Iterator[duckdb.DuckDBPyConnection]:
-        with DuckDbClient.connect(context, table_slice) as conn, transaction(conn):
+        with (
+            writer_intent(context.resource_config["database"]),
+            DuckDbClient.connect(context, table_slice) as conn,
+            transaction(conn),
+        ):
             yield conn
 
     @staticmethod
@@ -83,6 +88,15 @@ class WarehouseIOManager(DuckDBPandasIOManager):
             default_load_type=self.default_load_type(),
             io_manager_name="WarehouseIOManager",
         )
+
+
+class WarehouseResource(DuckDBResource):
+    """A read-write DuckDB connection that announces itself first, so API readers step aside for it."""
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with writer_intent(self.database), super().get_connection() as conn:
+            yield conn
 
 
 class ProjectConfig(dg.ConfigurableResource):

@@ -1,10 +1,22 @@
-"""Small DuckDB helpers shared by the warehouse IO manager, the quarantine, the alert log and the sensors."""
+"""Small DuckDB helpers shared by the warehouse IO manager, the quarantine, the alert log and the sensors,
+and the writer-first protocol that keeps API readers from locking a run out of the file.
 
+DuckDB lets one process write a file and any number read it, but not both at once. A writer announces itself
+(:func:`writer_intent`) before it opens the file; readers (:func:`reader_turn`) take turns one at a time and
+step aside while a writer waits, so a stream of reads leaves gaps a writer's connect retries can use.
+"""
+
+import fcntl
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 import pandas as pd
+
+from intentvision_dagster.processes import process_gone, process_identity
 
 SCHEMA = "intentvision"
 
@@ -36,3 +48,74 @@ def table_exists(conn: duckdb.DuckDBPyConnection, table: str, schema: str = SCHE
         "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
     ).fetchall()
     return count > 0
+
+
+def _writers_dir(database: str | Path) -> Path:
+    return Path(f"{database}.writers")
+
+
+@contextmanager
+def writer_intent(database: str | Path) -> Iterator[None]:
+    """Announce a writer for as long as it wants or holds ``database``; readers back off meanwhile.
+
+    One marker file per writer (named by a fresh id, holding the writer's process identity), so overlapping
+    writers never remove each other's marker, and a marker left by a killed writer is ignored.
+    """
+    folder = _writers_dir(database)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / uuid.uuid4().hex
+    marker.write_text(process_identity())
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def writer_waiting(database: str | Path) -> bool:
+    """True while a live process has announced it wants to write ``database``."""
+    folder = _writers_dir(database)
+    if not folder.is_dir():
+        return False
+    for marker in folder.iterdir():
+        try:
+            identity = marker.read_text()
+        except FileNotFoundError:
+            continue  # its writer finished while we looked
+        if identity and not process_gone(identity):
+            return True
+        marker.unlink(missing_ok=True)
+    return False
+
+
+class ReaderTurnTimeout(TimeoutError):
+    """No turn to read came up in time: a writer is waiting or other readers hold the file."""
+
+
+@contextmanager
+def reader_turn(database: str | Path, wait_seconds: float = 2.0) -> Iterator[None]:
+    """One reader at a time across processes, and none while a writer waits (:class:`ReaderTurnTimeout`).
+
+    DuckDB holds its file lock while any connection of a process is open; readers that overlap keep it held
+    without a gap, and a writer's connect fails until it gives up. Taking turns through an ``flock`` leaves a
+    gap after every read, and checking :func:`writer_waiting` inside the turn lets a waiting writer in next.
+    """
+    lock_path = Path(f"{database}.readers")
+    deadline = time.monotonic() + wait_seconds
+    with lock_path.open("a") as handle:
+        while True:
+            if not writer_waiting(database):
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass
+                else:
+                    if not writer_waiting(database):
+                        break
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+            if time.monotonic() >= deadline:
+                raise ReaderTurnTimeout(f"no turn to read {database} within {wait_seconds:g} s")
+            time.sleep(0.01)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

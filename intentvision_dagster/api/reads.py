@@ -1,9 +1,9 @@
 """Tenant-scoped reads of the warehouse for the API: read-only DuckDB connections that never block a run.
 
 DuckDB lets one process write a file; while a Dagster run holds it, a read-only open fails with a lock error.
-We retry briefly and then tell the client to come back (:class:`WarehouseBusy` -> 503 + Retry-After) rather
-than wait: a reader must never hold the file long enough to make a run's writer fail (dagster-duckdb retries
-its own connect with backoff, and our connections live for one query).
+Reads take turns and step aside while a writer waits (:func:`~intentvision_dagster.warehouse.reader_turn`),
+so concurrent readers never hold the file without a gap; a read that gets no turn, or finds the file locked
+after brief retries, tells the client to come back (:class:`WarehouseBusy` -> 503 + Retry-After).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from intentvision_dagster.warehouse import SCHEMA, table_exists
+from intentvision_dagster.warehouse import SCHEMA, ReaderTurnTimeout, reader_turn, table_exists
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,19 @@ def read_rows(
         f"select * from {SCHEMA}.{table.name} where {' and '.join(where)} "
         f"order by {table.order} limit {int(limit)}"
     )
-    conn = _open_read_only(warehouse)
     try:
-        if not table_exists(conn, table.name):
-            return []
-        cursor = conn.execute(sql, params)
-        names = [c[0] for c in cursor.description]
-        return [dict(zip(names, map(_json_value, row), strict=True)) for row in cursor.fetchall()]
-    finally:
-        conn.close()
+        with reader_turn(warehouse):
+            conn = _open_read_only(warehouse)
+            try:
+                if not table_exists(conn, table.name):
+                    return []
+                cursor = conn.execute(sql, params)
+                names = [c[0] for c in cursor.description]
+                return [dict(zip(names, map(_json_value, row), strict=True)) for row in cursor.fetchall()]
+            finally:
+                conn.close()
+    except ReaderTurnTimeout:
+        raise WarehouseBusy("a pipeline run is writing the warehouse; retry in a few seconds") from None
 
 
 def _open_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:

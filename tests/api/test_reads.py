@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -87,6 +89,61 @@ def test_a_read_during_a_writing_run_gets_503_and_never_blocks_the_writer(reads_
         [sys.executable, "-c", f"import duckdb; duckdb.connect({path!r}).execute('checkpoint')"], timeout=30
     )
     assert opened.returncode == 0
+
+
+WRITE_THROUGH_RESOURCE = """
+import sys, time
+from intentvision_dagster.resources import WarehouseResource
+started = time.monotonic()
+with WarehouseResource(database=sys.argv[1]).get_connection() as conn:
+    conn.execute("create table if not exists intentvision.written_by_a_run as select 1 as x")
+print(round(time.monotonic() - started, 2), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_reads_api(tmp_path_factory) -> Api:
+    """A warehouse big enough that one read takes a while, so six readers overlap without a gap."""
+    settings, registry, keys = make_api_home(tmp_path_factory.mktemp("slow-home"), api_rate_limit=10_000.0)
+    with duckdb.connect(str(settings.warehouse_path)) as conn:
+        conn.execute("create schema intentvision")
+        conn.execute(
+            "create table intentvision.validated_series as select 'acme' as tenant, 'cpu' as metric,"
+            " '' as labels, 'acme/cpu' || (i % 1000)::varchar as unique_id,"
+            " timestamp '2026-01-01' + to_seconds(i) as ds, random() as y from range(3000000) t(i)"
+        )
+    with api_in_thread(settings) as url:
+        yield Api(url, settings, registry, keys)
+
+
+def test_six_concurrent_readers_never_lock_out_a_writing_run(slow_reads_api: Api):
+    reads_api = slow_reads_api
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def keep_reading() -> None:
+        with httpx.Client(headers=reads_api.headers("acme")) as client:
+            while not stop.is_set():
+                answers.append(client.get(f"{reads_api.url}/v1/series").status_code)
+
+    readers = [threading.Thread(target=keep_reading) for _ in range(6)]
+    for reader in readers:
+        reader.start()
+    try:
+        time.sleep(1.0)  # the readers are in full flow before the run wants the file
+        run = subprocess.run(
+            [sys.executable, "-c", WRITE_THROUGH_RESOURCE, str(reads_api.settings.warehouse_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert float(run.stdout) < 10, f"the writer waited {run.stdout.strip()} s for the readers"
+    assert set(answers) <= {200, 503} and answers.count(200) > 0
 
 
 def test_no_warehouse_yet_reads_as_empty(tmp_path):
