@@ -27,7 +27,7 @@ from statsforecast.models import AutoETS, SeasonalNaive
 from utilsforecast.evaluation import evaluate
 from utilsforecast.losses import coverage, mae, mase, smape, winkler_score
 
-from intentvision_dagster.forecasting.engine import forecast
+from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.selection import select_models
 
 ROOT = Path(__file__).resolve().parents[1]

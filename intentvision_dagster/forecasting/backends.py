@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from intentvision_dagster.forecasting.engine import (
-    MIN_ETS_POINTS,
+from intentvision_dagster.forecasting.forecast import forecast
+from intentvision_dagster.forecasting.models import MIN_ETS_POINTS
+from intentvision_dagster.forecasting.spec import (
     bound_and_order,
     empty_forecast,
-    forecast,
     forecast_columns,
     interval_columns,
     nixtla_frame,

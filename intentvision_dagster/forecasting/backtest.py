@@ -10,17 +10,15 @@ from statsforecast import StatsForecast
 from utilsforecast.evaluation import evaluate
 from utilsforecast.losses import coverage, mae, mape, mase, rmse, smape
 
-from intentvision_dagster.forecasting.engine import (
+from intentvision_dagster.forecasting.models import (
     MIN_ETS_POINTS,
     Tier,
-    bound_and_order,
     candidates,
     choose_tier,
     fitted_models,
-    interval_columns,
     long_by_model,
-    nixtla_frame,
 )
+from intentvision_dagster.forecasting.spec import bound_and_order, interval_columns, nixtla_frame
 from intentvision_dagster.forecasting.workers import map_series
 from intentvision_dagster.frequency import season_lengths
 

@@ -11,8 +11,8 @@ from dagster_duckdb import DuckDBResource
 from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.forecasting.backends import run_backend
 from intentvision_dagster.forecasting.cleaning import without_anomalies
-from intentvision_dagster.forecasting.engine import MODEL_LOW_CONFIDENCE
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
+from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE
 from intentvision_dagster.forecasting.plots import forecast_plot_png
 from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.forecasting.selection import select_models, selection_columns

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from intentvision_dagster.forecasting.backends import TimeGPTOptions, run_backend
-from intentvision_dagster.forecasting.engine import MODEL_NAMES
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
+from intentvision_dagster.forecasting.models import MODEL_NAMES
 from intentvision_dagster.frequency import infer_freq
 from intentvision_dagster.series_files import SeriesFileError, read_series
 

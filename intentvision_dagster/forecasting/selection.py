@@ -23,17 +23,11 @@ import numpy as np
 import pandas as pd
 
 from intentvision_dagster.forecasting.backtest import METRICS, cross_validate, score
-from intentvision_dagster.forecasting.engine import (
-    MODEL_LOW_CONFIDENCE,
-    MODEL_NAMES,
-    bound_and_order,
-    candidates,
-)
+from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE, MODEL_NAMES, candidates
+from intentvision_dagster.forecasting.spec import bound_and_order
 from intentvision_dagster.frequency import season_lengths
 
 DEFAULT_SELECTION_METRIC = "mase"
-MODEL_ORDER = MODEL_NAMES
-"""Ties go to the earlier model (MSTL before SeasonalNaive before Ensemble)."""
 
 
 def selection_columns(levels: Sequence[int]) -> list[str]:
@@ -159,7 +153,7 @@ def select_models(
         if found is None or found["mae"].isna().all():
             rows.append({"unique_id": uid, "model": candidates(tier)[0], "n_windows": windows})
             continue
-        ranked = found.set_index("model").reindex([m for m in MODEL_ORDER if m in set(found["model"])])
+        ranked = found.set_index("model").reindex([m for m in MODEL_NAMES if m in set(found["model"])])
         # A metric undefined for some candidate (MASE of a flat history: 0/0) ranks them all by MAE instead.
         key = metric if np.isfinite(ranked[metric]).all() else "mae"
         best = ranked.reset_index().iloc[int(np.nanargmin(ranked[key].to_numpy()))].to_dict()

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from intentvision_dagster.forecasting.engine import forecast
+from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.plots import forecast_plot_png, pick_series
 from tests.forecasting.factories import seasonal_frame
 

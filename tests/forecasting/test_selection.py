@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from intentvision_dagster.forecasting.backtest import METRICS
-from intentvision_dagster.forecasting.engine import forecast
+from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.selection import (
     calibration_factor,
     conformal_quantile,

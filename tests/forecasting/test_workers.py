@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from intentvision_dagster.forecasting.engine import forecast
+from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.workers import MIN_SERIES_PER_WORKER, worker_count
 from tests.forecasting.factories import long_frame
 

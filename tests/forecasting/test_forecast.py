@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from intentvision_dagster.forecasting.engine import MODEL_LOW_CONFIDENCE, choose_tier, forecast, stl_jumps
+from intentvision_dagster.forecasting.forecast import forecast
+from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE
 from tests.forecasting.factories import long_frame, seasonal_frame
 
 COLUMNS = ["unique_id", "ds", "yhat", "lo_80", "hi_80", "lo_95", "hi_95", "model"]
@@ -110,22 +111,6 @@ def test_tiers_follow_history_length() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("n_points", "seasons", "tier"),
-    [
-        (48, [24, 168], ("AutoETS_short", ())),
-        (49, [24, 168], ("MSTL", (24,))),
-        (24 * 7 * 3, [24, 168], ("MSTL", (24,))),
-        (24 * 7 * 3 + 1, [24, 168], ("MSTL", (24, 168))),
-        (9, [24, 168], ("Naive", ())),
-        (200, [], ("AutoETS", ())),
-        (15, [7], ("MSTL", (7,))),
-    ],
-)
-def test_choose_tier(n_points: int, seasons: list[int], tier: tuple) -> None:
-    assert choose_tier(n_points, seasons) == tier
-
-
 def test_missing_values_are_dropped_and_extra_columns_ignored() -> None:
     history = long_frame(np.r_[np.arange(60.0), np.nan], "with_nan")
     fc = forecast(history, horizon=2, freq="h", levels=(90,))
@@ -138,8 +123,3 @@ def test_empty_input_gives_empty_frame_with_columns() -> None:
     fc = forecast(long_frame([], "none"), horizon=3, freq="h")
     assert list(fc.columns) == COLUMNS
     assert fc.empty
-
-
-def test_stl_jumps_follow_r_defaults() -> None:
-    assert stl_jumps(24) == {"seasonal_jump": 2, "trend_jump": 5, "low_pass_jump": 3}
-    assert stl_jumps(288) == {"seasonal_jump": 2, "trend_jump": 51, "low_pass_jump": 29}
