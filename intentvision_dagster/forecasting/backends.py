@@ -7,8 +7,8 @@ returned for the asset metadata.
 
 The top of the pure layers: it calls :func:`~intentvision_dagster.forecasting.forecast.forecast` as the
 statsforecast backend and for the series too short for the others; only ``files.py``, ``defs.py`` and
-``resources.py`` sit above it. Prophet, nixtla and httpx are imported where used: they are optional for the
-default backend and slow to import.
+``resources.py`` sit above it. Prophet, nixtla and httpx are imported where used: only their backend needs
+them, so the default statsforecast path does not pay their import time.
 """
 
 from __future__ import annotations
