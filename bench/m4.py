@@ -27,8 +27,9 @@ from statsforecast.models import AutoETS, SeasonalNaive
 from utilsforecast.evaluation import evaluate
 from utilsforecast.losses import coverage, mae, mase, smape, winkler_score
 
-from intentvision_dagster.forecasting.engine import forecast
+from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.selection import select_models
+from intentvision_dagster.forecasting.spec import ForecastSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 HORIZON, SEASON, LEVEL = 48, 24, 95
@@ -158,12 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     n = train["unique_id"].nunique()
     print(f"M4 Hourly: {n} series, horizon {HORIZON}, season {SEASON}, {args.jobs} worker process(es)")
 
-    selection, select_s = timed(
-        lambda: select_models(train, HORIZON, "h", levels=(80, LEVEL), n_jobs=args.jobs)
-    )
-    ours, refit_s = timed(
-        lambda: forecast(train, HORIZON, "h", levels=(80, LEVEL), n_jobs=args.jobs, selection=selection)
-    )
+    spec = ForecastSpec(HORIZON, "h", levels=(80, LEVEL), n_jobs=args.jobs)
+    selection, select_s = timed(lambda: select_models(train, spec))
+    ours, refit_s = timed(lambda: forecast(train, spec, selection=selection))
     print(f"ours: selection {select_s:.1f} s, forecast with the stored selection {refit_s:.1f} s")
     ours_scores = scores_per_series(ours, test, train)
     # Prophet right after ours, so both are timed under the same load on a shared machine.

@@ -1,25 +1,31 @@
 """Forecast backends behind one call: statsforecast (default), Prophet per series, TimeGPT through nixtla.
 
-:func:`run_backend` takes the engine's input (long frame, horizon, frequency, levels, bounds) and returns the
+:func:`run_backend` takes the engine's input (long frame and a :class:`~.spec.ForecastSpec`) and returns the
 engine's output frame plus which backend produced it. A TimeGPT failure (bad key 401, rate limit 429, 5xx,
 timeouts, unreachable) never fails the caller: the statsforecast engine forecasts instead and the reason is
 returned for the asset metadata.
+
+The top of the pure layers: it calls :func:`~intentvision_dagster.forecasting.forecast.forecast` as the
+statsforecast backend and for the series too short for the others; only ``files.py``, ``defs.py`` and
+``resources.py`` sit above it. Prophet, nixtla and httpx are imported where used: only their backend needs
+them, so the default statsforecast path does not pay their import time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from intentvision_dagster.forecasting.engine import (
-    MIN_ETS_POINTS,
+from intentvision_dagster.forecasting.forecast import forecast
+from intentvision_dagster.forecasting.models import MIN_ETS_POINTS
+from intentvision_dagster.forecasting.spec import (
+    ForecastSpec,
     bound_and_order,
     empty_forecast,
-    forecast,
     forecast_columns,
     interval_columns,
     nixtla_frame,
@@ -51,7 +57,7 @@ class BackendRun:
 
 
 def prophet_forecast(
-    df: pd.DataFrame, horizon: int, freq: str, levels: Sequence[int], holidays_country: str | None = None
+    df: pd.DataFrame, spec: ForecastSpec, holidays_country: str | None = None
 ) -> pd.DataFrame:
     """Prophet per series: daily seasonality for sub-daily data, weekly always, optional country holidays.
 
@@ -62,27 +68,25 @@ def prophet_forecast(
 
     logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
     logging.getLogger("prophet").setLevel(logging.WARNING)
-    sub_daily = bool(season_lengths(freq)) and season_lengths(freq)[0] > 7
+    sub_daily = bool(season_lengths(spec.freq)) and season_lengths(spec.freq)[0] > 7
     parts = []
     for uid, history in df.groupby("unique_id", sort=True):
         model = Prophet(daily_seasonality=sub_daily, weekly_seasonality=True, yearly_seasonality=False)
         if holidays_country:
             model.add_country_holidays(country_name=holidays_country)
         model.fit(history[["ds", "y"]])
-        future = model.make_future_dataframe(periods=horizon, freq=freq, include_history=False)
+        future = model.make_future_dataframe(periods=spec.horizon, freq=spec.freq, include_history=False)
         samples = model.predictive_samples(future)["yhat"]
         out = pd.DataFrame({"unique_id": uid, "ds": future["ds"], "yhat": model.predict(future)["yhat"]})
-        for level in levels:
+        for level in spec.levels:
             tail = (100 - level) / 2
             out[f"lo_{level}"] = np.percentile(samples, tail, axis=1)
             out[f"hi_{level}"] = np.percentile(samples, 100 - tail, axis=1)
         parts.append(out.assign(model="Prophet"))
-    return pd.concat(parts, ignore_index=True) if parts else empty_forecast(levels)
+    return pd.concat(parts, ignore_index=True) if parts else empty_forecast(spec.levels)
 
 
-def timegpt_forecast(
-    df: pd.DataFrame, horizon: int, freq: str, levels: Sequence[int], options: TimeGPTOptions
-) -> pd.DataFrame:
+def timegpt_forecast(df: pd.DataFrame, spec: ForecastSpec, options: TimeGPTOptions) -> pd.DataFrame:
     """TimeGPT forecasts through ``nixtla.NixtlaClient``; raises the client's errors as they come."""
     from nixtla import NixtlaClient
 
@@ -94,9 +98,9 @@ def timegpt_forecast(
         retry_interval=options.retry_interval_seconds,
         max_wait_time=options.max_wait_seconds,
     )
-    out = client.forecast(df=df, h=horizon, freq=freq, level=list(levels), model=options.model)
+    out = client.forecast(df=df, h=spec.horizon, freq=spec.freq, level=list(spec.levels), model=options.model)
     renames = {"TimeGPT": "yhat"}
-    for level in levels:
+    for level in spec.levels:
         renames |= {f"TimeGPT-lo-{level}": f"lo_{level}", f"TimeGPT-hi-{level}": f"hi_{level}"}
     return out.rename(columns=renames).assign(model="TimeGPT")
 
@@ -128,23 +132,18 @@ def _timegpt_errors() -> tuple[type[BaseException], ...]:
 
 def run_backend(
     df: pd.DataFrame,
-    horizon: int,
-    freq: str,
-    levels: Sequence[int] = (80, 95),
-    lower: float | None = None,
-    upper: float | None = None,
+    spec: ForecastSpec,
     backend: str = "statsforecast",
     selection: pd.DataFrame | None = None,
     model: str = "auto",
-    n_jobs: int = 1,
     timegpt: TimeGPTOptions | None = None,
     holidays_country: str | None = None,
-    on_progress=None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> BackendRun:
     """Forecast with ``backend``; bounds and interval ordering are applied to every backend's output.
 
     ``selection`` and ``model`` are the statsforecast engine's (see
-    :func:`~intentvision_dagster.forecasting.engine.forecast`). Series too short for Prophet or TimeGPT
+    :func:`~intentvision_dagster.forecasting.forecast.forecast`). Series too short for Prophet or TimeGPT
     (fewer than ``MIN_ETS_POINTS`` points) take the statsforecast engine's cold-start model instead.
     """
     if backend not in BACKENDS:
@@ -154,7 +153,7 @@ def run_backend(
     data = nixtla_frame(df)
 
     def statsforecast(frame: pd.DataFrame) -> pd.DataFrame:
-        return forecast(frame, horizon, freq, levels, lower, upper, n_jobs, selection, model, on_progress)
+        return forecast(frame, spec, selection, model, on_progress)
 
     if backend == "statsforecast" or data.empty:
         return BackendRun(statsforecast(data), "statsforecast")
@@ -162,16 +161,14 @@ def run_backend(
     long_enough, short = data[sizes >= MIN_ETS_POINTS], data[sizes < MIN_ETS_POINTS]
     try:
         if backend == "prophet":
-            raw = prophet_forecast(long_enough, horizon, freq, levels, holidays_country)
+            raw = prophet_forecast(long_enough, spec, holidays_country)
         else:
-            raw = timegpt_forecast(long_enough, horizon, freq, levels, timegpt)
+            raw = timegpt_forecast(long_enough, spec, timegpt)
     except _timegpt_errors() as exc:
         if backend != "timegpt":
             raise
         return BackendRun(statsforecast(data), "statsforecast", describe_failure(exc))
-    tidy = bound_and_order(
-        raw[["unique_id", "ds", "yhat", *interval_columns(levels), "model"]], levels, lower, upper
-    )
+    tidy = bound_and_order(raw[["unique_id", "ds", "yhat", *interval_columns(spec.levels), "model"]], spec)
     parts = [tidy, statsforecast(short)] if not short.empty else [tidy]
-    result = pd.concat(parts, ignore_index=True)[forecast_columns(levels)]
+    result = pd.concat(parts, ignore_index=True)[forecast_columns(spec.levels)]
     return BackendRun(result.sort_values(["unique_id", "ds"], ignore_index=True), backend)

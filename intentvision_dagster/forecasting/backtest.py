@@ -1,8 +1,14 @@
-"""Rolling-origin backtest of the engine's candidate models, scored with utilsforecast."""
+"""Rolling-origin backtest of the registry's candidate models, scored with utilsforecast.
+
+Above :mod:`~intentvision_dagster.forecasting.models` (what to fit) and below the selection, which ranks
+and calibrates from these scores; it never imports a forecast, so the selection can call it and the
+forecast can call the selection.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import pandas as pd
@@ -10,15 +16,18 @@ from statsforecast import StatsForecast
 from utilsforecast.evaluation import evaluate
 from utilsforecast.losses import coverage, mae, mape, mase, rmse, smape
 
-from intentvision_dagster.forecasting.engine import (
+from intentvision_dagster.forecasting.models import (
     MIN_ETS_POINTS,
     Tier,
-    bound_and_order,
     candidates,
     choose_tier,
     fitted_models,
-    interval_columns,
     long_by_model,
+)
+from intentvision_dagster.forecasting.spec import (
+    ForecastSpec,
+    bound_and_order,
+    interval_columns,
     nixtla_frame,
 )
 from intentvision_dagster.forecasting.workers import map_series
@@ -56,12 +65,12 @@ def window_plan(
     return fallback
 
 
-def plan_windows(data: pd.DataFrame, horizon: int, freq: str, n_windows: int) -> pd.DataFrame:
+def plan_windows(data: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
     """Per series: the tier at its first cutoff, and its window plan (``steps, n_windows, step``)."""
-    seasons = season_lengths(freq)
+    seasons = season_lengths(spec.freq)
     rows = []
     for uid, n_points in data.groupby("unique_id").size().items():
-        steps, windows, step = window_plan(int(n_points), horizon, n_windows, seasons)
+        steps, windows, step = window_plan(int(n_points), spec.horizon, spec.n_windows, seasons)
         tier = choose_tier(int(n_points) - steps - step * (windows - 1), seasons)
         rows.append({"unique_id": uid, "tier": tier, "steps": steps, "n_windows": windows, "step": step})
     return pd.DataFrame(rows, columns=["unique_id", "tier", "steps", "n_windows", "step"])
@@ -69,13 +78,9 @@ def plan_windows(data: pd.DataFrame, horizon: int, freq: str, n_windows: int) ->
 
 def cross_validate(
     df: pd.DataFrame,
-    horizon: int,
-    freq: str,
-    levels: Sequence[int] = (80, 95),
-    n_windows: int = 3,
-    n_jobs: int = 1,
+    spec: ForecastSpec,
     only: Sequence[str] | None = None,
-    on_progress=None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Raw rolling-origin forecasts of every candidate and the window plan they followed.
 
@@ -84,17 +89,7 @@ def cross_validate(
     group and worker fits all of the group's candidates together (``only`` restricts them to those names).
     """
     data = nixtla_frame(df)
-    shares = map_series(
-        _cross_validate_share,
-        data,
-        n_jobs,
-        on_progress,
-        horizon=horizon,
-        freq=freq,
-        levels=levels,
-        n_windows=n_windows,
-        only=only,
-    )
+    shares = map_series(_cross_validate_share, data, spec.n_jobs, on_progress, spec=spec, only=only)
     if len(shares) == 1:
         return shares[0]
     frames = [cv for cv, _ in shares if not cv.empty] or [shares[0][0]]
@@ -103,32 +98,29 @@ def cross_validate(
 
 def _cross_validate_share(
     data: pd.DataFrame,
-    horizon: int,
-    freq: str,
-    levels: Sequence[int],
-    n_windows: int,
+    spec: ForecastSpec,
     only: Sequence[str] | None,
-    on_progress=None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    plan = plan_windows(data, horizon, freq, n_windows)
+    plan = plan_windows(data, spec)
     parts = []
     for (tier, steps, windows, step), group in plan[plan["n_windows"] > 0].groupby(
         ["tier", "steps", "n_windows", "step"]
     ):
         names = _names(tier, only)
-        sf = StatsForecast(models=fitted_models(names, tier), freq=freq, n_jobs=1)
+        sf = StatsForecast(models=fitted_models(names, tier), freq=spec.freq, n_jobs=1)
         wide = sf.cross_validation(
             df=data[data["unique_id"].isin(group["unique_id"])],
             h=steps,
             n_windows=windows,
             step_size=step,
-            level=list(levels),
+            level=list(spec.levels),
             refit=True,
         )
-        parts.append(long_by_model(wide, names, levels))
+        parts.append(long_by_model(wide, names, spec.levels))
         if on_progress is not None:
             on_progress(len(group))
-    columns = ["unique_id", "ds", "cutoff", "y", "yhat", *interval_columns(levels), "model"]
+    columns = ["unique_id", "ds", "cutoff", "y", "yhat", *interval_columns(spec.levels), "model"]
     cv = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return cv[columns], plan
 
@@ -179,17 +171,32 @@ def score(cv: pd.DataFrame, history: pd.DataFrame, levels: Sequence[int], season
     return result.reset_index().rename_axis(columns=None)
 
 
-def backtest(
+@dataclass(frozen=True)
+class Backtest:
+    """One backtest run: the raw forecasts, the window plan they followed, and the bounded scores."""
+
+    cv: pd.DataFrame
+    plan: pd.DataFrame
+    scores: pd.DataFrame
+
+
+def run_backtest(
     df: pd.DataFrame,
-    horizon: int,
-    freq: str,
-    levels: Sequence[int] = (80, 95),
-    n_windows: int = 3,
-    lower: float | None = None,
-    upper: float | None = None,
-    n_jobs: int = 1,
+    spec: ForecastSpec,
     only: Sequence[str] | None = None,
-) -> pd.DataFrame:
+    on_progress: Callable[[int], None] | None = None,
+) -> Backtest:
+    """:func:`cross_validate`, then :func:`score` on the forecasts clipped to the spec's bounds.
+
+    MASE is scaled by the shortest season (1 for a frequency without one).
+    """
+    cv, plan = cross_validate(df, spec, only, on_progress)
+    seasons = season_lengths(spec.freq)
+    scores = score(bound_and_order(cv, spec), df, spec.levels, seasons[0] if seasons else 1)
+    return Backtest(cv, plan, scores)
+
+
+def backtest(df: pd.DataFrame, spec: ForecastSpec, only: Sequence[str] | None = None) -> pd.DataFrame:
     """Accuracy of every candidate of every series, one row per (series, model), bounds applied.
 
     Each series is evaluated on the candidates of the tier it has at its first cutoff, on
@@ -197,14 +204,12 @@ def backtest(
     get one row (their tier's model) with NaN metrics and ``n_windows = 0``. Returns
     :func:`backtest_columns` sorted by unique_id, model.
     """
-    cv, plan = cross_validate(df, horizon, freq, levels, n_windows, n_jobs, only)
-    seasons = season_lengths(freq)
-    scores = score(bound_and_order(cv, levels, lower, upper), df, levels, seasons[0] if seasons else 1)
-    unscored = plan.loc[plan["n_windows"] == 0, ["unique_id", "tier"]]
+    run = run_backtest(df, spec, only)
+    unscored = run.plan.loc[run.plan["n_windows"] == 0, ["unique_id", "tier"]]
     missing = pd.DataFrame({"unique_id": unscored["unique_id"], "model": [t[0] for t in unscored["tier"]]})
-    result = pd.concat([scores, missing], ignore_index=True).merge(
-        plan[["unique_id", "n_windows"]], on="unique_id", how="left"
+    result = pd.concat([run.scores, missing], ignore_index=True).merge(
+        run.plan[["unique_id", "n_windows"]], on="unique_id", how="left"
     )
-    columns = backtest_columns(levels)
+    columns = backtest_columns(spec.levels)
     result = result.reindex(columns=columns).astype({c: "float64" for c in columns[2:-1]})
     return result.astype({"n_windows": "int64"}).sort_values(["unique_id", "model"], ignore_index=True)

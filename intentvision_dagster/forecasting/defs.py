@@ -11,11 +11,12 @@ from dagster_duckdb import DuckDBResource
 from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.forecasting.backends import run_backend
 from intentvision_dagster.forecasting.cleaning import without_anomalies
-from intentvision_dagster.forecasting.engine import MODEL_LOW_CONFIDENCE
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
+from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE
 from intentvision_dagster.forecasting.plots import forecast_plot_png
 from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.forecasting.selection import select_models, selection_columns
+from intentvision_dagster.forecasting.spec import ForecastSpec
 from intentvision_dagster.frequency import horizon_steps, infer_freq
 from intentvision_dagster.partitions import PARTITION_EXPR, series_asset
 from intentvision_dagster.plotting import png_markdown
@@ -27,26 +28,29 @@ LEVELS = (80, 95)
 
 
 def per_metric(
-    frame: pd.DataFrame, catalog: MetricCatalog, n_jobs: int
-) -> Iterator[tuple[str, str, pd.DataFrame, dict]]:
-    """One vectorised engine call per (tenant, metric): its regular-step frame and the engine parameters.
+    frame: pd.DataFrame, catalog: MetricCatalog, config: ForecastingConfig, n_jobs: int
+) -> Iterator[tuple[str, str, pd.DataFrame, ForecastSpec]]:
+    """One vectorised engine call per (tenant, metric): its regular-step frame and the engine's spec.
 
     Missing steps are filled by metric kind (:mod:`~intentvision_dagster.forecasting.gaps`) first.
     """
     for (tenant, metric), group in frame.groupby(["tenant", "metric"], sort=True):
-        spec = catalog.spec(str(metric))
+        entry = catalog.spec(str(metric))
         freq = infer_freq(group)
         yield (
             str(tenant),
             str(metric),
-            fill_missing_steps(group, freq, spec.kind).drop(columns="filled"),
-            {
-                "horizon": horizon_steps(spec.horizon, freq),
-                "freq": freq,
-                "lower": spec.min_value,
-                "upper": spec.max_value,
-                "n_jobs": n_jobs,
-            },
+            fill_missing_steps(group, freq, entry.kind).drop(columns="filled"),
+            ForecastSpec(
+                horizon=horizon_steps(entry.horizon, freq),
+                freq=freq,
+                levels=LEVELS,
+                lower=entry.min_value,
+                upper=entry.max_value,
+                n_jobs=n_jobs,
+                metric=config.selection_metric,
+                n_windows=config.backtest_windows,
+            ),
         )
 
 
@@ -100,20 +104,13 @@ def forecast_accuracy(
         ]
     started = time.perf_counter()
     parts = []
-    for _, _, frame, params in per_metric(modelled, catalog, project.model_jobs):
+    for _, _, frame, spec in per_metric(modelled, catalog, config, project.model_jobs):
         kept = stored[stored["unique_id"].isin(frame["unique_id"])] if not stored.empty else stored
         todo = frame[~frame["unique_id"].isin(kept["unique_id"])] if not kept.empty else frame
         if not kept.empty:
             parts.append(kept.drop(columns=[c for c in IDENTITY if c != "unique_id"]))
         if not todo.empty:
-            selected = select_models(
-                todo,
-                levels=LEVELS,
-                metric=config.selection_metric,
-                n_windows=config.backtest_windows,
-                **params,
-            )
-            parts.append(selected.assign(selected_at=now))
+            parts.append(select_models(todo, spec).assign(selected_at=now))
     columns = [*selection_columns(LEVELS), "selected_at"]
     result = pd.concat(parts, ignore_index=True)[columns].merge(identity, on="unique_id", how="left")
     reselected = int((result["selected_at"] == now).sum())
@@ -185,16 +182,15 @@ def forecasts(
     # Fit on the series with anomalies replaced by expected values: an incident is not a pattern to repeat.
     cleaned = without_anomalies(anomalies)[[*IDENTITY, "ds", "y"]]
     parts, fallbacks = [], []
-    for tenant, metric, frame, params in per_metric(cleaned, catalog, project.model_jobs):
-        context.log.info(f"forecasting {frame['unique_id'].nunique()} series of {metric} ({params})")
+    for tenant, metric, frame, spec in per_metric(cleaned, catalog, config, project.model_jobs):
+        context.log.info(f"forecasting {frame['unique_id'].nunique()} series of {metric} ({spec})")
         run = run_backend(
             frame,
-            levels=LEVELS,
+            spec,
             backend=config.backend,
             selection=forecast_accuracy[forecast_accuracy["unique_id"].isin(frame["unique_id"])],
             timegpt=config.timegpt_options(),
             holidays_country=config.holidays_country(tenant) if config.backend == "prophet" else None,
-            **params,
         )
         if run.fallback_reason:
             context.log.warning(

@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from intentvision_dagster.forecasting.backends import TimeGPTOptions, run_backend
-from intentvision_dagster.forecasting.engine import MODEL_NAMES
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
+from intentvision_dagster.forecasting.models import MODEL_NAMES
+from intentvision_dagster.forecasting.spec import ForecastSpec
 from intentvision_dagster.frequency import infer_freq
 from intentvision_dagster.series_files import SeriesFileError, read_series
 
@@ -92,12 +93,9 @@ def forecast_input(
     regular = fill_missing_steps(source.frame, source.freq).drop(columns="filled")
     run = run_backend(
         regular,
-        horizon,
-        source.freq,
-        levels,
+        ForecastSpec(horizon, source.freq, tuple(levels), n_jobs=n_jobs),
         backend=backend,
         model=model if backend == "statsforecast" else "auto",
-        n_jobs=n_jobs,
         timegpt=timegpt,
         on_progress=on_progress,
     )

@@ -61,7 +61,7 @@ def forecast_plot_png(
 ) -> bytes:
     """One panel per series (at most ``max_series``, highest forecasts first), returned as PNG bytes.
 
-    ``history`` is ``unique_id, ds, y``; ``forecast`` is the output of ``engine.forecast``; ``anomalies`` is
+    ``history`` is ``unique_id, ds, y``; ``forecast`` is the output of ``forecast.forecast``; ``anomalies`` is
     ``unique_id, ds, y, is_anomaly`` (only flagged rows are drawn). ``history_points`` caps the actuals shown
     per series (default: four times the forecast length).
     """

@@ -11,29 +11,23 @@ so one factor per (metric, model, level) serves every step of the horizon.
 
 ``coverage_<level>`` is the raw coverage of the winner in the backtest; ``coverage_<level>_calibrated`` is
 measured honestly, each window scaled by the factor fitted on the other windows.
+
+Above :mod:`~intentvision_dagster.forecasting.backtest` (whose scores it ranks) and below the forecast,
+which selects through it unless it is handed a stored selection.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from intentvision_dagster.forecasting.backtest import METRICS, cross_validate, score
-from intentvision_dagster.forecasting.engine import (
-    MODEL_LOW_CONFIDENCE,
-    MODEL_NAMES,
-    bound_and_order,
-    candidates,
-)
-from intentvision_dagster.frequency import season_lengths
-
-DEFAULT_SELECTION_METRIC = "mase"
-MODEL_ORDER = MODEL_NAMES
-"""Ties go to the earlier model (MSTL before SeasonalNaive before Ensemble)."""
+from intentvision_dagster.forecasting.backtest import METRICS, run_backtest
+from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE, MODEL_NAMES, candidates
+from intentvision_dagster.forecasting.spec import ForecastSpec
 
 
 def selection_columns(levels: Sequence[int]) -> list[str]:
@@ -124,42 +118,36 @@ def _candidate_json(rows: pd.DataFrame, columns: Sequence[str]) -> str:
 
 def select_models(
     df: pd.DataFrame,
-    horizon: int,
-    freq: str,
-    levels: Sequence[int] = (80, 95),
-    metric: str = DEFAULT_SELECTION_METRIC,
-    n_windows: int = 3,
-    lower: float | None = None,
-    upper: float | None = None,
-    n_jobs: int = 1,
+    spec: ForecastSpec,
     only: Sequence[str] | None = None,
-    on_progress=None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """One row per series: the winning model, its backtest accuracy, every candidate's scores (JSON) and
     the calibration factors the forecasts apply.
 
-    ``metric`` is one of :data:`~intentvision_dagster.forecasting.backtest.METRICS` (lower wins; a
-    candidate with a NaN score never wins). Series too short for a backtest keep their tier's model with
+    ``spec.metric`` is one of :data:`~intentvision_dagster.forecasting.backtest.METRICS` (lower wins; a
+    candidate with a NaN score never wins; ties go to the earlier of
+    :data:`~intentvision_dagster.forecasting.models.MODEL_NAMES`). ``only`` restricts the candidates to
+    those names. Series too short for a backtest keep their tier's model with
     NaN metrics. Returns :func:`selection_columns` sorted by unique_id.
     """
+    metric, levels = spec.metric, spec.levels
     if metric not in METRICS:
         raise ValueError(f"selection metric {metric!r} is not one of {list(METRICS)}")
-    cv, plan = cross_validate(df, horizon, freq, levels, n_windows, n_jobs, only, on_progress)
-    seasons = season_lengths(freq)
-    scores = score(bound_and_order(cv, levels, lower, upper), df, levels, seasons[0] if seasons else 1)
-    factors, calibrated = calibrate(cv, levels)
-    scores = scores.merge(factors, on="model", how="left").merge(
+    run = run_backtest(df, spec, only, on_progress)
+    factors, calibrated = calibrate(run.cv, levels)
+    scores = run.scores.merge(factors, on="model", how="left").merge(
         calibrated, on=["unique_id", "model"], how="left"
     )
     score_columns = [*METRICS, *(f"coverage_{level}" for level in levels)]
     rows = []
     by_series = dict(iter(scores.groupby("unique_id")))
-    for uid, tier, windows in plan[["unique_id", "tier", "n_windows"]].itertuples(index=False):
+    for uid, tier, windows in run.plan[["unique_id", "tier", "n_windows"]].itertuples(index=False):
         found = by_series.get(uid)
         if found is None or found["mae"].isna().all():
             rows.append({"unique_id": uid, "model": candidates(tier)[0], "n_windows": windows})
             continue
-        ranked = found.set_index("model").reindex([m for m in MODEL_ORDER if m in set(found["model"])])
+        ranked = found.set_index("model").reindex([m for m in MODEL_NAMES if m in set(found["model"])])
         # A metric undefined for some candidate (MASE of a flat history: 0/0) ranks them all by MAE instead.
         key = metric if np.isfinite(ranked[metric]).all() else "mae"
         best = ranked.reset_index().iloc[int(np.nanargmin(ranked[key].to_numpy()))].to_dict()

@@ -23,7 +23,8 @@ import pandas as pd
 
 MIN_SERIES_PER_WORKER = 25
 """Below this many series per worker the pool's start-up and pickling cost more than they save."""
-_PRELOAD = ["intentvision_dagster.forecasting.engine", "intentvision_dagster.forecasting.backtest"]
+_PRELOAD = ["intentvision_dagster.forecasting.backtest", "intentvision_dagster.forecasting.forecast"]
+"""The modules whose functions run in the workers (they import the rest of the engine)."""
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 

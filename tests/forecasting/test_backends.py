@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from intentvision_dagster.forecasting.backends import BackendRun, TimeGPTOptions, run_backend
+from intentvision_dagster.forecasting.spec import ForecastSpec
 from tests.forecasting.factories import long_frame, seasonal_frame
 from tests.support.timegpt_standin import TimeGPTStandIn
 
@@ -39,7 +40,9 @@ def options(api: TimeGPTStandIn, **overrides) -> TimeGPTOptions:
 
 
 def run_timegpt(timegpt: TimeGPTOptions) -> BackendRun:
-    return run_backend(history(), 12, "h", lower=0, upper=100, backend="timegpt", timegpt=timegpt)
+    return run_backend(
+        history(), ForecastSpec(12, "h", lower=0, upper=100), backend="timegpt", timegpt=timegpt
+    )
 
 
 def test_timegpt_forecasts_through_the_nixtla_client() -> None:
@@ -95,13 +98,15 @@ def test_a_retried_rate_limit_then_success_keeps_timegpt() -> None:
 
 
 def test_prophet_backend_contract_with_country_holidays() -> None:
-    run = run_backend(history(), 12, "h", lower=0, upper=100, backend="prophet", holidays_country="US")
+    run = run_backend(
+        history(), ForecastSpec(12, "h", lower=0, upper=100), backend="prophet", holidays_country="US"
+    )
     assert run.backend == "prophet" and run.fallback_reason is None
     assert_contract(run, "Prophet")
 
 
 def test_unknown_backend_and_timegpt_without_key_are_refused() -> None:
     with pytest.raises(ValueError, match="forecast backend 'arima' is not one of"):
-        run_backend(history(), 3, "h", backend="arima")
+        run_backend(history(), ForecastSpec(3, "h"), backend="arima")
     with pytest.raises(ValueError, match="NIXTLA_API_KEY"):
-        run_backend(history(), 3, "h", backend="timegpt")
+        run_backend(history(), ForecastSpec(3, "h"), backend="timegpt")

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from intentvision_dagster.forecasting.backtest import backtest, window_plan
+from intentvision_dagster.forecasting.spec import ForecastSpec
 from tests.forecasting.factories import long_frame, seasonal_frame
 
 COLUMNS = [
@@ -22,7 +23,7 @@ METRICS = COLUMNS[2:9]
 
 @pytest.fixture(scope="module")
 def seasonal_scores() -> pd.DataFrame:
-    return backtest(seasonal_frame(), horizon=24, freq="h")
+    return backtest(seasonal_frame(), ForecastSpec(horizon=24, freq="h"))
 
 
 def test_seasonal_backtest_metrics(seasonal_scores: pd.DataFrame) -> None:
@@ -58,7 +59,7 @@ def test_short_series_get_shorter_windows_or_none() -> None:
             long_frame([1.0, 2.0, 3.0], "three"),
         ]
     )
-    scores = backtest(history, horizon=72, freq="h").set_index("unique_id")
+    scores = backtest(history, ForecastSpec(horizon=72, freq="h")).set_index("unique_id")
     assert scores.loc["acme/thirty", "n_windows"] == 3
     assert scores.loc["acme/thirty", "model"] == "AutoETS_short"
     assert np.isfinite(scores.loc["acme/thirty", ["mae", "rmse", "mape", "smape"]].astype(float)).all()
@@ -68,8 +69,12 @@ def test_short_series_get_shorter_windows_or_none() -> None:
 
 
 def test_bounds_apply_to_backtest_forecasts() -> None:
-    unbounded = backtest(long_frame(np.arange(100.0) + 1, "ramp"), horizon=10, freq="h", n_windows=2)
-    capped = backtest(long_frame(np.arange(100.0) + 1, "ramp"), horizon=10, freq="h", n_windows=2, upper=80)
+    unbounded = backtest(
+        long_frame(np.arange(100.0) + 1, "ramp"), ForecastSpec(horizon=10, freq="h", n_windows=2)
+    )
+    capped = backtest(
+        long_frame(np.arange(100.0) + 1, "ramp"), ForecastSpec(horizon=10, freq="h", n_windows=2, upper=80)
+    )
     unbounded, capped = (frame.set_index("model").loc["MSTL"] for frame in (unbounded, capped))
     assert unbounded["mae"] < 1
     assert capped["mae"] > 5
@@ -101,6 +106,6 @@ def test_window_plan(
 
 
 def test_empty_input_gives_empty_frame_with_columns() -> None:
-    scores = backtest(long_frame([], "none"), horizon=5, freq="h")
+    scores = backtest(long_frame([], "none"), ForecastSpec(horizon=5, freq="h"))
     assert list(scores.columns) == COLUMNS
     assert scores.empty

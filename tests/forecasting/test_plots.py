@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from intentvision_dagster.forecasting.engine import forecast
+from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.plots import forecast_plot_png, pick_series
+from intentvision_dagster.forecasting.spec import ForecastSpec
 from tests.forecasting.factories import seasonal_frame
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -14,7 +15,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def history_and_forecast() -> tuple[pd.DataFrame, pd.DataFrame]:
     history = seasonal_frame(n_series=8, days=7)
-    return history, forecast(history, horizon=24, freq="h", lower=0, upper=100)
+    return history, forecast(history, ForecastSpec(horizon=24, freq="h", lower=0, upper=100))
 
 
 def test_plot_is_a_png_with_anomalies_and_threshold(history_and_forecast) -> None:
@@ -28,7 +29,7 @@ def test_plot_is_a_png_with_anomalies_and_threshold(history_and_forecast) -> Non
 
 
 def test_plot_without_anything_to_draw_still_renders() -> None:
-    empty = forecast(seasonal_frame(n_series=1).iloc[:0], horizon=3, freq="h")
+    empty = forecast(seasonal_frame(n_series=1).iloc[:0], ForecastSpec(horizon=3, freq="h"))
     assert forecast_plot_png(seasonal_frame(n_series=1).iloc[:0], empty).startswith(PNG_SIGNATURE)
 
 

@@ -5,16 +5,18 @@ import pandas as pd
 import pytest
 
 from intentvision_dagster.forecasting.backtest import METRICS
-from intentvision_dagster.forecasting.engine import forecast
+from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.selection import (
     calibration_factor,
     conformal_quantile,
     select_models,
     selection_columns,
 )
+from intentvision_dagster.forecasting.spec import ForecastSpec
 from tests.forecasting.factories import long_frame
 
 HOURS = np.arange(24 * 21)
+HOURLY = ForecastSpec(horizon=24, freq="h")
 
 
 def trending() -> pd.DataFrame:
@@ -44,9 +46,7 @@ def calm_then_noisy() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def selection() -> pd.DataFrame:
-    return select_models(pd.concat([trending(), seasonal_random_walk()]), horizon=24, freq="h").set_index(
-        "unique_id"
-    )
+    return select_models(pd.concat([trending(), seasonal_random_walk()]), HOURLY).set_index("unique_id")
 
 
 def test_selection_picks_the_known_best_model(selection: pd.DataFrame) -> None:
@@ -66,16 +66,16 @@ def test_every_candidates_scores_are_stored_and_the_winner_has_the_lowest(select
 
 
 def test_selection_metric_is_configurable_and_checked() -> None:
-    chosen = select_models(trending(), horizon=24, freq="h", metric="rmse")
+    chosen = select_models(trending(), ForecastSpec(horizon=24, freq="h", metric="rmse"))
     assert chosen["selection_metric"].iloc[0] == "rmse"
     scores = json.loads(chosen["candidate_scores"].iloc[0])
     assert chosen["rmse"].iloc[0] == pytest.approx(min(s["rmse"] for s in scores.values()), rel=1e-5)
     with pytest.raises(ValueError, match="selection metric 'r2' is not one of"):
-        select_models(trending(), horizon=24, freq="h", metric="r2")
+        select_models(trending(), ForecastSpec(horizon=24, freq="h", metric="r2"))
 
 
 def test_calibration_moves_coverage_toward_nominal_on_a_miscalibrated_series() -> None:
-    [row] = select_models(calm_then_noisy(), horizon=24, freq="h").to_dict(orient="records")
+    [row] = select_models(calm_then_noisy(), HOURLY).to_dict(orient="records")
     for level in (80, 95):
         raw, calibrated = row[f"coverage_{level}"], row[f"coverage_{level}_calibrated"]
         assert raw < level / 100 - 0.2  # far too narrow before calibration
@@ -85,9 +85,9 @@ def test_calibration_moves_coverage_toward_nominal_on_a_miscalibrated_series() -
 
 def test_forecast_intervals_are_widened_by_the_calibration_factor() -> None:
     history = calm_then_noisy()
-    chosen = select_models(history, horizon=24, freq="h")
+    chosen = select_models(history, HOURLY)
     plain = chosen.assign(calibration_80=1.0, calibration_95=1.0)
-    calibrated, uncalibrated = (forecast(history, 24, "h", selection=s) for s in (chosen, plain))
+    calibrated, uncalibrated = (forecast(history, HOURLY, selection=s) for s in (chosen, plain))
     for level in (80, 95):
         ratio = (calibrated[f"hi_{level}"] - calibrated["yhat"]) / (
             uncalibrated[f"hi_{level}"] - uncalibrated["yhat"]
@@ -106,9 +106,7 @@ def test_conformal_quantile_and_when_calibration_leaves_intervals_alone() -> Non
 
 def test_short_series_keep_their_tier_model_with_low_confidence() -> None:
     chosen = select_models(
-        pd.concat([long_frame(np.arange(30.0), "thirty"), long_frame([1.0, 2.0], "two")]),
-        horizon=24,
-        freq="h",
+        pd.concat([long_frame(np.arange(30.0), "thirty"), long_frame([1.0, 2.0], "two")]), HOURLY
     ).set_index("unique_id")
     assert chosen["model"].to_dict() == {"acme/thirty": "AutoETS_short", "acme/two": "Naive"}
     assert chosen["low_confidence"].all()

@@ -5,7 +5,8 @@ import threading
 import numpy as np
 import pandas as pd
 
-from intentvision_dagster.forecasting.engine import forecast
+from intentvision_dagster.forecasting.forecast import forecast
+from intentvision_dagster.forecasting.spec import ForecastSpec
 from intentvision_dagster.forecasting.workers import MIN_SERIES_PER_WORKER, worker_count
 from tests.forecasting.factories import long_frame
 
@@ -21,10 +22,10 @@ def test_two_workers_match_one_process_even_next_to_running_threads() -> None:
     )  # a thread alive while the pool starts, as in Dagster
     busy.start()
     try:
-        parallel = forecast(history, horizon=3, freq="h", n_jobs=2)
+        parallel = forecast(history, ForecastSpec(horizon=3, freq="h", n_jobs=2))
     finally:
         stop.set()
-    serial = forecast(history, horizon=3, freq="h", n_jobs=1)
+    serial = forecast(history, ForecastSpec(horizon=3, freq="h", n_jobs=1))
     pd.testing.assert_frame_equal(parallel, serial)
     assert parallel["unique_id"].nunique() == 2 * MIN_SERIES_PER_WORKER
 

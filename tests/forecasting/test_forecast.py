@@ -2,7 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from intentvision_dagster.forecasting.engine import MODEL_LOW_CONFIDENCE, choose_tier, forecast, stl_jumps
+from intentvision_dagster.forecasting.forecast import forecast
+from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE
+from intentvision_dagster.forecasting.spec import ForecastSpec
 from tests.forecasting.factories import long_frame, seasonal_frame
 
 COLUMNS = ["unique_id", "ds", "yhat", "lo_80", "hi_80", "lo_95", "hi_95", "model"]
@@ -19,7 +21,7 @@ def _assert_ordered(fc: pd.DataFrame) -> None:
 @pytest.fixture(scope="module")
 def seasonal_forecast() -> tuple[pd.DataFrame, pd.DataFrame]:
     history = seasonal_frame()
-    return history, forecast(history, horizon=48, freq="h")
+    return history, forecast(history, ForecastSpec(horizon=48, freq="h"))
 
 
 def test_seasonal_forecast_shape_and_intervals(seasonal_forecast) -> None:
@@ -48,7 +50,7 @@ def test_linear_growth_is_extrapolated() -> None:
     history = long_frame(
         100 + 0.3 * hours + np.random.default_rng(3).normal(0, 0.5, hours.size), 'disk_used_gb{mount="/"}'
     )
-    fc = forecast(history, horizon=72, freq="h")
+    fc = forecast(history, ForecastSpec(horizon=72, freq="h"))
     yhat = fc["yhat"].to_numpy()
     assert fc["model"].iloc[0] == "MSTL"
     assert yhat[-1] - yhat[0] > 0.2 * 71
@@ -61,7 +63,7 @@ def test_percentages_stay_within_bounds() -> None:
     history = long_frame(
         np.minimum(100, 96 + 3 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, 1.5, hours.size)), "cpu"
     )
-    fc = forecast(history, horizon=48, freq="h", lower=0, upper=100)
+    fc = forecast(history, ForecastSpec(horizon=48, freq="h", lower=0, upper=100))
     assert fc[COLUMNS[2:7]].max().max() <= 100
     assert fc["hi_95"].max() == 100
     assert fc[COLUMNS[2:7]].min().min() >= 0
@@ -77,7 +79,7 @@ def test_flat_and_tiny_series_get_flat_forecasts() -> None:
             long_frame([5.0, 5.0, 5.0], "three"),
         ]
     )
-    fc = forecast(history, horizon=6, freq="h")
+    fc = forecast(history, ForecastSpec(horizon=6, freq="h"))
     assert fc.groupby("unique_id").size().to_dict() == {
         "acme/flat": 6,
         "acme/one": 6,
@@ -103,43 +105,22 @@ def test_tiers_follow_history_length() -> None:
     history = pd.concat(
         [long_frame(np.arange(24 * 3.0), "three_days"), long_frame(np.arange(30.0), "thirty_hours")]
     )
-    fc = forecast(history, horizon=3, freq="h")
+    fc = forecast(history, ForecastSpec(horizon=3, freq="h"))
     assert fc.groupby("unique_id")["model"].first().to_dict() == {
         "acme/thirty_hours": "AutoETS_short",
         "acme/three_days": "MSTL",
     }
 
 
-@pytest.mark.parametrize(
-    ("n_points", "seasons", "tier"),
-    [
-        (48, [24, 168], ("AutoETS_short", ())),
-        (49, [24, 168], ("MSTL", (24,))),
-        (24 * 7 * 3, [24, 168], ("MSTL", (24,))),
-        (24 * 7 * 3 + 1, [24, 168], ("MSTL", (24, 168))),
-        (9, [24, 168], ("Naive", ())),
-        (200, [], ("AutoETS", ())),
-        (15, [7], ("MSTL", (7,))),
-    ],
-)
-def test_choose_tier(n_points: int, seasons: list[int], tier: tuple) -> None:
-    assert choose_tier(n_points, seasons) == tier
-
-
 def test_missing_values_are_dropped_and_extra_columns_ignored() -> None:
     history = long_frame(np.r_[np.arange(60.0), np.nan], "with_nan")
-    fc = forecast(history, horizon=2, freq="h", levels=(90,))
+    fc = forecast(history, ForecastSpec(horizon=2, freq="h", levels=(90,)))
     assert list(fc.columns) == ["unique_id", "ds", "yhat", "lo_90", "hi_90", "model"]
     assert fc["ds"].iloc[0] == history["ds"].iloc[-1]
     assert fc["yhat"].notna().all()
 
 
 def test_empty_input_gives_empty_frame_with_columns() -> None:
-    fc = forecast(long_frame([], "none"), horizon=3, freq="h")
+    fc = forecast(long_frame([], "none"), ForecastSpec(horizon=3, freq="h"))
     assert list(fc.columns) == COLUMNS
     assert fc.empty
-
-
-def test_stl_jumps_follow_r_defaults() -> None:
-    assert stl_jumps(24) == {"seasonal_jump": 2, "trend_jump": 5, "low_pass_jump": 3}
-    assert stl_jumps(288) == {"seasonal_jump": 2, "trend_jump": 51, "low_pass_jump": 29}
