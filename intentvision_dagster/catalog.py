@@ -12,6 +12,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from intentvision_dagster.errors import ConfigurationError
+
+
+class CatalogError(ConfigurationError):
+    """The metric catalog file cannot be used; the message names the file, metric and field."""
+
+
 METRIC_KINDS = ("gauge", "counter")
 SENSITIVITIES = ("low", "medium", "high")
 """Anomaly detector sensitivity per metric (thresholds in ``anomalies.detector.SENSITIVITY_THRESHOLDS``)."""
@@ -62,17 +69,17 @@ _KEYS = {
 def _spec(name: str, entry: dict, base: MetricSpec | None, source: Path) -> MetricSpec:
     unknown = set(entry) - _KEYS
     if unknown:
-        raise ValueError(
+        raise CatalogError(
             f"{source}: metric {name!r}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}"
         )
     kind = entry.get("kind", base.kind if base else "gauge")
     if kind not in METRIC_KINDS:
-        raise ValueError(
+        raise CatalogError(
             f"{source}: metric {name!r}: field 'kind' is {kind!r}, expected one of {METRIC_KINDS}"
         )
     sensitivity = entry.get("sensitivity", base.sensitivity if base else "medium")
     if sensitivity not in SENSITIVITIES:
-        raise ValueError(
+        raise CatalogError(
             f"{source}: metric {name!r}: field 'sensitivity' is {sensitivity!r}, "
             f"expected one of {SENSITIVITIES}"
         )
@@ -93,7 +100,7 @@ def _spec(name: str, entry: dict, base: MetricSpec | None, source: Path) -> Metr
             sensitivity=sensitivity,
         )
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{source}: metric {name!r}: {exc}") from None
+        raise CatalogError(f"{source}: metric {name!r}: {exc}") from None
 
 
 def load_catalog(path: Path) -> MetricCatalog:

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from intentvision_dagster.errors import InputError
+
 SINGLE = ("timestamp", "value")
 LONG = ("unique_id", "ds", "y")
 SINGLE_SERIES_ID = "series"
@@ -20,7 +22,7 @@ PROGRESS_SERIES = 50
 PROGRESS_ROWS = 100_000
 
 
-class SeriesFileError(ValueError):
+class SeriesFileError(InputError):
     """An input file a command cannot take; the message names the file, line and column."""
 
 

@@ -35,6 +35,7 @@ from intentvision_dagster.alerting.dispatch import NOTIFICATIONS, ensure_tables,
 from intentvision_dagster.alerting.evaluate import json_safe
 from intentvision_dagster.alerting.log import mark_delivered, mark_failed, utc_naive
 from intentvision_dagster.alerting.rules import SEVERITY_RANK
+from intentvision_dagster.errors import NotFoundError
 from intentvision_dagster.warehouse import transaction
 
 SEVERITY_EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
@@ -48,7 +49,7 @@ MAX_LISTED_ALERTS = 10
 """A grouped message shows this many alerts in full and counts the rest (Slack allows 50 blocks)."""
 
 
-class NoChannelError(LookupError):
+class NoChannelError(NotFoundError):
     """The notification's tenant has no Slack channel; raised instead of guessing another tenant's channel."""
 
 

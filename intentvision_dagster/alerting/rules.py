@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from intentvision_dagster.alerting.matchers import Matcher, parse_matcher
+from intentvision_dagster.errors import ConfigurationError
 from intentvision_dagster.names import LABEL_NAME_PATTERN, validate_metric, validate_tenant
 
 EDGES = ("hi_80", "hi_95", "yhat", "lo_80", "lo_95")
@@ -69,7 +70,7 @@ _TENANT_FIELDS = ("slack_channel", "channels", "holidays_country", *_ROUTE_FIELD
 _CHANNEL_PATTERN = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$")
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError):
     """A rules or tenants file that cannot be used; the message says where and why."""
 
 

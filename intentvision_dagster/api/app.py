@@ -1,10 +1,12 @@
 """The HTTP API: ingest (our JSON, Prometheus remote_write, Datadog series) and tenant-scoped reads.
 
-Thin wiring over :mod:`payloads` (decode + validate), :func:`landing.land_columns` (durable write) and
-:mod:`reads`. The tenant always comes from the API key; a request naming another tenant (``tenant`` query
-parameter, ``X-Scope-OrgID`` header) gets the same 403 whether that tenant exists or not. A request is
-acknowledged only after its batch is fsync'd and renamed into the landing area; the API never opens the
-warehouse for writing.
+Thin wiring over :mod:`.protocols` (decode + validate, one module per wire format),
+:func:`landing.land_columns` (durable write) and :mod:`reads`. The tenant always comes from the API key; a
+request naming another tenant (``tenant`` query parameter, ``X-Scope-OrgID`` header) gets the same 403
+whether that tenant exists or not. A request is acknowledged only after its batch is fsync'd and renamed
+into the landing area; the API never opens the warehouse for writing. Errors are answered in one place: any
+:class:`~intentvision_dagster.errors.IntentVisionError` that reaches FastAPI becomes its class's HTTP status
+with a ``{"detail": ..., "errors": [...]}`` body, so endpoints do not catch domain errors.
 """
 
 # No ``from __future__ import annotations``: FastAPI must see the real annotations of the closures below.
@@ -28,18 +30,14 @@ from fastapi.security import (
     HTTPBearer,
 )
 
-from intentvision_dagster.api.payloads import (
-    JSON_SHAPE,
-    Columns,
-    Limits,
-    PayloadError,
-    decode_datadog,
-    decode_json,
-    decode_remote_write,
-    decompress,
-)
-from intentvision_dagster.api.reads import READABLE, WarehouseBusy, read_rows
-from intentvision_dagster.api.registry import ApiKey, Registry, RegistryError, split_key
+from intentvision_dagster.api.protocols.columns import Columns, Limits
+from intentvision_dagster.api.protocols.datadog import decode_datadog
+from intentvision_dagster.api.protocols.encoding import decompress
+from intentvision_dagster.api.protocols.remote_write import decode_remote_write
+from intentvision_dagster.api.protocols.webhook import JSON_SHAPE, decode_json
+from intentvision_dagster.api.reads import READABLE, read_rows
+from intentvision_dagster.api.registry import ApiKey, Registry, split_key
+from intentvision_dagster.errors import IntentVisionError
 from intentvision_dagster.landing import land_columns
 from intentvision_dagster.settings import Settings, load_settings
 
@@ -77,14 +75,14 @@ INGEST_SCHEMA = {
 """The ``/v1/ingest`` body for the OpenAPI page (the handler reads the raw body to word its own errors)."""
 
 
-class ApiError(Exception):
-    """An error answer: ``{"detail": ..., "errors": [...]}`` with the given status and headers."""
+class ApiError(IntentVisionError):
+    """An answer only HTTP has (401, 403, 413, 429, per-item 422s): own status, item errors, headers."""
 
     def __init__(
         self, status: int, detail: str, errors: list | None = None, headers: dict | None = None
     ) -> None:
         super().__init__(detail)
-        self.status, self.detail, self.errors, self.headers = status, detail, errors or [], headers or {}
+        self.http_status, self.errors, self.headers = status, errors or [], headers or {}
 
 
 class RateLimiter:
@@ -150,12 +148,16 @@ def create_app(settings: Settings) -> FastAPI:
             status_code=422,
         )
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        body = {"detail": exc.detail, "errors": exc.errors[:MAX_REPORTED_ERRORS]}
-        if len(exc.errors) > MAX_REPORTED_ERRORS:
-            body["errors_total"] = len(exc.errors)
-        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+    @app.exception_handler(IntentVisionError)
+    async def _error(_: Request, exc: IntentVisionError) -> JSONResponse:
+        errors = exc.errors if isinstance(exc, ApiError) else []
+        body = {"detail": str(exc), "errors": errors[:MAX_REPORTED_ERRORS]}
+        if len(errors) > MAX_REPORTED_ERRORS:
+            body["errors_total"] = len(errors)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        if isinstance(exc, ApiError):
+            headers.update(exc.headers)
+        return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
     def authorize(scope: str):
         def dependency(
@@ -229,12 +231,9 @@ def create_app(settings: Settings) -> FastAPI:
         return b"".join(chunks)
 
     def decode_and_land(decoder, body: bytes, encoding: str, key: ApiKey, partial: bool):
-        try:
-            data = decompress(body, encoding, settings.api_max_body_bytes)
-            limits = Limits(max_points=settings.api_max_points, now=datetime.now(UTC))
-            columns: Columns = decoder(data, key.tenant, limits)
-        except PayloadError as exc:
-            raise ApiError(exc.status, str(exc)) from None
+        data = decompress(body, encoding, settings.api_max_body_bytes)
+        limits = Limits(max_points=settings.api_max_points, now=datetime.now(UTC))
+        columns: Columns = decoder(data, key.tenant, limits)
         errors = [p.as_dict() for p in columns.problems]
         if errors and not partial:
             raise ApiError(
@@ -339,20 +338,17 @@ def create_app(settings: Settings) -> FastAPI:
             limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
             tenant: Annotated[str | None, Query(description="Must be the key's own tenant if given.")] = None,
         ) -> dict:
-            try:
-                rows = await run_in_threadpool(
-                    read_rows,
-                    settings.warehouse_path,
-                    resource,
-                    key.tenant,
-                    metric,
-                    unique_id,
-                    _naive_utc(start),
-                    _naive_utc(end),
-                    limit,
-                )
-            except WarehouseBusy as exc:
-                raise ApiError(503, str(exc), headers={"Retry-After": "2"}) from None
+            rows = await run_in_threadpool(
+                read_rows,
+                settings.warehouse_path,
+                resource,
+                key.tenant,
+                metric,
+                unique_id,
+                _naive_utc(start),
+                _naive_utc(end),
+                limit,
+            )
             return {"tenant": key.tenant, "count": len(rows), "rows": rows}
 
         endpoint.__name__ = f"read_{resource}"
@@ -372,11 +368,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.delete("/v1/keys/{key_id}", summary="Revoke one of this tenant's API keys now (admin scope)")
     def revoke_key(key_id: str, key: admin_key, request: Request) -> dict:
         actor = f"api:{key.key_id}@{request.client.host if request.client else '?'}"
-        try:
-            revoked = registry.revoke_key(key_id, actor, tenant=key.tenant)
-        except RegistryError:
-            raise ApiError(404, f"no key {key_id!r} in this tenant") from None
-        return vars(revoked)
+        return vars(registry.revoke_key(key_id, actor, tenant=key.tenant))
 
     @app.get("/v1/audit", summary="This tenant's audit log, newest first (admin scope)")
     def audit(key: admin_key, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from intentvision_dagster.errors import UnavailableError
 from intentvision_dagster.warehouse import SCHEMA, ReaderTurnTimeout, reader_turn, table_exists
 
 
@@ -39,8 +40,10 @@ OPEN_ATTEMPTS = 5
 OPEN_BACKOFF_SECONDS = 0.05
 
 
-class WarehouseBusy(RuntimeError):
+class WarehouseBusy(UnavailableError, RuntimeError):
     """A run is writing the warehouse right now; the client should retry shortly."""
+
+    retry_after = 2
 
 
 def read_rows(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from intentvision_dagster.errors import InputError, NotFoundError
 from intentvision_dagster.names import validate_tenant
 
 SCOPES = ("ingest", "read", "admin")
@@ -45,8 +46,12 @@ create table if not exists audit_log (
 """
 
 
-class RegistryError(ValueError):
+class RegistryError(InputError):
     """A registry request the user must fix (unknown tenant, bad scope, unknown key)."""
+
+
+class UnknownKeyError(NotFoundError, RegistryError):
+    """No such key (in the caller's tenant); first base NotFoundError, so the API answers 404."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,10 @@ class Registry:
         found = [k for k in self.keys(tenant) if k.key_id == key_id]
         if not found:
             self.audit(actor, "key.revoke", "refused", tenant=tenant, key_id=key_id, detail="unknown key")
-            raise RegistryError(f"unknown key id {key_id!r}")
+            # Scoped to a tenant (an API admin), say so: the key may exist, just not for this caller.
+            raise UnknownKeyError(
+                f"unknown key id {key_id!r}" if tenant is None else f"no key {key_id!r} in this tenant"
+            )
         if found[0].revoked_at is None:
             self._conn().execute("update api_keys set revoked_at = ? where key_id = ?", [_now(), key_id])
         self.audit(actor, "key.revoke", "ok", tenant=found[0].tenant, key_id=key_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from intentvision_dagster.errors import InputError
 from intentvision_dagster.forecasting.backends import TimeGPTOptions, run_backend
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
 from intentvision_dagster.forecasting.models import MODEL_NAMES
@@ -25,7 +26,7 @@ PROGRESS_SERIES = 50
 """Inputs with more series than this get a progress bar."""
 
 
-class ForecastFileError(ValueError):
+class ForecastFileError(InputError):
     """An input or option the engine cannot take; the message names the file, field and value."""
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from intentvision_dagster.errors import InputError
 from intentvision_dagster.names import validate_metric, validate_tenant
 from intentvision_dagster.series import SERIES_COLUMNS, canonical_labels, parse_labels, unique_id
 
@@ -28,7 +29,7 @@ _UTC_OFFSET = re.compile(r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{
 EPOCH_RANGE_PROBLEM = "{value!r} is out of range for epoch seconds (1970..2100; divide milliseconds by 1000)"
 
 
-class IngestFileError(ValueError):
+class IngestFileError(InputError):
     """A metric file was refused; ``problems`` lists the individual messages shown to the user."""
 
     def __init__(self, message: str, problems: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
 from intentvision_dagster.catalog import MetricSpec
+from intentvision_dagster.errors import InputError
 from intentvision_dagster.series import SERIES_COLUMNS
 
 RULES = ("missing", "finite", "non_negative", "min", "max", "duplicate_timestamp")
@@ -49,7 +50,7 @@ class SeriesSchema(pa.DataFrameModel):
         strict = True
 
 
-class NoValidRowsError(ValueError):
+class NoValidRowsError(InputError):
     """Every row of a partition was quarantined; the partition must fail rather than publish nothing."""
 
     def __init__(self, tenant: str, metric: str, rules: dict[str, int], example: str) -> None:

@@ -1,0 +1,58 @@
+"""The ``intentvision`` command line: the root group, and the one place errors become exit codes.
+
+Each command group lives in its own module and calls domain functions; this module only assembles them.
+Domain code raises :class:`~intentvision_dagster.errors.IntentVisionError` subclasses and
+:class:`IntentVisionGroup` prints them as one ``Error: ...`` line with the class's exit code, so commands do
+not catch them one by one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import click
+
+from intentvision_dagster.cli.alerts import alerts
+from intentvision_dagster.cli.api import api_command
+from intentvision_dagster.cli.files import detect_command, forecast_command
+from intentvision_dagster.cli.pipeline import demo, ingest, run
+from intentvision_dagster.cli.registry import audit_command, keys, tenants
+from intentvision_dagster.errors import IntentVisionError
+
+
+class IntentVisionGroup(click.Group):
+    """A click group that reports its commands' :class:`IntentVisionError` the way click reports its own."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IntentVisionError as exc:
+            error = click.ClickException(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from None
+
+
+@click.group(cls=IntentVisionGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """IntentVision: forecasts, anomalies and alerts for the metrics you already collect.
+
+    State lives under $INTENTVISION_HOME (default .intentvision/ in the repo).
+    """
+    # Dagster flags the beta/preview APIs used here (single-run backfills, partitioned checks) on every load.
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview).*")
+
+
+for command in (
+    ingest,
+    run,
+    detect_command,
+    forecast_command,
+    alerts,
+    demo,
+    api_command,
+    tenants,
+    keys,
+    audit_command,
+):
+    main.add_command(command)

@@ -1,0 +1,295 @@
+"""``intentvision alerts``: the alert log, a sensor tick, silences and a dry run of one rule."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+import pandas as pd
+
+from intentvision_dagster.alerting.evaluate import json_safe
+from intentvision_dagster.alerting.log import ALERT_COLUMNS
+from intentvision_dagster.cli.instance import instance_and_defs
+from intentvision_dagster.errors import UnavailableError
+from intentvision_dagster.settings import load_settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+ALERT_FIELDS = [
+    c
+    for c in ALERT_COLUMNS
+    if c not in ("summary", "details", "updated_at", "last_error", "labels", "cleared_at")
+]
+"""What ``alerts list --json`` prints per alert (the log's columns less the long texts)."""
+
+
+@click.group()
+def alerts() -> None:
+    """The alert log: what fired, where it went."""
+
+
+@alerts.command("list", short_help="Print the alert log.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert, one per line.")
+@click.option("--tenant", help="Only this tenant's alerts.")
+def alerts_list(as_json: bool, tenant: str | None) -> None:
+    """Print the alert log (oldest first)."""
+    from dagster_duckdb import DuckDBResource
+
+    from intentvision_dagster.alerting.log import list_alerts
+
+    settings = load_settings()
+    if not settings.warehouse_path.exists():
+        frame = pd.DataFrame(columns=ALERT_FIELDS)
+    else:
+        with DuckDBResource(database=str(settings.warehouse_path)).get_connection() as conn:
+            frame = list_alerts(conn, tenant=tenant)
+    if as_json:
+        for record in frame.to_dict(orient="records"):
+            click.echo(json.dumps({field: json_safe(record.get(field)) for field in ALERT_FIELDS}))
+        return
+    if frame.empty:
+        click.echo("no alerts")
+        return
+    for row in frame.itertuples():
+        click.echo(
+            f"{row.created_at:%Y-%m-%d %H:%M} {row.severity:<8} {row.state:<9} {row.tenant:<10} {row.summary}"
+        )
+
+
+@alerts.command("tick", short_help="Evaluate the alert sensor once now.")
+def alerts_tick() -> None:
+    """Evaluate the alert sensor once now (the daemon does this every 30 s)."""
+    from intentvision_dagster.runs import tick_alert_sensor
+
+    instance, defs = instance_and_defs()
+    result = tick_alert_sensor(defs, instance)
+    click.echo(result.skip_reason.skip_message if result.skip_reason else "alert sensor ticked")
+
+
+@contextmanager
+def _warehouse() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse, with a clear error when a run holds its write lock."""
+    import duckdb
+
+    settings = load_settings()
+    settings.ensure_dirs()
+    try:
+        conn = duckdb.connect(str(settings.warehouse_path))
+    except duckdb.IOException as exc:
+        raise UnavailableError(
+            f"cannot open the warehouse {settings.warehouse_path} (a run may be writing it; retry): {exc}"
+        ) from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _utc_time(text: str | None, option: str) -> pd.Timestamp:
+    """An ISO 8601 time (an offset is converted to UTC, none means UTC) or now."""
+    if text is None:
+        return pd.Timestamp.now(tz="UTC").tz_localize(None)
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint=option) from None
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+
+
+@alerts.group("silence")
+def alerts_silence() -> None:
+    """Mute a tenant's alerts matching labels for a while (Alertmanager-style silences)."""
+
+
+@alerts_silence.command("create", short_help="Mute matching alerts of a tenant for a while.")
+@click.option("--tenant", required=True, help="Tenant whose alerts to mute (never another tenant's).")
+@click.option(
+    "--matcher",
+    "matchers",
+    multiple=True,
+    required=True,
+    help="label=value, label!=value, label=~regex or label!~regex; repeat, all must match. Labels: "
+    "alertname, metric, severity, series and the series' labels (host, mountpoint, ...).",
+)
+@click.option("--duration", help="How long, e.g. 2h or 30m (or give --ends).")
+@click.option("--starts", help="Start, ISO 8601 (default now).")
+@click.option("--ends", help="End, ISO 8601 (instead of --duration).")
+@click.option("--comment", required=True, help="Why: shown with the muted alerts.")
+@click.option("--created-by", default="cli", show_default=True, help="Who asked for it.")
+def silence_create(
+    tenant: str,
+    matchers: tuple[str, ...],
+    duration: str | None,
+    starts: str | None,
+    ends: str | None,
+    comment: str,
+    created_by: str,
+) -> None:
+    """Create a silence: matching alerts of TENANT are not notified between --starts and the end."""
+    from intentvision_dagster.alerting.silences import create_silence
+
+    if (duration is None) == (ends is None):
+        raise click.UsageError("give exactly one of --duration or --ends")
+    start = _utc_time(starts, "--starts")
+    if duration is not None:
+        try:
+            length = pd.Timedelta(duration)
+        except ValueError:
+            raise click.BadParameter(
+                f"{duration!r} is not a duration such as 2h", param_hint="--duration"
+            ) from None
+        end = start + length
+    else:
+        end = _utc_time(ends, "--ends")
+    with _warehouse() as conn:
+        try:
+            silence = create_silence(
+                conn, tenant, list(matchers), start, end, created_by, comment, _utc_time(None, "")
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"silence {silence['id']} for tenant {tenant}: {' '.join(json.loads(silence['matchers']))} "
+        f"from {silence['starts_at']:%Y-%m-%d %H:%M} to {silence['ends_at']:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+@alerts_silence.command("list", short_help="Print silences.")
+@click.option("--tenant", help="Only this tenant's silences.")
+@click.option("--all", "show_all", is_flag=True, help="Include expired ones.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per silence, one per line.")
+def silence_list(tenant: str | None, show_all: bool, as_json: bool) -> None:
+    """Print active and future silences (with --all, expired ones too), oldest first."""
+    from intentvision_dagster.alerting.silences import list_silences
+
+    with _warehouse() as conn:
+        frame = list_silences(conn, tenant=tenant)
+    now = _utc_time(None, "")
+    if not show_all:
+        frame = frame[frame["ends_at"] > now]
+    for record in frame.to_dict(orient="records"):
+        record["matchers"] = json.loads(record["matchers"])
+        record["state"] = (
+            "active"
+            if record["starts_at"] <= now < record["ends_at"]
+            else ("pending" if record["starts_at"] > now else "expired")
+        )
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {key: value if key == "matchers" else json_safe(value) for key, value in record.items()}
+                )
+            )
+        else:
+            click.echo(
+                f"{record['id']} {record['state']:<8} {record['tenant']:<10} {' '.join(record['matchers'])} "
+                f"until {record['ends_at']:%Y-%m-%d %H:%M} UTC by {record['created_by']}: {record['comment']}"
+            )
+    if frame.empty and not as_json:
+        click.echo("no silences")
+
+
+@alerts_silence.command("expire", short_help="End a silence now.")
+@click.argument("silence_id")
+def silence_expire(silence_id: str) -> None:
+    """End the silence SILENCE_ID now; alerts it muted are notified on the next tick if still firing."""
+    from intentvision_dagster.alerting.silences import expire_silence
+
+    with _warehouse() as conn:
+        try:
+            expired = expire_silence(conn, silence_id, _utc_time(None, ""))
+        except KeyError as exc:
+            raise click.ClickException(exc.args[0]) from None
+    click.echo(
+        f"silence {silence_id} of tenant {expired['tenant']} ended at {expired['ends_at']:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+@alerts.command("test-rule", short_help="Evaluate one rule on the current data; send nothing.")
+@click.argument("rule")
+@click.option("--tenant", required=True, help="Whose rules and data.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert that would fire.")
+def alerts_test_rule(rule: str, tenant: str, as_json: bool) -> None:
+    """Evaluate RULE (as it applies to TENANT) on the warehouse's current data and print what would fire.
+
+    Nothing is written or sent; the output says which alerts are already open and which a silence mutes.
+    """
+    from intentvision_dagster.alerting.dispatch import alert_labels
+    from intentvision_dagster.alerting.engine import load_alert_inputs
+    from intentvision_dagster.alerting.evaluate import evaluate
+    from intentvision_dagster.alerting.log import list_alerts
+    from intentvision_dagster.alerting.rules import ConfigError, load_rule_set
+    from intentvision_dagster.alerting.silences import list_silences, silencing
+    from intentvision_dagster.catalog import load_catalog
+    from intentvision_dagster.names import validate_tenant
+    from intentvision_dagster.warehouse import SCHEMA, table_exists
+
+    settings = load_settings()
+    try:
+        validate_tenant(tenant)
+        chosen = load_rule_set(settings.alert_rules, settings.tenant_rules_dir).rule(tenant, rule)
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyError as exc:
+        raise click.ClickException(exc.args[0]) from None
+    if not settings.warehouse_path.exists():
+        raise click.ClickException(f"no warehouse at {settings.warehouse_path}: run the pipeline first")
+    with _warehouse() as conn:
+        keys = []
+        if table_exists(conn, "anomalies"):
+            keys = [
+                f"{tenant}/{metric}"
+                for (metric,) in conn.execute(
+                    f"select distinct metric from {SCHEMA}.anomalies where tenant = ? order by metric",
+                    [tenant],
+                ).fetchall()
+            ]
+        inputs = load_alert_inputs(conn, keys)
+        open_alerts = (
+            list_alerts(conn, tenant=tenant).query("state != 'resolved'")
+            if table_exists(conn, "alert_log")
+            else None
+        )
+        silences = (
+            list_silences(conn, tenant, active_at=_utc_time(None, ""))
+            if table_exists(conn, "alert_silences")
+            else None
+        )
+    catalog = load_catalog(settings.metrics_catalog)
+    units = {key.split("/", 1)[1]: catalog.spec(key.split("/", 1)[1]).unit for key in keys}
+    candidates = evaluate([chosen], **inputs, units=units)
+    candidates = candidates[candidates["status"] != "holding"]
+    for row in candidates.to_dict(orient="records"):
+        is_open = (
+            open_alerts is not None
+            and ((open_alerts["rule"] == row["rule"]) & (open_alerts["series"] == row["series"])).any()
+        )
+        muted = None if silences is None else silencing(silences, tenant, alert_labels(row))
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        **row,
+                        "details": json.loads(row["details"]),
+                        "already_open": bool(is_open),
+                        "silence_id": muted,
+                    }
+                )
+            )
+        else:
+            notes = [
+                note
+                for note in ("already open" if is_open else "", f"silenced by {muted}" if muted else "")
+                if note
+            ]
+            suffix = f" [{', '.join(notes)}]" if notes else ""
+            click.echo(f"{row['severity']:<8} {row['status']:<7} {row['summary']}{suffix}")
+    if not as_json:
+        click.echo(
+            f"rule {rule!r} ({chosen.kind}) on {len(keys)} partition(s) of tenant {tenant}: "
+            f"{len(candidates)} alert(s) would fire; nothing was sent"
+        )
