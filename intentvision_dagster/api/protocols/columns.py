@@ -142,7 +142,7 @@ class ColumnBuilder:
             problems.append(
                 ItemProblem(index, f"{where}.{metric_field}", metric, type_problem("a string", metric))
             )
-        elif not METRIC_PATTERN.match(metric):
+        elif not METRIC_PATTERN.fullmatch(metric):
             problems.append(
                 ItemProblem(
                     index,
@@ -155,7 +155,7 @@ class ColumnBuilder:
         names = set()
         for name, value in pairs:
             path = f"{where}.labels.{name}"
-            if not isinstance(name, str) or not LABEL_NAME_PATTERN.match(name) or name.startswith("__"):
+            if not isinstance(name, str) or not LABEL_NAME_PATTERN.fullmatch(name) or name.startswith("__"):
                 problems.append(
                     ItemProblem(
                         index,

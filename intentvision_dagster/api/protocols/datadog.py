@@ -29,7 +29,7 @@ def decode_datadog(data: bytes, tenant: str, limits: Limits) -> Columns:
         problems = shape_problems(index, "series", {}, item.get("points"))
         labels, label_problems = _datadog_labels(index, item)
         problems += label_problems
-        if isinstance(name, str) and not DATADOG_METRIC.match(name):
+        if isinstance(name, str) and not DATADOG_METRIC.fullmatch(name):
             problems.append(
                 ItemProblem(
                     index,
