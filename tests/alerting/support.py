@@ -9,7 +9,7 @@ import pandas as pd
 
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS
 from intentvision_dagster.alerting.log import list_alerts, record, resolve_missing
-from intentvision_dagster.alerting.rules import Routing, TenantRoute
+from intentvision_dagster.alerting.routing import Routing, TenantRoute
 
 DISK = "node_filesystem_usage_percent"
 T0 = pd.Timestamp("2026-01-05 02:00")

@@ -3,15 +3,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from intentvision_dagster.alerting.config import ConfigError
+from intentvision_dagster.alerting.kinds import AnomalyRule, ForecastBreachRule
 from intentvision_dagster.alerting.matchers import Matcher
-from intentvision_dagster.alerting.rules import (
-    AnomalyRule,
-    ConfigError,
-    ForecastBreachRule,
-    load_routing,
-    load_rule_set,
-    load_rules,
-)
+from intentvision_dagster.alerting.routing import load_routing
+from intentvision_dagster.alerting.rules import load_rule_set, load_rules
 from intentvision_dagster.settings import ASSETS_DIR
 
 
