@@ -1,8 +1,9 @@
-"""Alerts for the dispatch and delivery tests: rows as rule evaluation produces them, logged at a time."""
+"""Helpers for the alerting tests: alerts as rule evaluation produces them, logged at a time; config files."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -75,3 +76,11 @@ def routing(**route: object) -> Routing:
 def states(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     alerts = list_alerts(conn)
     return dict(zip(alerts["series"].str.extract(r'host="([^"]+)"')[0], alerts["state"], strict=True))
+
+
+def write(folder: Path, text: str, name: str = "alert_rules.yaml") -> Path:
+    """A config file for the rules and routing tests."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path

@@ -1,8 +1,9 @@
 """The base every rule kind extends: which series a rule watches and what the rest of alerting asks of it.
 
 Loading, evaluation, alert links, the Slack layout and the forecast plot ask the rule (or its class) instead
-of comparing kind strings, so a new kind is one class plus one registry entry (:mod:`.kinds`), and a kind
-that forgets a required part fails when it is defined, not silently at delivery.
+of comparing kind strings, so a new kind is one class plus one registry entry (:mod:`.kinds`). A kind that
+forgets a required part fails when its class is defined (a class attribute) or when a rule of it is loaded
+(a method), not silently at delivery.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ class Rule(ABC):
     metric: str | None  # None = every metric
     labels: Mapping[str, str]  # exact-match labels
     description: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in ("kind", "yaml_fields", "asset") if not hasattr(cls, name)]
+        if missing:
+            raise TypeError(f"rule kind {cls.__name__} must define {', '.join(missing)}")
 
     @classmethod
     @abstractmethod
