@@ -8,7 +8,8 @@ history (the message carries the id in its metadata) or the outbox file. Only if
 last attempt is older than a grace period (2 min, so a slow answer gets time to land), is it posted again.
 Slack's transient answers (429 with Retry-After, 5xx, dropped connections) are retried inside slack_sdk by
 its retry handlers before a send counts as failed. What remains at least once: a post Slack accepted whose
-answer was lost *and* that its history still does not show after the grace period.
+answer was lost *and* that its history still does not show after the grace period. What a message looks
+like is :mod:`intentvision_dagster.alerting.layout`'s business, not this module's.
 """
 
 from __future__ import annotations
