@@ -49,7 +49,8 @@ from intentvision_dagster.alerting.delivery import SlackNotifier, deliver_notifi
 from intentvision_dagster.alerting.dispatch import dispatch, list_notifications  # noqa: E402
 from intentvision_dagster.alerting.engine import evaluate_partitions  # noqa: E402
 from intentvision_dagster.alerting.log import list_alerts  # noqa: E402
-from intentvision_dagster.alerting.rules import Routing, load_routing, load_rule_set  # noqa: E402
+from intentvision_dagster.alerting.routing import Routing, load_routing  # noqa: E402
+from intentvision_dagster.alerting.rules import load_rule_set  # noqa: E402
 from intentvision_dagster.anomalies.detector import detect  # noqa: E402
 from intentvision_dagster.catalog import load_catalog  # noqa: E402
 from intentvision_dagster.definitions import build_definitions  # noqa: E402

@@ -50,8 +50,10 @@ def table_exists(conn: duckdb.DuckDBPyConnection, table: str, schema: str = SCHE
     return count > 0
 
 
-def _writers_dir(database: str | Path) -> Path:
-    return Path(f"{database}.writers")
+def _sidecar(database: str | Path, suffix: str) -> Path:
+    """A hidden file or folder beside the database (``.warehouse.duckdb.writers``), never a copy target."""
+    path = Path(database)
+    return path.with_name(f".{path.name}.{suffix}")
 
 
 @contextmanager
@@ -61,7 +63,7 @@ def writer_intent(database: str | Path) -> Iterator[None]:
     One marker file per writer (named by a fresh id, holding the writer's process identity), so overlapping
     writers never remove each other's marker, and a marker left by a killed writer is ignored.
     """
-    folder = _writers_dir(database)
+    folder = _sidecar(database, "writers")
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / uuid.uuid4().hex
     marker.write_text(process_identity())
@@ -73,7 +75,7 @@ def writer_intent(database: str | Path) -> Iterator[None]:
 
 def writer_waiting(database: str | Path) -> bool:
     """True while a live process has announced it wants to write ``database``."""
-    folder = _writers_dir(database)
+    folder = _sidecar(database, "writers")
     if not folder.is_dir():
         return False
     for marker in folder.iterdir():
@@ -99,7 +101,7 @@ def reader_turn(database: str | Path, wait_seconds: float = 2.0) -> Iterator[Non
     without a gap, and a writer's connect fails until it gives up. Taking turns through an ``flock`` leaves a
     gap after every read, and checking :func:`writer_waiting` inside the turn lets a waiting writer in next.
     """
-    lock_path = Path(f"{database}.readers")
+    lock_path = _sidecar(database, "readers")
     deadline = time.monotonic() + wait_seconds
     with lock_path.open("a") as handle:
         while True:

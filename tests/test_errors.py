@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from intentvision_dagster.alerting.config import ConfigError
 from intentvision_dagster.alerting.delivery import NoChannelError
-from intentvision_dagster.alerting.rules import ConfigError
 from intentvision_dagster.anomalies.files import DetectFileError
 from intentvision_dagster.api.app import ApiError
 from intentvision_dagster.api.protocols.columns import PayloadError

@@ -8,7 +8,8 @@ history (the message carries the id in its metadata) or the outbox file. Only if
 last attempt is older than a grace period (2 min, so a slow answer gets time to land), is it posted again.
 Slack's transient answers (429 with Retry-After, 5xx, dropped connections) are retried inside slack_sdk by
 its retry handlers before a send counts as failed. What remains at least once: a post Slack accepted whose
-answer was lost *and* that its history still does not show after the grace period.
+answer was lost *and* that its history still does not show after the grace period. What a message looks
+like is :mod:`intentvision_dagster.alerting.layout`'s business, not this module's.
 """
 
 from __future__ import annotations
@@ -33,20 +34,14 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from intentvision_dagster.alerting.dispatch import NOTIFICATIONS, ensure_tables, list_notifications
 from intentvision_dagster.alerting.evaluate import json_safe
+from intentvision_dagster.alerting.layout import notification_blocks
 from intentvision_dagster.alerting.log import mark_delivered, mark_failed, utc_naive
-from intentvision_dagster.alerting.rules import SEVERITY_RANK
 from intentvision_dagster.errors import NotFoundError
 from intentvision_dagster.warehouse import transaction
 
-SEVERITY_EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
-_HEADER_LIMIT = 150  # Slack's limit for a header block's text
-_TEXT_LIMIT = 3000  # Slack's limit for a section or context text
-_FIELD_LIMIT = 2000  # Slack's limit for one section field
 METADATA_EVENT = "intentvision_notification"
 IN_DOUBT_GRACE = pd.Timedelta(minutes=2)
 """How long an in-doubt post may take to show in the channel's history before it is posted again."""
-MAX_LISTED_ALERTS = 10
-"""A grouped message shows this many alerts in full and counts the rest (Slack allows 50 blocks)."""
 
 
 class NoChannelError(NotFoundError):
@@ -68,109 +63,6 @@ class Notifier(Protocol):
     def find(self, notification: Mapping[str, Any]) -> Delivered | None:
         """Where an in-doubt notification already landed, or None if it did not."""
         ...
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _escape(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _worst(alerts: list[Mapping[str, Any]]) -> str:
-    return max((alert["severity"] for alert in alerts), key=lambda s: SEVERITY_RANK.get(s, 0), default="info")
-
-
-def _breach_fields(details: Mapping[str, Any]) -> list[str]:
-    """The numbers of a forecast breach, one Slack field each."""
-    hours = details.get("expected_hours")
-    level = details.get("interval_level")
-    accuracy = details.get("accuracy") or {}
-    fields = [
-        "*Expected*\n"
-        + (
-            f"in {hours:g} h ({details.get('expected_ds')} UTC)" if hours is not None else "after the horizon"
-        ),
-        f"*{level}% interval*\n"
-        + " – ".join(
-            f"{value:g} h" if value is not None else "after the horizon"
-            for value in (details.get("earliest_hours"), details.get("latest_hours"))
-        ),
-        f"*Now*\n{details.get('last_actual_y'):g} {details.get('unit', '')} "
-        f"(threshold {details.get('threshold'):g})",
-        f"*Model*\n{details.get('model')}"
-        + (f", backtest MASE {accuracy['mase']:.2f}" if accuracy.get("mase") is not None else "")
-        + (
-            f", 95% coverage {accuracy['coverage_95']:.0%}" if accuracy.get("coverage_95") is not None else ""
-        ),
-    ]
-    return [_clip(text, _FIELD_LIMIT) for text in fields]
-
-
-def _alert_blocks(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
-    marker = {"ended": " (already over)", "resolved": " :white_check_mark: resolved"}.get(alert["status"], "")
-    text = (
-        f"{SEVERITY_EMOJI.get(alert['severity'], ':bell:')} *{alert['severity']}* "
-        f"<{alert['url']}|{_escape(str(alert['series']))}>{marker}\n{_escape(str(alert['summary']))}"
-    )
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, _TEXT_LIMIT)}}
-    ]
-    details = alert.get("details") or {}
-    if details.get("kind") == "forecast_breach" and alert["status"] != "resolved":
-        blocks.append(
-            {
-                "type": "section",
-                "fields": [{"type": "mrkdwn", "text": text} for text in _breach_fields(details)],
-            }
-        )
-    return blocks
-
-
-def notification_blocks(payload: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """Block Kit message and its plain-text fallback for one queued notification."""
-    if payload["kind"] == "run_failure":
-        header = f":x: Run failed: {payload['job']}"
-        summary = f"{payload['job']} run {payload['run_id'][:8]} failed: {payload['error']}"
-        body = f"<{payload['url']}|Open the run in Dagster>\n{_escape(payload['error'])}"
-        context = [f"*run* `{payload['run_id']}`", f"*tenant* {payload.get('tenant') or 'none'}"]
-        return summary, [
-            {"type": "header", "text": {"type": "plain_text", "text": _clip(header, _HEADER_LIMIT)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(body, _TEXT_LIMIT)}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": item} for item in context]},
-        ]
-    firing, resolved = payload["firing"], payload["resolved"]
-    shown = firing or resolved
-    rules = ", ".join(sorted({alert["rule"] for alert in shown}))
-    if payload["kind"] == "resolved":
-        header = f":white_check_mark: RESOLVED: {rules} ({len(resolved)} alert{'s' * (len(resolved) != 1)})"
-    else:
-        severity = _worst(firing)
-        header = (
-            f"{SEVERITY_EMOJI.get(severity, ':bell:')} {severity.upper()}: {rules} "
-            f"({len(firing)} firing" + (f", {len(resolved)} resolved" if resolved else "") + ")"
-        )
-    listed = (firing + resolved)[:MAX_LISTED_ALERTS]
-    blocks: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": _clip(header, _HEADER_LIMIT), "emoji": True},
-        }
-    ]
-    for alert in listed:
-        blocks.extend(_alert_blocks(alert))
-    hidden = len(firing) + len(resolved) - len(listed)
-    if hidden:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"… and {hidden} more alerts"}})
-    group = ", ".join(f"{name}={value}" for name, value in payload["group_labels"].items())
-    context = [f"*tenant* {payload['tenant']}", f"*group* {group} (`{payload['group_id']}`)"]
-    blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": _escape(item)} for item in context]}
-    )
-    text = f"{header}: " + "; ".join(str(alert["summary"]) for alert in listed)
-    return _clip(_escape(text), _TEXT_LIMIT), blocks
 
 
 class SlackNotifier:

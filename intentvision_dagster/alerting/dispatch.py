@@ -27,10 +27,12 @@ import duckdb
 import pandas as pd
 
 from intentvision_dagster.alerting import log
-from intentvision_dagster.alerting.matchers import matches_all
-from intentvision_dagster.alerting.rules import SEVERITY_RANK, Routing, TenantRoute
+from intentvision_dagster.alerting.inhibition import inhibited_by
+from intentvision_dagster.alerting.kinds import kind_of
+from intentvision_dagster.alerting.routing import Routing, TenantRoute
 from intentvision_dagster.alerting.silences import list_silences, silencing
 from intentvision_dagster.series import parse_labels
+from intentvision_dagster.severity import SEVERITY_RANK
 from intentvision_dagster.warehouse import SCHEMA, transaction
 
 GROUPS = f"{SCHEMA}.alert_groups"
@@ -119,21 +121,6 @@ def group_key(route: TenantRoute, tenant: str, labels: dict[str, str]) -> tuple[
     return _digest(tenant, channel, json.dumps(values, sort_keys=True)), channel, values
 
 
-def inhibited_by(
-    route: TenantRoute, alert: dict, labels: dict, firing: list[tuple[dict, dict]]
-) -> str | None:
-    """The id of a firing alert of the same tenant that inhibits this one under the tenant's inhibit rules."""
-    for rule in route.inhibit_rules:
-        if not matches_all(rule.target, labels):
-            continue
-        for source, source_labels in firing:
-            if source["id"] == alert["id"] or not matches_all(rule.source, source_labels):
-                continue
-            if all(source_labels.get(name, "") == labels.get(name, "") for name in rule.equal):
-                return source["id"]
-    return None
-
-
 @dataclass
 class DispatchReport:
     queued: int = 0
@@ -144,7 +131,8 @@ class DispatchReport:
 
 def partition_url(ui_url: str, alert: dict) -> str:
     """The alert's partition in the Dagster UI: the asset that raised it, on its tenant/metric partition."""
-    asset = "anomalies" if json.loads(alert.get("details") or "{}").get("kind") == "anomaly" else "forecasts"
+    kind = kind_of(json.loads(alert.get("details") or "{}"))
+    asset = kind.asset if kind is not None else "forecasts"
     key = quote(f"{alert['tenant']}/{alert['metric']}", safe="")
     return f"{ui_url.rstrip('/')}/assets/{asset}?view=partitions&partition={key}"
 
@@ -178,7 +166,8 @@ def _mark_suppression(
     for alert, labels in labelled:
         route = routing.route(alert["tenant"])
         alert["silence_id"] = silencing(silences, alert["tenant"], labels)
-        alert["inhibited_by"] = inhibited_by(route, alert, labels, firing_by_tenant.get(alert["tenant"], []))
+        firing = firing_by_tenant.get(alert["tenant"], [])
+        alert["inhibited_by"] = inhibited_by(route.inhibit_rules, alert, labels, firing)
         alert["group_id"], alert["_channel"], alert["_group_labels"] = group_key(
             route, alert["tenant"], labels
         )

@@ -19,7 +19,8 @@ from intentvision_dagster.alerting.delivery import DeliveryReport, Notifier, del
 from intentvision_dagster.alerting.dispatch import DispatchReport, dispatch
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS, evaluate
 from intentvision_dagster.alerting.log import record, resolve_missing, update_open
-from intentvision_dagster.alerting.rules import Routing, RuleSet
+from intentvision_dagster.alerting.routing import Routing
+from intentvision_dagster.alerting.rules import RuleSet
 from intentvision_dagster.names import split_partition_key
 from intentvision_dagster.warehouse import SCHEMA, arrow_frame, table_exists
 

@@ -19,7 +19,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from intentvision_dagster.alerting.rules import SEVERITY_RANK
+from intentvision_dagster.severity import SEVERITY_RANK
 from intentvision_dagster.warehouse import SCHEMA, transaction
 
 TABLE = f"{SCHEMA}.alert_log"

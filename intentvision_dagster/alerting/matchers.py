@@ -36,11 +36,11 @@ class Matcher:
 
 def parse_matcher(text: str) -> Matcher:
     """``name=value``, ``name!=value``, ``name=~regex`` or ``name!~regex``; quotes around values optional."""
-    found = _MATCHER.match(text) if isinstance(text, str) else None
+    found = _MATCHER.fullmatch(text) if isinstance(text, str) else None
     if found is None:
         raise ValueError(f"matcher {text!r} is not of the form name=value, name!=value, name=~re or name!~re")
     name, op, value = found.group("name", "op", "value")
-    if not LABEL_NAME_PATTERN.match(name):
+    if not LABEL_NAME_PATTERN.fullmatch(name):
         raise ValueError(f"matcher {text!r}: {name!r} is not a valid label name")
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]

@@ -7,7 +7,8 @@ from pathlib import Path
 import dagster as dg
 
 from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier
-from intentvision_dagster.alerting.rules import Routing, RuleSet, load_routing, load_rule_set
+from intentvision_dagster.alerting.routing import Routing, load_routing
+from intentvision_dagster.alerting.rules import RuleSet, load_rule_set
 from intentvision_dagster.resources import BreachThresholds
 
 
@@ -23,15 +24,9 @@ class AlertRules(BreachThresholds):
         )
 
     def threshold(self, tenant: str, metric: str) -> float | None:
-        """The tenant's first forecast-breach threshold on ``metric`` (a tenant's own rule wins)."""
-        return next(
-            (
-                rule.threshold
-                for rule in self.rule_set().for_tenant(tenant)
-                if rule.kind == "forecast_breach" and rule.metric == metric
-            ),
-            None,
-        )
+        """The first threshold the tenant's rules draw on ``metric``'s forecast plot (its own rules win)."""
+        lines = (rule.plot_threshold(metric) for rule in self.rule_set().for_tenant(tenant))
+        return next((line for line in lines if line is not None), None)
 
 
 class AlertDelivery(dg.ConfigurableResource):

@@ -218,15 +218,11 @@ def alerts_test_rule(rule: str, tenant: str, as_json: bool) -> None:
 
     Nothing is written or sent; the output says which alerts are already open and which a silence mutes.
     """
-    from intentvision_dagster.alerting.dispatch import alert_labels
-    from intentvision_dagster.alerting.engine import load_alert_inputs
-    from intentvision_dagster.alerting.evaluate import evaluate
-    from intentvision_dagster.alerting.log import list_alerts
-    from intentvision_dagster.alerting.rules import ConfigError, load_rule_set
-    from intentvision_dagster.alerting.silences import list_silences, silencing
+    from intentvision_dagster.alerting.config import ConfigError
+    from intentvision_dagster.alerting.preview import preview_rule
+    from intentvision_dagster.alerting.rules import load_rule_set
     from intentvision_dagster.catalog import load_catalog
     from intentvision_dagster.names import validate_tenant
-    from intentvision_dagster.warehouse import SCHEMA, table_exists
 
     settings = load_settings()
     try:
@@ -238,58 +234,8 @@ def alerts_test_rule(rule: str, tenant: str, as_json: bool) -> None:
         raise click.ClickException(exc.args[0]) from None
     if not settings.warehouse_path.exists():
         raise click.ClickException(f"no warehouse at {settings.warehouse_path}: run the pipeline first")
-    with _warehouse() as conn:
-        keys = []
-        if table_exists(conn, "anomalies"):
-            keys = [
-                f"{tenant}/{metric}"
-                for (metric,) in conn.execute(
-                    f"select distinct metric from {SCHEMA}.anomalies where tenant = ? order by metric",
-                    [tenant],
-                ).fetchall()
-            ]
-        inputs = load_alert_inputs(conn, keys)
-        open_alerts = (
-            list_alerts(conn, tenant=tenant).query("state != 'resolved'")
-            if table_exists(conn, "alert_log")
-            else None
-        )
-        silences = (
-            list_silences(conn, tenant, active_at=_utc_time(None, ""))
-            if table_exists(conn, "alert_silences")
-            else None
-        )
     catalog = load_catalog(settings.metrics_catalog)
-    units = {key.split("/", 1)[1]: catalog.spec(key.split("/", 1)[1]).unit for key in keys}
-    candidates = evaluate([chosen], **inputs, units=units)
-    candidates = candidates[candidates["status"] != "holding"]
-    for row in candidates.to_dict(orient="records"):
-        is_open = (
-            open_alerts is not None
-            and ((open_alerts["rule"] == row["rule"]) & (open_alerts["series"] == row["series"])).any()
-        )
-        muted = None if silences is None else silencing(silences, tenant, alert_labels(row))
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        **row,
-                        "details": json.loads(row["details"]),
-                        "already_open": bool(is_open),
-                        "silence_id": muted,
-                    }
-                )
-            )
-        else:
-            notes = [
-                note
-                for note in ("already open" if is_open else "", f"silenced by {muted}" if muted else "")
-                if note
-            ]
-            suffix = f" [{', '.join(notes)}]" if notes else ""
-            click.echo(f"{row['severity']:<8} {row['status']:<7} {row['summary']}{suffix}")
-    if not as_json:
-        click.echo(
-            f"rule {rule!r} ({chosen.kind}) on {len(keys)} partition(s) of tenant {tenant}: "
-            f"{len(candidates)} alert(s) would fire; nothing was sent"
-        )
+    with _warehouse() as conn:
+        preview = preview_rule(conn, chosen, tenant, catalog, _utc_time(None, ""))
+    for line in preview.lines(as_json):
+        click.echo(line)

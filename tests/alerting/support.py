@@ -1,15 +1,16 @@
-"""Alerts for the dispatch and delivery tests: rows as rule evaluation produces them, logged at a time."""
+"""Helpers for the alerting tests: alerts as rule evaluation produces them, logged at a time; config files."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS
 from intentvision_dagster.alerting.log import list_alerts, record, resolve_missing
-from intentvision_dagster.alerting.rules import Routing, TenantRoute
+from intentvision_dagster.alerting.routing import Routing, TenantRoute
 
 DISK = "node_filesystem_usage_percent"
 T0 = pd.Timestamp("2026-01-05 02:00")
@@ -75,3 +76,11 @@ def routing(**route: object) -> Routing:
 def states(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     alerts = list_alerts(conn)
     return dict(zip(alerts["series"].str.extract(r'host="([^"]+)"')[0], alerts["state"], strict=True))
+
+
+def write(folder: Path, text: str, name: str = "alert_rules.yaml") -> Path:
+    """A config file for the rules and routing tests."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path

@@ -8,9 +8,9 @@ import pytest
 
 from intentvision_dagster.alerting.delivery import OutboxNotifier, deliver_notifications
 from intentvision_dagster.alerting.dispatch import dispatch, list_notifications
+from intentvision_dagster.alerting.inhibition import InhibitRule
 from intentvision_dagster.alerting.log import list_alerts
 from intentvision_dagster.alerting.matchers import parse_matcher
-from intentvision_dagster.alerting.rules import InhibitRule
 from intentvision_dagster.alerting.silences import create_silence, expire_silence, list_silences
 from tests.alerting.support import T0, candidate, clear, log_alerts, routing, states
 

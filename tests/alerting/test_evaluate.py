@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS, evaluate
-from intentvision_dagster.alerting.rules import AnomalyRule, BudgetRule, ForecastBreachRule
+from intentvision_dagster.alerting.kinds import AnomalyRule, BudgetRule, ForecastBreachRule
 
 NOW = pd.Timestamp("2026-01-05 00:00")
 DISK = "node_filesystem_usage_percent"

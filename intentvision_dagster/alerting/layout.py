@@ -1,0 +1,100 @@
+"""The Slack layout: one queued notification -> a Block Kit message and its plain-text fallback.
+
+Kept apart from delivery (:mod:`intentvision_dagster.alerting.delivery`: posting, idempotence, retries) so a
+new message layout changes this module only. What a rule kind adds under an alert's summary comes from the
+kind itself (``message_fields``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from intentvision_dagster.alerting.kinds import kind_of
+from intentvision_dagster.severity import SEVERITY_RANK
+
+SEVERITY_EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
+_HEADER_LIMIT = 150  # Slack's limit for a header block's text
+_TEXT_LIMIT = 3000  # Slack's limit for a section or context text
+_FIELD_LIMIT = 2000  # Slack's limit for one section field
+MAX_LISTED_ALERTS = 10
+"""A grouped message shows this many alerts in full and counts the rest (Slack allows 50 blocks)."""
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn treats &, < and > as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _worst(alerts: list[Mapping[str, Any]]) -> str:
+    return max((alert["severity"] for alert in alerts), key=lambda s: SEVERITY_RANK.get(s, 0), default="info")
+
+
+def _alert_blocks(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
+    marker = {"ended": " (already over)", "resolved": " :white_check_mark: resolved"}.get(alert["status"], "")
+    text = (
+        f"{SEVERITY_EMOJI.get(alert['severity'], ':bell:')} *{alert['severity']}* "
+        f"<{alert['url']}|{_escape(str(alert['series']))}>{marker}\n{_escape(str(alert['summary']))}"
+    )
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, _TEXT_LIMIT)}}
+    ]
+    details = alert.get("details") or {}
+    kind = kind_of(details)
+    fields = kind.message_fields(details) if kind is not None and alert["status"] != "resolved" else []
+    if fields:
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": _clip(text, _FIELD_LIMIT)} for text in fields],
+            }
+        )
+    return blocks
+
+
+def notification_blocks(payload: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Block Kit message and its plain-text fallback for one queued notification."""
+    if payload["kind"] == "run_failure":
+        header = f":x: Run failed: {payload['job']}"
+        summary = f"{payload['job']} run {payload['run_id'][:8]} failed: {payload['error']}"
+        body = f"<{payload['url']}|Open the run in Dagster>\n{_escape(payload['error'])}"
+        context = [f"*run* `{payload['run_id']}`", f"*tenant* {payload.get('tenant') or 'none'}"]
+        return summary, [
+            {"type": "header", "text": {"type": "plain_text", "text": _clip(header, _HEADER_LIMIT)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": _clip(body, _TEXT_LIMIT)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": item} for item in context]},
+        ]
+    firing, resolved = payload["firing"], payload["resolved"]
+    shown = firing or resolved
+    rules = ", ".join(sorted({alert["rule"] for alert in shown}))
+    if payload["kind"] == "resolved":
+        header = f":white_check_mark: RESOLVED: {rules} ({len(resolved)} alert{'s' * (len(resolved) != 1)})"
+    else:
+        severity = _worst(firing)
+        header = (
+            f"{SEVERITY_EMOJI.get(severity, ':bell:')} {severity.upper()}: {rules} "
+            f"({len(firing)} firing" + (f", {len(resolved)} resolved" if resolved else "") + ")"
+        )
+    listed = (firing + resolved)[:MAX_LISTED_ALERTS]
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _clip(header, _HEADER_LIMIT), "emoji": True},
+        }
+    ]
+    for alert in listed:
+        blocks.extend(_alert_blocks(alert))
+    hidden = len(firing) + len(resolved) - len(listed)
+    if hidden:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"… and {hidden} more alerts"}})
+    group = ", ".join(f"{name}={value}" for name, value in payload["group_labels"].items())
+    context = [f"*tenant* {payload['tenant']}", f"*group* {group} (`{payload['group_id']}`)"]
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _escape(item)} for item in context]}
+    )
+    text = f"{header}: " + "; ".join(str(alert["summary"]) for alert in listed)
+    return _clip(_escape(text), _TEXT_LIMIT), blocks
