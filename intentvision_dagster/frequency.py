@@ -41,6 +41,19 @@ def infer_freq(df: pd.DataFrame) -> str:
     return to_offset(median).freqstr
 
 
+def sampling_freq(df: pd.DataFrame) -> str | None:
+    """:func:`infer_freq`, or None while no series has two distinct timestamps yet (the series is warming up).
+
+    A new metric's first sample cannot tell its step; the pipeline waits for the second instead of failing.
+    """
+    try:
+        return infer_freq(df)
+    except ValueError:
+        if (df.groupby("unique_id", observed=True)["ds"].nunique() >= 2).any():
+            raise  # the steps exist but are unusable (below one second): that is an error, not a warm-up
+        return None
+
+
 def _step(freq: str) -> pd.Timedelta:
     try:
         return pd.Timedelta(to_offset(freq))

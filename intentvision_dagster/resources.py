@@ -69,6 +69,9 @@ class _ArrowPandasTypeHandler(DuckDBPandasTypeHandler):
     def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
             return pd.DataFrame()
+        if not table_exists(connection, table_slice.table, table_slice.schema):
+            # Nothing stored yet: an upstream output was empty (every partition still warming up).
+            return pd.DataFrame()
         return arrow_frame(connection.sql(DuckDbClient.get_select_statement(table_slice)))
 
 

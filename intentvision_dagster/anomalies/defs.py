@@ -4,12 +4,14 @@ import time
 
 import dagster as dg
 import pandas as pd
+from dagster_duckdb import DuckDBResource
 
 from intentvision_dagster.anomalies.detector import detect
 from intentvision_dagster.anomalies.plots import anomaly_plot_png
 from intentvision_dagster.catalog import MetricCatalog
-from intentvision_dagster.frequency import infer_freq, season_lengths
-from intentvision_dagster.partitions import series_asset
+from intentvision_dagster.frequency import sampling_freq, season_lengths
+from intentvision_dagster.isolation import each_partition
+from intentvision_dagster.partitions import keep_failed_partitions, series_asset
 from intentvision_dagster.plotting import png_markdown
 from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import counter_increase
@@ -18,39 +20,50 @@ from intentvision_dagster.severity import SEVERITIES
 FLAGGED_SEVERITIES = SEVERITIES[1:]
 
 
-def detect_partitions(validated: pd.DataFrame, catalog: MetricCatalog) -> pd.DataFrame:
-    """Run the detector per metric (one vectorised call per metric, all tenants' series of it together), at
-    the sensitivity the catalog gives that metric.
+def detect_partition(metric: str, validated: pd.DataFrame, catalog: MetricCatalog) -> pd.DataFrame:
+    """Run the detector over every series of one partition (one vectorised call) at the sensitivity the
+    catalog gives the metric.
 
     Counters are scored (and downstream forecast) as their per-step increase, so a counter reset is a restart,
-    not an anomaly; the output's ``y`` is the modelled value, the increase for counters.
+    not an anomaly; the output's ``y`` is the modelled value, the increase for counters. While the partition
+    has no series with two timestamps (warming up), there is no season to compare with and nothing is flagged.
     """
-    parts = []
-    for metric, frame in validated.groupby("metric", sort=True):
-        spec = catalog.spec(str(metric))
-        modelled = counter_increase(frame) if spec.kind == "counter" else frame
-        seasons = season_lengths(infer_freq(modelled))
-        parts.append(
-            detect(modelled, season_length=seasons[0] if seasons else 1, sensitivity=spec.sensitivity)
-        )
-    return pd.concat(parts, ignore_index=True)
+    spec = catalog.spec(metric)
+    modelled = counter_increase(validated) if spec.kind == "counter" else validated
+    freq = sampling_freq(modelled)
+    seasons = season_lengths(freq) if freq else []
+    return detect(modelled, season_length=seasons[0] if seasons else 1, sensitivity=spec.sensitivity)
 
 
 @series_asset(
     kinds={"duckdb", "pandas"},
 )
 def anomalies(
-    context: dg.AssetExecutionContext, validated_series: pd.DataFrame, project: ProjectConfig
+    context: dg.AssetExecutionContext,
+    validated_series: pd.DataFrame,
+    project: ProjectConfig,
+    warehouse: DuckDBResource,
 ) -> pd.DataFrame:
-    """Score, flag, severity, detector, reason and event id for every validated point."""
+    """Score, flag, severity, detector, reason and event id for every validated point.
+
+    A partition the detector fails on keeps its previous scores and is reported; the others go on.
+    """
     started = time.perf_counter()
-    scored = detect_partitions(validated_series, project.catalog())
+    catalog = project.catalog()
+    done = each_partition(
+        context.partition_keys,
+        validated_series,
+        lambda _, metric, rows: detect_partition(metric, rows, catalog) if len(rows) else None,
+    )
+    kept, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
+    scored = pd.concat([*done.results.values(), *kept], ignore_index=True)
     compute_seconds = time.perf_counter() - started
     flagged = scored[scored["is_anomaly"]]
     events = flagged.drop_duplicates("event_id")
     metadata = {
         "points": len(scored),
         "compute_seconds": compute_seconds,
+        **skipped,
         "anomalous_points": len(flagged),
         "events": len(events),
         **{

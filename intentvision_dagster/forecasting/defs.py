@@ -1,7 +1,6 @@
 """``forecast_accuracy`` (model selection), then ``forecasts`` with their plots."""
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -16,55 +15,47 @@ from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE
 from intentvision_dagster.forecasting.plots import forecast_plot_png
 from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.forecasting.selection import select_models, selection_columns
-from intentvision_dagster.forecasting.spec import ForecastSpec
-from intentvision_dagster.frequency import horizon_steps, infer_freq
-from intentvision_dagster.partitions import PARTITION_EXPR, series_asset
+from intentvision_dagster.forecasting.spec import ForecastSpec, empty_forecast
+from intentvision_dagster.frequency import horizon_steps, sampling_freq
+from intentvision_dagster.isolation import each_partition
+from intentvision_dagster.names import partition_key
+from intentvision_dagster.partitions import keep_failed_partitions, series_asset, stored_rows
 from intentvision_dagster.plotting import png_markdown
 from intentvision_dagster.resources import BreachThresholds, ProjectConfig
-from intentvision_dagster.warehouse import SCHEMA, arrow_frame, table_exists
 
 IDENTITY = ["unique_id", "tenant", "metric", "labels"]
 LEVELS = (80, 95)
 
 
-def per_metric(
-    frame: pd.DataFrame, catalog: MetricCatalog, config: ForecastingConfig, n_jobs: int
-) -> Iterator[tuple[str, str, pd.DataFrame, ForecastSpec]]:
-    """One vectorised engine call per (tenant, metric): its regular-step frame and the engine's spec.
+def partition_spec(
+    metric: str, rows: pd.DataFrame, catalog: MetricCatalog, config: ForecastingConfig, n_jobs: int
+) -> tuple[pd.DataFrame, ForecastSpec] | None:
+    """One partition's regular-step frame and the engine's spec (one vectorised engine call per partition);
+    None while the partition is warming up (no series has two timestamps yet, so there is no step).
 
     Missing steps are filled by metric kind (:mod:`~intentvision_dagster.forecasting.gaps`) first.
     """
-    for (tenant, metric), group in frame.groupby(["tenant", "metric"], sort=True):
-        entry = catalog.spec(str(metric))
-        freq = infer_freq(group)
-        yield (
-            str(tenant),
-            str(metric),
-            fill_missing_steps(group, freq, entry.kind).drop(columns="filled"),
-            ForecastSpec(
-                horizon=horizon_steps(entry.horizon, freq),
-                freq=freq,
-                levels=LEVELS,
-                lower=entry.min_value,
-                upper=entry.max_value,
-                n_jobs=n_jobs,
-                metric=config.selection_metric,
-                n_windows=config.backtest_windows,
-            ),
-        )
+    freq = sampling_freq(rows)
+    if freq is None:
+        return None
+    entry = catalog.spec(metric)
+    spec = ForecastSpec(
+        horizon=horizon_steps(entry.horizon, freq),
+        freq=freq,
+        levels=LEVELS,
+        lower=entry.min_value,
+        upper=entry.max_value,
+        n_jobs=n_jobs,
+        metric=config.selection_metric,
+        n_windows=config.backtest_windows,
+    )
+    return fill_missing_steps(rows, freq, entry.kind).drop(columns="filled"), spec
 
 
 def previous_selection(warehouse: DuckDBResource, keys: list[str]) -> pd.DataFrame:
     """The stored ``forecast_accuracy`` rows of these partitions (empty before the first selection)."""
     with warehouse.get_connection() as conn:
-        if not table_exists(conn, "forecast_accuracy"):
-            return pd.DataFrame()
-        placeholders = ", ".join("?" for _ in keys)
-        relation = conn.sql(
-            f"select * from {SCHEMA}.forecast_accuracy where {PARTITION_EXPR} in ({placeholders})",
-            params=keys,
-        )
-        previous = arrow_frame(relation)
+        previous = stored_rows(conn, "forecast_accuracy", keys)
     if "selected_at" not in previous.columns:
         return pd.DataFrame()
     # Rows an older version wrote carry no selection (NULL selected_at): those series are selected again.
@@ -87,6 +78,8 @@ def forecast_accuracy(
     A series keeps its stored selection while it is younger than ``reselect_days`` (7 by default) and was
     made with the configured metric; new series, cold-start (low-confidence) series and stale selections are
     backtested again, so the nightly run refits models but re-selects only about a seventh of the series.
+    Partitions whose series have one timestamp each are warming up (listed in the metadata, nothing
+    selected yet); a partition the backtest fails on keeps its previous selection and is reported.
     """
     config = forecasting.validated()
     catalog = project.catalog()
@@ -103,16 +96,29 @@ def forecast_accuracy(
             & ~stored["low_confidence"]
         ]
     started = time.perf_counter()
-    parts = []
-    for _, _, frame, spec in per_metric(modelled, catalog, config, project.model_jobs):
+    waiting: list[str] = []
+
+    def select(tenant: str, metric: str, rows: pd.DataFrame) -> pd.DataFrame | None:
+        prepared = partition_spec(metric, rows, catalog, config, project.model_jobs) if len(rows) else None
+        if prepared is None:
+            waiting.extend([partition_key(tenant, metric)] if len(rows) else [])
+            return None
+        frame, spec = prepared
         kept = stored[stored["unique_id"].isin(frame["unique_id"])] if not stored.empty else stored
         todo = frame[~frame["unique_id"].isin(kept["unique_id"])] if not kept.empty else frame
-        if not kept.empty:
-            parts.append(kept.drop(columns=[c for c in IDENTITY if c != "unique_id"]))
+        parts = [kept.drop(columns=[c for c in IDENTITY if c != "unique_id"])] if not kept.empty else []
         if not todo.empty:
             parts.append(select_models(todo, spec).assign(selected_at=now))
+        return pd.concat(parts, ignore_index=True)
+
+    done = each_partition(context.partition_keys, modelled, select)
+    previous, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
     columns = [*selection_columns(LEVELS), "selected_at"]
-    result = pd.concat(parts, ignore_index=True)[columns].merge(identity, on="unique_id", how="left")
+    if done.results:
+        result = pd.concat(done.results.values(), ignore_index=True)[columns]
+        result = pd.concat([result.merge(identity, on="unique_id", how="left"), *previous], ignore_index=True)
+    else:  # every partition is still warming up: nothing to select yet
+        result = pd.DataFrame(columns=[*columns, *IDENTITY[1:]])
     reselected = int((result["selected_at"] == now).sum())
     # Per (metric, model) only for a single partition: a range run's metadata is shared across tenants.
     per_metric_model = (
@@ -127,6 +133,8 @@ def forecast_accuracy(
     context.add_output_metadata(
         {
             **per_metric_model,
+            **skipped,
+            "warming_up_partitions": dg.MetadataValue.json(waiting),
             "series": len(result),
             "reselected_series": reselected,
             "reused_selections": len(result) - reselected,
@@ -138,7 +146,7 @@ def forecast_accuracy(
             "by_model": dg.MetadataValue.json(accuracy_by_model(result)),
             "low_confidence_series": int(result["low_confidence"].sum()),
             **{
-                f"median_{name}": float(result[name].median())
+                f"median_{name}": float(pd.to_numeric(result[name]).median())
                 for name in ("mae", "rmse", "mape", "smape", "mase", "coverage_80", "coverage_95")
             },
         }
@@ -168,12 +176,14 @@ def forecasts(
     project: ProjectConfig,
     forecasting: ForecastingConfig,
     alert_rules: BreachThresholds,
+    warehouse: DuckDBResource,
 ) -> pd.DataFrame:
     """Point forecasts with calibrated 80/95% intervals over each metric's horizon, clipped to its bounds.
 
     Each series is refitted with the model its backtest selected (``forecast_accuracy``) unless another
     backend is configured. Reads the scored series (``anomalies`` carries every validated point plus its
-    flags), so the step holds one copy of the history, not two.
+    flags), so the step holds one copy of the history, not two. A partition the engine fails on keeps its
+    previous forecasts and is reported; one still warming up gets none yet.
     """
     config = forecasting.validated()
     catalog = project.catalog()
@@ -181,14 +191,24 @@ def forecasts(
     started = time.perf_counter()
     # Fit on the series with anomalies replaced by expected values: an incident is not a pattern to repeat.
     cleaned = without_anomalies(anomalies)[[*IDENTITY, "ds", "y"]]
-    parts, fallbacks = [], []
-    for tenant, metric, frame, spec in per_metric(cleaned, catalog, config, project.model_jobs):
-        context.log.info(f"forecasting {frame['unique_id'].nunique()} series of {metric} ({spec})")
+    fallbacks: list[str] = []
+
+    def predict(tenant: str, metric: str, rows: pd.DataFrame) -> pd.DataFrame | None:
+        prepared = partition_spec(metric, rows, catalog, config, project.model_jobs) if len(rows) else None
+        if prepared is None:
+            return None  # warming up: forecast_accuracy said so already
+        frame, spec = prepared
+        context.log.info(f"forecasting {frame['unique_id'].nunique()} series of {tenant}/{metric} ({spec})")
+        stored = (
+            forecast_accuracy
+            if forecast_accuracy.empty
+            else forecast_accuracy[forecast_accuracy["unique_id"].isin(frame["unique_id"])]
+        )
         run = run_backend(
             frame,
             spec,
             backend=config.backend,
-            selection=forecast_accuracy[forecast_accuracy["unique_id"].isin(frame["unique_id"])],
+            selection=stored,
             timegpt=config.timegpt_options(),
             holidays_country=config.holidays_country(tenant) if config.backend == "prophet" else None,
         )
@@ -197,8 +217,12 @@ def forecasts(
                 f"{config.backend} failed, statsforecast forecast instead: {run.fallback_reason}"
             )
             fallbacks.append(run.fallback_reason)
-        parts.append(run.forecasts)
-    result = pd.concat(parts, ignore_index=True).merge(identity, on="unique_id", how="left")
+        return run.forecasts
+
+    done = each_partition(context.partition_keys, cleaned, predict)
+    previous, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
+    fitted = pd.concat(done.results.values(), ignore_index=True) if done.results else empty_forecast(LEVELS)
+    result = pd.concat([fitted.merge(identity, on="unique_id", how="left"), *previous], ignore_index=True)
     result["low_confidence"] = result["model"].isin(MODEL_LOW_CONFIDENCE)
     compute_seconds = time.perf_counter() - started
     reports = Path(project.reports_dir)
@@ -223,6 +247,7 @@ def forecasts(
         "fallback_reasons": dg.MetadataValue.json(sorted(set(fallbacks))),
         "models": dg.MetadataValue.json({str(k): int(v) for k, v in models.items()}),
         "low_confidence_series": int(result.drop_duplicates("unique_id")["low_confidence"].sum()),
+        **skipped,
     }
     # A range run shares one metadata entry across its partitions: only a single-partition run gets the plot,
     # so no partition's page shows another tenant's series. Every partition's PNG is in the reports folder.

@@ -6,10 +6,10 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from intentvision_dagster.frequency import infer_freq
-from intentvision_dagster.names import split_partition_key
-from intentvision_dagster.partitions import series_asset, series_partitions
-from intentvision_dagster.quality.expectations import run_expectations
+from intentvision_dagster.frequency import sampling_freq
+from intentvision_dagster.isolation import each_partition
+from intentvision_dagster.partitions import keep_failed_partitions, series_asset, series_partitions
+from intentvision_dagster.quality.expectations import ExpectationOutcome, run_expectations
 from intentvision_dagster.quality.schema import NoValidRowsError, split_valid
 from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import SERIES_COLUMNS
@@ -50,27 +50,32 @@ def validated_series(
     project: ProjectConfig,
     warehouse: DuckDBResource,
 ) -> pd.DataFrame:
-    """Rows that pass the pandera schema; the rest go to ``intentvision.quarantine`` with the reason."""
+    """Rows that pass the pandera schema; the rest go to ``intentvision.quarantine`` with the reason.
+
+    A partition with nothing valid (or nothing landed) is skipped and reported, its quarantined rows still
+    stored; the run's other partitions go on (see :func:`~.partitions.keep_failed_partitions`).
+    """
     catalog = project.catalog()
     keys = list(context.partition_keys)
     started = time.perf_counter()
-    valid_parts, quarantined_parts = [], []
-    for key in keys:
-        tenant, metric = split_partition_key(key)
-        rows = raw_series[(raw_series["tenant"] == tenant) & (raw_series["metric"] == metric)]
+    refused: list[pd.DataFrame] = []
+
+    def validate(tenant: str, metric: str, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         if rows.empty:
-            raise dg.Failure(f"tenant {tenant!r}, metric {metric!r}: no landed rows to validate")
+            raise ValueError(f"tenant {tenant!r}, metric {metric!r}: no landed rows to validate")
         try:
-            valid, quarantined = split_valid(rows, catalog.spec(metric))
+            return split_valid(rows, catalog.spec(metric))
         except NoValidRowsError as exc:
-            raise dg.Failure(str(exc)) from exc
-        valid_parts.append(valid)
-        quarantined_parts.append(quarantined)
-    valid = pd.concat(valid_parts, ignore_index=True)
-    quarantined = pd.concat(quarantined_parts, ignore_index=True)
-    compute_seconds = time.perf_counter() - started
+            refused.append(exc.quarantined)
+            raise
+
+    done = each_partition(keys, raw_series, validate)
+    quarantined = pd.concat([*(q for _, q in done.results.values()), *refused], ignore_index=True)
     with warehouse.get_connection() as conn:
         replace_quarantine(conn, keys, quarantined)
+    kept, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
+    valid = pd.concat([*(v for v, _ in done.results.values()), *kept], ignore_index=True)
+    compute_seconds = time.perf_counter() - started
     by_rule = quarantined["rule"].value_counts().to_dict() if len(quarantined) else {}
     context.add_output_metadata(
         {
@@ -79,6 +84,7 @@ def validated_series(
             "quarantined_rows": len(quarantined),
             "quarantined_by_rule": dg.MetadataValue.json({str(k): int(v) for k, v in by_rule.items()}),
             "quarantine_table": QUARANTINE_TABLE,
+            **skipped,
         }
     )
     return valid[SERIES_COLUMNS]
@@ -93,13 +99,35 @@ def validated_series(
 def validated_series_expectations(
     context: dg.AssetCheckExecutionContext, validated_series: pd.DataFrame, project: ProjectConfig
 ):
-    """The Great Expectations suite (completeness, freshness, value range, not-null) per partition."""
+    """The Great Expectations suite (completeness, freshness, value range, not-null) per partition.
+
+    A partition whose series have one timestamp each is warming up (no step to judge gaps by yet): every
+    expectation passes with that said. A partition the suite cannot run on fails each expectation with the
+    reason, without hiding the other partitions' verdicts.
+    """
     catalog = project.catalog()
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+
+    def check(tenant: str, metric: str, frame: pd.DataFrame) -> list[ExpectationOutcome]:
+        freq = sampling_freq(frame)
+        if freq is None:
+            note = f"{tenant}/{metric}: warming up ({len(frame)} point(s), waiting for a second timestamp)"
+            return [ExpectationOutcome(name, True, {"points": len(frame)}, note) for name in EXPECTATIONS]
+        return run_expectations(frame, catalog.spec(metric), freq, now)
+
+    keys = sorted(
+        f"{tenant}/{metric}" for tenant, metric in validated_series.groupby(["tenant", "metric"]).groups
+    )
+    done = each_partition(keys, validated_series, check)
     outcomes: dict[str, list] = {name: [] for name in EXPECTATIONS}
-    for (tenant, metric), frame in validated_series.groupby(["tenant", "metric"], sort=True):
-        for outcome in run_expectations(frame, catalog.spec(metric), infer_freq(frame), now):
-            outcomes[outcome.name].append((f"{tenant}/{metric}", outcome))
+    for key, results in done.results.items():
+        for outcome in results:
+            outcomes[outcome.name].append((key, outcome))
+    for key, reason in done.failed.items():
+        for name in EXPECTATIONS:
+            outcomes[name].append(
+                (key, ExpectationOutcome(name, False, {}, f"{key}: could not check: {reason}"))
+            )
     for name in EXPECTATIONS:
         results = outcomes[name]
         failed = [key for key, outcome in results if not outcome.success]

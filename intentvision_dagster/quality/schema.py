@@ -53,8 +53,16 @@ class SeriesSchema(pa.DataFrameModel):
 class NoValidRowsError(InputError):
     """Every row of a partition was quarantined; the partition must fail rather than publish nothing."""
 
-    def __init__(self, tenant: str, metric: str, rules: dict[str, int], example: str) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        metric: str,
+        rules: dict[str, int],
+        example: str,
+        quarantined: pd.DataFrame | None = None,
+    ) -> None:
         self.tenant, self.metric, self.rules = tenant, metric, rules
+        self.quarantined = quarantined
         counts = ", ".join(f"{rule}: {count}" for rule, count in rules.items())
         super().__init__(
             f"tenant {tenant!r}, metric {metric!r}: no valid rows, all {sum(rules.values())} were "
@@ -94,7 +102,8 @@ def split_valid(df: pd.DataFrame, spec: MetricSpec) -> tuple[pd.DataFrame, pd.Da
         tenants = ",".join(sorted(set(rows["tenant"])))
         counts = quarantined["rule"].value_counts()
         by_rule = {rule: int(counts[rule]) for rule in RULES if rule in counts}
-        raise NoValidRowsError(tenants, spec.name, by_rule, quarantined["reason"].iloc[0])
+        quarantined = quarantined[QUARANTINE_COLUMNS].reset_index(drop=True)
+        raise NoValidRowsError(tenants, spec.name, by_rule, quarantined["reason"].iloc[0], quarantined)
     return valid, quarantined[QUARANTINE_COLUMNS].reset_index(drop=True)
 
 

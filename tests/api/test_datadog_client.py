@@ -87,8 +87,10 @@ def test_datadog_series_flow_through_the_asset_graph(api: Api):
         result = sensor(
             dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
         )
-        keys = [r.partition_key for r in result.run_requests]
+        [added] = result.dynamic_partitions_requests
+        keys = list(added.partition_keys)
         assert "globex/system_cpu_user" in keys
+        assert {r.tags["intentvision/tenant"] for r in result.run_requests} == {"globex"}
         instance.add_dynamic_partitions("tenant_metric", keys)
         [outcome] = run_pipeline(defs, instance, ["globex/system_cpu_user"])
         assert outcome.success
