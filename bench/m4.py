@@ -30,6 +30,7 @@ from utilsforecast.losses import coverage, mae, mase, smape, winkler_score
 from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.selection import select_models
 from intentvision_dagster.forecasting.spec import ForecastSpec
+from intentvision_dagster.forecasting.workers import worker_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 HORIZON, SEASON, LEVEL = 48, 24, 95
@@ -160,8 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"M4 Hourly: {n} series, horizon {HORIZON}, season {SEASON}, {args.jobs} worker process(es)")
 
     spec = ForecastSpec(HORIZON, "h", levels=(80, LEVEL), n_jobs=args.jobs)
-    selection, select_s = timed(lambda: select_models(train, spec))
-    ours, refit_s = timed(lambda: forecast(train, spec, selection=selection))
+    with worker_pool():  # one pool for both calls, as a pipeline step keeps one for its partitions
+        selection, select_s = timed(lambda: select_models(train, spec))
+        ours, refit_s = timed(lambda: forecast(train, spec, selection=selection))
     print(f"ours: selection {select_s:.1f} s, forecast with the stored selection {refit_s:.1f} s")
     ours_scores = scores_per_series(ours, test, train)
     # Prophet right after ours, so both are timed under the same load on a shared machine.

@@ -16,6 +16,7 @@ from intentvision_dagster.forecasting.plots import forecast_plot_png
 from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.forecasting.selection import select_models, selection_columns
 from intentvision_dagster.forecasting.spec import ForecastSpec, empty_forecast
+from intentvision_dagster.forecasting.workers import worker_pool
 from intentvision_dagster.frequency import horizon_steps, sampling_freq
 from intentvision_dagster.isolation import each_partition
 from intentvision_dagster.names import partition_key
@@ -111,7 +112,8 @@ def forecast_accuracy(
             parts.append(select_models(todo, spec).assign(selected_at=now))
         return pd.concat(parts, ignore_index=True)
 
-    done = each_partition(context.partition_keys, modelled, select)
+    with worker_pool():  # one pool for the step's partitions, gone when the step ends
+        done = each_partition(context.partition_keys, modelled, select)
     previous, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
     columns = [*selection_columns(LEVELS), "selected_at"]
     if done.results:
@@ -219,7 +221,8 @@ def forecasts(
             fallbacks.append(run.fallback_reason)
         return run.forecasts
 
-    done = each_partition(context.partition_keys, cleaned, predict)
+    with worker_pool():
+        done = each_partition(context.partition_keys, cleaned, predict)
     previous, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
     fitted = pd.concat(done.results.values(), ignore_index=True) if done.results else empty_forecast(LEVELS)
     result = pd.concat([fitted.merge(identity, on="unique_id", how="left"), *previous], ignore_index=True)

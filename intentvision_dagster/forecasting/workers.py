@@ -2,8 +2,12 @@
 
 statsforecast's own ``n_jobs`` forks the calling process, and forking a process that runs threads (Dagster's,
 DuckDB's) deadlocked now and then in our test runs. A forkserver pool forks its workers from a separate,
-single-threaded server process that has preloaded the engine, so the caller's threads never matter. The
-server and the pool start once per process and serve every later call. Like any spawn/forkserver pool,
+single-threaded server process that has preloaded the engine, so the caller's threads never matter.
+
+A pool lives exactly as long as the work that needs it: :func:`worker_pool` keeps one for a block (an asset
+step's partitions, a benchmark) and shuts it down at the block's end; a call outside any block starts and
+stops its own. A pool kept for the life of the process made daemon-launched runs hang at interpreter exit
+(idle workers waited on their queue while ``multiprocessing`` joined them). Like any forkserver pool,
 workers import the caller's main module once (``python -m`` package mains are skipped), so a script that
 uses the engine on several cores keeps its work under ``if __name__ == "__main__":``. Series are dealt
 round-robin to the workers (neighbouring series tend to share a model and a cost); each fits its share in one
@@ -13,9 +17,11 @@ call.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -25,7 +31,8 @@ MIN_SERIES_PER_WORKER = 25
 """Below this many series per worker the pool's start-up and pickling cost more than they save."""
 _PRELOAD = ["intentvision_dagster.forecasting.backtest", "intentvision_dagster.forecasting.forecast"]
 """The modules whose functions run in the workers (they import the rest of the engine)."""
-_POOLS: dict[int, ProcessPoolExecutor] = {}
+_SCOPE: ContextVar[dict[int, ProcessPoolExecutor] | None] = ContextVar("worker_pools", default=None)
+"""The pools of the innermost :func:`worker_pool` block (by worker count), if any."""
 
 
 def worker_count(n_series: int, n_jobs: int) -> int:
@@ -50,28 +57,54 @@ def map_series(
         return [fn(data, on_progress=on_progress, **kwargs)]
     owner = pd.Series(np.arange(len(ids)) % workers, index=ids)
     shares = [data[data["unique_id"].map(owner) == worker] for worker in range(workers)]
-    pool = _pool(workers)
-    results: list[Any] = [None] * workers
-    futures = {pool.submit(fn, share, on_progress=None, **kwargs): i for i, share in enumerate(shares)}
-    try:
+    with _pool(workers) as pool:
+        results: list[Any] = [None] * workers
+        futures = {pool.submit(fn, share, on_progress=None, **kwargs): i for i, share in enumerate(shares)}
         for future in as_completed(futures):
             index = futures[future]
             results[index] = future.result()
             if on_progress is not None:
                 on_progress(shares[index]["unique_id"].nunique())
-    except BrokenProcessPool:
-        _POOLS.pop(workers, None)  # a worker died (e.g. out of memory): the next call starts a fresh pool
-        raise
     return results
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """The process's pool of ``workers`` workers, started on first use and kept until the process exits.
+@contextmanager
+def worker_pool() -> Iterator[None]:
+    """Share worker pools between the engine calls inside this block; shut them all down when it ends.
 
-    Keeping it saves starting workers (and importing the caller's main module in them) on every call.
+    Saves starting workers on every call of a step that fits many partitions, and guarantees that no worker
+    outlives the step (so the run's process can exit).
     """
-    if workers not in _POOLS:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
-        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    return _POOLS[workers]
+    pools: dict[int, ProcessPoolExecutor] = {}
+    token = _SCOPE.set(pools)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+        for pool in pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+@contextmanager
+def _pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """The enclosing :func:`worker_pool` block's pool of ``workers`` workers, or one for this call only."""
+    pools = _SCOPE.get()
+    if pools is None:
+        with _new_pool(workers) as pool:
+            yield pool
+        return
+    if workers not in pools:
+        pools[workers] = _new_pool(workers)
+    try:
+        yield pools[workers]
+    except BrokenProcessPool:
+        pools.pop(workers).shutdown(
+            wait=False, cancel_futures=True
+        )  # a worker died: the next call starts afresh
+        raise

@@ -1,5 +1,7 @@
-"""Fitting on two cores through the forkserver pool gives exactly what one process gives."""
+"""Fitting on two cores through the forkserver pool gives exactly what one process gives, and no worker
+outlives the work it was started for (a run's process must be able to exit)."""
 
+import multiprocessing
 import threading
 
 import numpy as np
@@ -7,7 +9,7 @@ import pandas as pd
 
 from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.spec import ForecastSpec
-from intentvision_dagster.forecasting.workers import MIN_SERIES_PER_WORKER, worker_count
+from intentvision_dagster.forecasting.workers import MIN_SERIES_PER_WORKER, worker_count, worker_pool
 from tests.forecasting.factories import long_frame
 
 
@@ -34,3 +36,25 @@ def test_small_inputs_stay_in_process() -> None:
     assert worker_count(MIN_SERIES_PER_WORKER * 2 - 1, n_jobs=2) == 1
     assert worker_count(MIN_SERIES_PER_WORKER * 2, n_jobs=2) == 2
     assert worker_count(10_000, n_jobs=1) == 1
+
+
+def _history() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.concat(
+        [long_frame(rng.normal(50, 5, 9) + i, f"s{i:03d}") for i in range(2 * MIN_SERIES_PER_WORKER)]
+    )
+
+
+def test_a_call_outside_a_block_leaves_no_worker_behind() -> None:
+    forecast(_history(), ForecastSpec(horizon=3, freq="h", n_jobs=2))
+    assert multiprocessing.active_children() == []
+
+
+def test_a_block_shares_one_pool_and_shuts_it_down_at_its_end() -> None:
+    with worker_pool():
+        first = forecast(_history(), ForecastSpec(horizon=3, freq="h", n_jobs=2))
+        workers = {p.pid for p in multiprocessing.active_children()}
+        second = forecast(_history(), ForecastSpec(horizon=3, freq="h", n_jobs=2))
+        assert len(workers) == 2 and {p.pid for p in multiprocessing.active_children()} == workers
+    assert multiprocessing.active_children() == []
+    pd.testing.assert_frame_equal(first, second)
