@@ -156,3 +156,59 @@ def test_webserver_and_daemon_load_the_project_and_run_a_landed_file(dagster_ser
     assert tags["dagster/asset_partition_range_start"] == "acme/node_cpu_utilization_percent"
     assert tags["dagster/asset_partition_range_end"] == "acme/node_memory_utilization_percent"
     assert tags["intentvision/tenant"] == "acme"
+
+
+def _processes_matching(text: str) -> set[int]:
+    """Pids of live processes whose command line contains ``text``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.add(int(entry.name))
+            except OSError:
+                continue  # the process ended while we looked
+    return found
+
+
+def test_a_daemon_run_that_used_the_worker_pool_leaves_no_process_behind(dagster_services):
+    """60 label-series make the step fit on a 2-worker pool; the run worker and its pool must all exit."""
+    port, env, tmp_path = dagster_services
+    forkservers_before = _processes_matching("multiprocessing.forkserver")
+    end = pd.Timestamp.now(tz="UTC").floor("h")
+    stamps = pd.date_range(end=end, periods=72, freq="h").strftime("%Y-%m-%dT%H:%M:%SZ")
+    rng = np.random.default_rng(60)
+    source = tmp_path / "many.csv"
+    pd.concat(
+        pd.DataFrame(
+            {
+                "timestamp": stamps,
+                "metric": "node_cpu_utilization_percent",
+                "labels": f"host=web-{i}",
+                "value": 40 + 10 * np.sin(np.arange(72) * 2 * np.pi / 24) + rng.normal(0, 1, 72),
+            }
+        )
+        for i in range(60)
+    ).to_csv(source, index=False)
+    subprocess.run([BIN / "intentvision", "ingest", str(source), "--tenant", "acme"], env=env, check=True)
+
+    def finished_run():
+        runs = graphql(
+            port,
+            """{ runsOrError(filter: {pipelineName: "series_pipeline"}) {
+                  ... on Runs { results { runId status } } } }""",
+        )["runsOrError"]["results"]
+        done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        return done[0] if done else None
+
+    run = wait_for(finished_run, 300, "the landing sensor's run to finish", interval=3)
+    assert run["status"] == "SUCCESS", json.dumps(run)
+    wait_for(
+        lambda: (
+            not _processes_matching(run["runId"])
+            and _processes_matching("multiprocessing.forkserver") <= forkservers_before
+        ),
+        90,
+        "the run worker and its pool workers to exit",
+        interval=1,
+    )
