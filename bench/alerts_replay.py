@@ -1,5 +1,7 @@
 """Alert replay: two weeks, day by day, through the alerting code, with Slack failures injected.
 
+(One script on purpose, over 400 lines: a benchmark is read top to bottom with its figures.)
+
     python bench/alerts_replay.py [--days 14] [--fault-rate 0.3] [--kill-rate 0.1] [--seed 7]
                                   [--nab-dir ../shared/data/nab] [--skip-demo] [--skip-nab]
 

@@ -33,7 +33,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from intentvision_dagster.alerting.dispatch import NOTIFICATIONS, ensure_tables, list_notifications
-from intentvision_dagster.alerting.evaluate import json_safe
+from intentvision_dagster.alerting.inputs import json_safe
 from intentvision_dagster.alerting.layout import notification_blocks
 from intentvision_dagster.alerting.log import mark_delivered, mark_failed, utc_naive
 from intentvision_dagster.errors import NotFoundError

@@ -6,6 +6,9 @@ Each detector below is causal (a point is judged only on points strictly before 
 future points never changes a past row) and vectorised over all series (grouped rolling windows, no per-point
 refits).
 
+One module on purpose (over 400 lines): the five detectors share the ``_Series`` view and seasonal profile,
+and their strengths are combined on one scale here; split, one algorithm would be read across five files.
+
 * ``seasonal_mad`` — the **usual range** of a point is the values at the same phase in each of the previous
   ``seasons`` seasons, both as they were and shifted to the current level (each past value keeps its offset
   from the median of the season before it, added to the median of the season before *this* point), widened

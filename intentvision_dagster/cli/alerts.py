@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 import pandas as pd
 
-from intentvision_dagster.alerting.evaluate import json_safe
+from intentvision_dagster.alerting.inputs import json_safe
 from intentvision_dagster.alerting.log import ALERT_COLUMNS
 from intentvision_dagster.cli.instance import instance_and_defs
 from intentvision_dagster.errors import UnavailableError

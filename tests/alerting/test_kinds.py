@@ -10,7 +10,7 @@ import pytest
 
 from intentvision_dagster.alerting.config import ConfigError
 from intentvision_dagster.alerting.dispatch import partition_url
-from intentvision_dagster.alerting.evaluate import RuleInputs
+from intentvision_dagster.alerting.inputs import RuleInputs
 from intentvision_dagster.alerting.kinds import RULE_KINDS, AnomalyRule, BudgetRule, ForecastBreachRule, Rule
 from intentvision_dagster.alerting.layout import notification_blocks
 from intentvision_dagster.alerting.resources import AlertRules

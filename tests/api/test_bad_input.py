@@ -1,4 +1,7 @@
-"""Every kind of bad input gets a clear 4xx naming the item and the field, and nothing is stored."""
+"""Every kind of bad input gets a clear 4xx naming the item and the field, and nothing is stored.
+
+Long on purpose: most of it is one table of cases (protocol, body, status, field, message), read as a list.
+"""
 
 from __future__ import annotations
 

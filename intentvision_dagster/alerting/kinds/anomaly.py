@@ -11,7 +11,7 @@ import pandas as pd
 
 from intentvision_dagster.alerting import config
 from intentvision_dagster.alerting.config import ConfigError
-from intentvision_dagster.alerting.evaluate import RuleInputs, display_name, json_safe, number
+from intentvision_dagster.alerting.inputs import RuleInputs, display_name, json_safe, number
 from intentvision_dagster.alerting.kinds.base import Rule
 from intentvision_dagster.severity import SEVERITY_RANK
 

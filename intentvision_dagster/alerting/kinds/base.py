@@ -17,7 +17,7 @@ import pandas as pd
 from intentvision_dagster.series import parse_labels
 
 if TYPE_CHECKING:
-    from intentvision_dagster.alerting.evaluate import RuleInputs
+    from intentvision_dagster.alerting.inputs import RuleInputs
 
 
 class Rule(ABC):

@@ -12,7 +12,7 @@ import pandas as pd
 
 from intentvision_dagster.alerting import config
 from intentvision_dagster.alerting.config import ConfigError
-from intentvision_dagster.alerting.evaluate import RuleInputs, json_safe, quantity
+from intentvision_dagster.alerting.inputs import RuleInputs, json_safe, quantity
 from intentvision_dagster.alerting.kinds.base import Rule
 
 BUDGET_PERIODS = ("month",)
