@@ -35,6 +35,9 @@ class MetricSpec:
     max_gap_ratio: float = 0.1
     max_staleness: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(days=2))
     sensitivity: str = "medium"
+    min_step: pd.Timedelta = field(default_factory=lambda: pd.Timedelta(seconds=10))
+    max_history_points: int = 10_000
+    max_horizon_steps: int = 2_000
 
     @property
     def non_negative(self) -> bool:
@@ -62,6 +65,9 @@ _KEYS = {
     "max_gap_ratio",
     "max_staleness",
     "sensitivity",
+    "min_step",
+    "max_history_points",
+    "max_horizon_steps",
     "description",
 }
 
@@ -83,24 +89,33 @@ def _spec(name: str, entry: dict, base: MetricSpec | None, source: Path) -> Metr
             f"{source}: metric {name!r}: field 'sensitivity' is {sensitivity!r}, "
             f"expected one of {SENSITIVITIES}"
         )
+    fallback = base or MetricSpec(name)
+
+    def given(key: str, attribute: str, convert):
+        return convert(entry[key]) if key in entry else getattr(fallback, attribute)
+
     try:
-        return MetricSpec(
+        spec = MetricSpec(
             name=name,
             kind=kind,
-            unit=str(entry.get("unit", base.unit if base else "")),
-            min_value=entry.get("min", base.min_value if base else None),
-            max_value=entry.get("max", base.max_value if base else None),
-            horizon=pd.Timedelta(entry["horizon"])
-            if "horizon" in entry
-            else (base.horizon if base else MetricSpec(name).horizon),
-            max_gap_ratio=float(entry.get("max_gap_ratio", base.max_gap_ratio if base else 0.1)),
-            max_staleness=pd.Timedelta(entry["max_staleness"])
-            if "max_staleness" in entry
-            else (base.max_staleness if base else MetricSpec(name).max_staleness),
+            unit=str(given("unit", "unit", str)),
+            min_value=given("min", "min_value", lambda value: value),
+            max_value=given("max", "max_value", lambda value: value),
+            horizon=given("horizon", "horizon", pd.Timedelta),
+            max_gap_ratio=given("max_gap_ratio", "max_gap_ratio", float),
+            max_staleness=given("max_staleness", "max_staleness", pd.Timedelta),
             sensitivity=sensitivity,
+            min_step=given("min_step", "min_step", pd.Timedelta),
+            max_history_points=given("max_history_points", "max_history_points", int),
+            max_horizon_steps=given("max_horizon_steps", "max_horizon_steps", int),
         )
     except (TypeError, ValueError) as exc:
         raise CatalogError(f"{source}: metric {name!r}: {exc}") from None
+    if spec.min_step <= pd.Timedelta(0) or spec.max_history_points < 1 or spec.max_horizon_steps < 1:
+        raise CatalogError(
+            f"{source}: metric {name!r}: min_step, max_history_points and max_horizon_steps must be positive"
+        )
+    return spec
 
 
 def load_catalog(path: Path) -> MetricCatalog:

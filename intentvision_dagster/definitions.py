@@ -51,6 +51,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
             backend=settings.forecast_backend,
             selection_metric=settings.selection_metric,
             reselect_days=settings.reselect_days,
+            max_partition_points=settings.max_partition_points,
+            tenant_points_per_run=settings.tenant_points_per_run,
             tenants_config=str(settings.tenants_config),
             nixtla_api_key=dg.EnvVar(NIXTLA_KEY_ENV) if settings.nixtla_key_set else None,
             nixtla_base_url=settings.nixtla_base_url,

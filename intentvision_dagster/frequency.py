@@ -54,7 +54,16 @@ def sampling_freq(df: pd.DataFrame) -> str | None:
         return None
 
 
-def _step(freq: str) -> pd.Timedelta:
+def coarser_step(at_least: pd.Timedelta) -> str:
+    """The smallest common step (10 s, 1 min, ..., 1 h, 1 d, then whole days) of ``at_least`` or more."""
+    for step in _COMMON_STEPS:
+        if step >= at_least:
+            return to_offset(step).freqstr
+    return to_offset(pd.Timedelta(days=math.ceil(at_least / _DAY))).freqstr
+
+
+def step_of(freq: str) -> pd.Timedelta:
+    """The fixed length of a frequency alias ('5min' -> 5 minutes)."""
     try:
         return pd.Timedelta(to_offset(freq))
     except (TypeError, ValueError):
@@ -67,7 +76,7 @@ def season_lengths(freq: str) -> list[int]:
     Infra metrics follow the day (traffic) and the week (weekday vs weekend); coarser data gets no season.
     """
     try:
-        step = _step(freq)
+        step = step_of(freq)
     except ValueError:
         return []
     if step == _DAY:
@@ -80,4 +89,4 @@ def season_lengths(freq: str) -> list[int]:
 
 def horizon_steps(horizon: pd.Timedelta, freq: str) -> int:
     """Number of steps of ``freq`` needed to cover ``horizon`` (rounded up, at least 1)."""
-    return max(1, math.ceil(pd.Timedelta(horizon) / _step(freq)))
+    return max(1, math.ceil(pd.Timedelta(horizon) / step_of(freq)))

@@ -48,6 +48,8 @@ class Settings:
     nixtla_base_url: str | None = None
     selection_metric: str = "mase"
     reselect_days: float = 7.0
+    max_partition_points: int = 10_000_000
+    tenant_points_per_run: int = 50_000_000
 
     @property
     def api_dir(self) -> Path:
@@ -111,6 +113,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         nixtla_base_url=env.get(NIXTLA_BASE_URL_ENV),
         selection_metric=env.get("INTENTVISION_SELECTION_METRIC") or "mase",
         reselect_days=float(env.get("INTENTVISION_RESELECT_DAYS") or 7),
+        max_partition_points=int(env.get("INTENTVISION_MAX_PARTITION_POINTS") or 10_000_000),
+        tenant_points_per_run=int(env.get("INTENTVISION_TENANT_POINTS_PER_RUN") or 50_000_000),
         api_rate_limit=float(env.get("INTENTVISION_API_RATE_LIMIT") or 200.0),
         api_max_body_bytes=int(env.get("INTENTVISION_API_MAX_BODY_BYTES") or 10 * 1024 * 1024),
         api_max_points=int(env.get("INTENTVISION_API_MAX_POINTS") or 100_000),

@@ -7,10 +7,17 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from intentvision_dagster.catalog import MetricCatalog
+from intentvision_dagster.catalog import MetricCatalog, MetricSpec
 from intentvision_dagster.forecasting.backends import run_backend
 from intentvision_dagster.forecasting.cleaning import without_anomalies
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
+from intentvision_dagster.forecasting.limits import (
+    LimitExceeded,
+    TenantBudget,
+    grid_points,
+    modelling_step,
+    recent_history,
+)
 from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE
 from intentvision_dagster.forecasting.plots import forecast_plot_png
 from intentvision_dagster.forecasting.resources import ForecastingConfig
@@ -29,20 +36,29 @@ LEVELS = (80, 95)
 
 
 def partition_spec(
-    metric: str, rows: pd.DataFrame, catalog: MetricCatalog, config: ForecastingConfig, n_jobs: int
+    key: str, rows: pd.DataFrame, entry: MetricSpec, config: ForecastingConfig, n_jobs: int
 ) -> tuple[pd.DataFrame, ForecastSpec] | None:
     """One partition's regular-step frame and the engine's spec (one vectorised engine call per partition);
     None while the partition is warming up (no series has two timestamps yet, so there is no step).
 
-    Missing steps are filled by metric kind (:mod:`~intentvision_dagster.forecasting.gaps`) first.
+    The step and history are bounded by the metric's catalog limits and the partition's size by
+    ``max_partition_points`` (:mod:`~intentvision_dagster.forecasting.limits`); missing steps are then
+    filled by metric kind (:mod:`~intentvision_dagster.forecasting.gaps`).
     """
     freq = sampling_freq(rows)
     if freq is None:
         return None
-    entry = catalog.spec(metric)
+    step = modelling_step(freq, entry.horizon, entry.min_step, entry.max_horizon_steps)
+    rows = recent_history(rows, step, entry.max_history_points)
+    points = grid_points(rows, step)
+    if points > config.max_partition_points:
+        raise LimitExceeded(
+            f"{key}: {points} grid points at step {step} (above max_partition_points "
+            f"{config.max_partition_points}); raise the metric's min_step or lower max_history_points"
+        )
     spec = ForecastSpec(
-        horizon=horizon_steps(entry.horizon, freq),
-        freq=freq,
+        horizon=horizon_steps(entry.horizon, step),
+        freq=step,
         levels=LEVELS,
         lower=entry.min_value,
         upper=entry.max_value,
@@ -50,7 +66,26 @@ def partition_spec(
         metric=config.selection_metric,
         n_windows=config.backtest_windows,
     )
-    return fill_missing_steps(rows, freq, entry.kind).drop(columns="filled"), spec
+    return fill_missing_steps(rows, step, entry.kind).drop(columns="filled"), spec
+
+
+def prepared_partition(
+    tenant: str,
+    metric: str,
+    rows: pd.DataFrame,
+    catalog: MetricCatalog,
+    config: ForecastingConfig,
+    n_jobs: int,
+    budget: TenantBudget,
+) -> tuple[pd.DataFrame, ForecastSpec] | None:
+    """:func:`partition_spec` for a partition with rows, its grid points charged to the tenant's budget."""
+    if rows.empty:
+        return None
+    key = partition_key(tenant, metric)
+    prepared = partition_spec(key, rows, catalog.spec(metric), config, n_jobs)
+    if prepared is not None:
+        budget.charge(tenant, key, len(prepared[0]))
+    return prepared
 
 
 def previous_selection(warehouse: DuckDBResource, keys: list[str]) -> pd.DataFrame:
@@ -99,8 +134,10 @@ def forecast_accuracy(
     started = time.perf_counter()
     waiting: list[str] = []
 
+    budget = TenantBudget(config.tenant_points_per_run)
+
     def select(tenant: str, metric: str, rows: pd.DataFrame) -> pd.DataFrame | None:
-        prepared = partition_spec(metric, rows, catalog, config, project.model_jobs) if len(rows) else None
+        prepared = prepared_partition(tenant, metric, rows, catalog, config, project.model_jobs, budget)
         if prepared is None:
             waiting.extend([partition_key(tenant, metric)] if len(rows) else [])
             return None
@@ -194,9 +231,10 @@ def forecasts(
     # Fit on the series with anomalies replaced by expected values: an incident is not a pattern to repeat.
     cleaned = without_anomalies(anomalies)[[*IDENTITY, "ds", "y"]]
     fallbacks: list[str] = []
+    budget = TenantBudget(config.tenant_points_per_run)
 
     def predict(tenant: str, metric: str, rows: pd.DataFrame) -> pd.DataFrame | None:
-        prepared = partition_spec(metric, rows, catalog, config, project.model_jobs) if len(rows) else None
+        prepared = prepared_partition(tenant, metric, rows, catalog, config, project.model_jobs, budget)
         if prepared is None:
             return None  # warming up: forecast_accuracy said so already
         frame, spec = prepared

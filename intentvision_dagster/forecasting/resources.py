@@ -16,12 +16,16 @@ class ForecastingConfig(dg.ConfigurableResource):
 
     ``backend`` is ``statsforecast`` (default), ``prophet`` or ``timegpt`` (needs ``nixtla_api_key``; on any
     API failure the statsforecast engine forecasts instead and the asset metadata says why).
+    ``max_partition_points`` and ``tenant_points_per_run`` bound what one partition and one tenant may have
+    modelled in a run (see :mod:`~intentvision_dagster.forecasting.limits`).
     """
 
     backend: str = "statsforecast"
     selection_metric: str = "mase"
     reselect_days: float = 7.0
     backtest_windows: int = 3
+    max_partition_points: int = 10_000_000
+    tenant_points_per_run: int = 50_000_000
     tenants_config: str | None = None
     nixtla_api_key: str | None = None
     nixtla_base_url: str | None = None
