@@ -45,3 +45,16 @@ class UnavailableError(IntentVisionError):
 
     http_status = 503
     retry_after = 1
+
+
+class StorageUnavailable(UnavailableError):
+    """The home folder cannot be written (disk full, read-only, no permission): nothing was half-written,
+    and the same request succeeds once the operator frees space or fixes the mount."""
+
+    retry_after = 30
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, home: object) -> StorageUnavailable:
+        """Named by the file the OS names, else by the home folder the write went to."""
+        where = exc.filename or f"under {home}"
+        return cls(f"cannot write {where}: {exc.strerror or exc} (free space or fix permissions, then retry)")

@@ -11,7 +11,9 @@ with a ``{"detail": ..., "errors": [...]}`` body, so endpoints do not catch doma
 
 # No ``from __future__ import annotations``: FastAPI must see the real annotations of the closures below.
 
+import logging
 import math
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -37,10 +39,11 @@ from intentvision_dagster.api.protocols.remote_write import decode_remote_write
 from intentvision_dagster.api.protocols.webhook import JSON_SHAPE, decode_json
 from intentvision_dagster.api.reads import READABLE, read_rows
 from intentvision_dagster.api.registry import ApiKey, Registry, split_key
-from intentvision_dagster.errors import IntentVisionError
+from intentvision_dagster.errors import IntentVisionError, StorageUnavailable
 from intentvision_dagster.landing import land_columns
 from intentvision_dagster.settings import Settings, load_settings
 
+logger = logging.getLogger(__name__)
 MAX_REPORTED_ERRORS = 100
 INGEST_SCHEMA = {
     "type": "object",
@@ -148,6 +151,16 @@ def create_app(settings: Settings) -> FastAPI:
             status_code=422,
         )
 
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _storage(request: Request, exc: Exception) -> JSONResponse:
+        """A full or read-only home (the landing area, the key registry's SQLite file) is the operator's to
+        fix: 503 + Retry-After for the client, the path and cause only in our log. Landing writes are atomic
+        and registry writes transactional, so nothing was half-stored."""
+        logger.error("storage unavailable for %s %s: %s", request.method, request.url.path, exc)
+        unavailable = StorageUnavailable("the server cannot store data right now; nothing was stored, retry")
+        return await _error(request, unavailable)
+
     @app.exception_handler(IntentVisionError)
     async def _error(_: Request, exc: IntentVisionError) -> JSONResponse:
         errors = exc.errors if isinstance(exc, ApiError) else []
@@ -247,22 +260,15 @@ def create_app(settings: Settings) -> FastAPI:
             if errors:
                 raise ApiError(422, "refused, nothing stored: no item is valid", errors)
             return None, columns
-        try:
-            batch = land_columns(
-                settings.landing_dir,
-                key.tenant,
-                columns.metric,
-                columns.labels,
-                columns.unique_id,
-                columns.timestamp_ms,
-                columns.value,
-            )
-        except OSError as exc:
-            raise ApiError(
-                503,
-                f"could not store the batch durably ({exc.strerror}); nothing was stored, retry",
-                headers={"Retry-After": "1"},
-            ) from None
+        batch = land_columns(
+            settings.landing_dir,
+            key.tenant,
+            columns.metric,
+            columns.labels,
+            columns.unique_id,
+            columns.timestamp_ms,
+            columns.value,
+        )
         return batch, columns
 
     async def ingest(request: Request, decoder, key: ApiKey, partial: bool):

@@ -18,7 +18,8 @@ from intentvision_dagster.cli.api import api_command
 from intentvision_dagster.cli.files import detect_command, forecast_command
 from intentvision_dagster.cli.pipeline import demo, ingest, run
 from intentvision_dagster.cli.registry import audit_command, keys, tenants
-from intentvision_dagster.errors import IntentVisionError
+from intentvision_dagster.errors import IntentVisionError, StorageUnavailable
+from intentvision_dagster.settings import load_settings
 
 
 class IntentVisionGroup(click.Group):
@@ -28,9 +29,16 @@ class IntentVisionGroup(click.Group):
         try:
             return super().invoke(ctx)
         except IntentVisionError as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = exc.exit_code
-            raise error from None
+            raise _one_line(exc) from None
+        except OSError as exc:
+            # A full or read-only home: one line naming the path, not a traceback.
+            raise _one_line(StorageUnavailable.from_os_error(exc, load_settings().home)) from None
+
+
+def _one_line(exc: IntentVisionError) -> click.ClickException:
+    error = click.ClickException(str(exc))
+    error.exit_code = exc.exit_code
+    return error
 
 
 @click.group(cls=IntentVisionGroup, context_settings={"help_option_names": ["-h", "--help"]})
