@@ -66,7 +66,10 @@ def writer_intent(database: str | Path) -> Iterator[None]:
     folder = _sidecar(database, "writers")
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / uuid.uuid4().hex
-    marker.write_text(process_identity())
+    # Written aside and renamed in, so a reader never sees a half-written (empty) marker and drops it.
+    staged = folder.with_name(f"{folder.name}.{marker.name}.tmp")
+    staged.write_text(process_identity())
+    staged.rename(marker)
     try:
         yield
     finally:
