@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+import pytest
 from dagster._core.utils import make_new_run_id
 
 from intentvision_dagster.definitions import build_definitions
@@ -68,6 +69,16 @@ def test_new_batches_add_partitions_and_request_one_run_per_tenant_range(tmp_pat
         assert json.loads(later.cursor)["newest"] == second.batch_id
 
 
+@pytest.fixture
+def landing(tmp_path):
+    """A home with the CSV ready to land, its definitions and the landing sensor."""
+    settings = settings_for(tmp_path / "home")
+    defs = build_definitions(settings)
+    source = tmp_path / "metrics.csv"
+    source.write_text(CSV)
+    return settings, defs, source, defs.resolve_sensor_def("landing_sensor")
+
+
 def _waiting_run(instance, key: str) -> None:
     """A pipeline run for ``key`` that the queue has not started yet."""
     instance.add_run(
@@ -99,12 +110,8 @@ def test_a_stream_of_200_metric_names_makes_one_run_not_200(tmp_path):
         assert request.tags["dagster/asset_partition_range_end"] == "acme/stream_metric_199"
 
 
-def test_partitions_a_waiting_run_covers_get_no_second_run(tmp_path):
-    settings = settings_for(tmp_path / "home")
-    defs = build_definitions(settings)
-    source = tmp_path / "metrics.csv"
-    source.write_text(CSV)
-    sensor = defs.resolve_sensor_def("landing_sensor")
+def test_partitions_a_waiting_run_covers_get_no_second_run(landing):
+    settings, defs, source, sensor = landing
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(
             "tenant_metric", ["acme/http_requests_per_second", "acme/node_cpu_utilization_percent"]
@@ -120,12 +127,8 @@ def test_partitions_a_waiting_run_covers_get_no_second_run(tmp_path):
         assert again.skip_reason.skip_message == "2 touched partition(s) already have waiting runs"
 
 
-def test_a_tenant_with_full_queue_waits_without_holding_back_another_tenant(tmp_path):
-    settings = settings_for(tmp_path / "home")
-    defs = build_definitions(settings)
-    source = tmp_path / "metrics.csv"
-    source.write_text(CSV)
-    sensor = defs.resolve_sensor_def("landing_sensor")
+def test_a_tenant_with_full_queue_waits_without_holding_back_another_tenant(landing):
+    settings, defs, source, sensor = landing
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("tenant_metric", ["acme/a", "acme/b"])
         _waiting_run(instance, "acme/a")
