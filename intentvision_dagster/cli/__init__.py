@@ -42,6 +42,7 @@ def _one_line(exc: IntentVisionError) -> click.ClickException:
 
 
 @click.group(cls=IntentVisionGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="intentvision", prog_name="intentvision", message="%(prog)s %(version)s")
 def main() -> None:
     """IntentVision: forecasts, anomalies and alerts for the metrics you already collect.
 
