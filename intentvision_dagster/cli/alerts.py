@@ -11,8 +11,14 @@ import click
 import pandas as pd
 
 from intentvision_dagster.alerting.inputs import json_safe
-from intentvision_dagster.alerting.log import ALERT_COLUMNS
+from intentvision_dagster.alerting.log import ALERT_COLUMNS, ALERT_STATES
 from intentvision_dagster.cli.instance import instance_and_defs
+from intentvision_dagster.cli.lookup import (
+    no_warehouse_message,
+    require_tenant,
+    require_warehouse,
+    warn_unrouted,
+)
 from intentvision_dagster.errors import UnavailableError
 from intentvision_dagster.settings import load_settings
 
@@ -32,32 +38,52 @@ def alerts() -> None:
     """The alert log: what fired, where it went."""
 
 
-@alerts.command("list", short_help="Print the alert log.")
+@alerts.command("list", short_help="Print the alert log, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per alert, one per line.")
 @click.option("--tenant", help="Only this tenant's alerts.")
-def alerts_list(as_json: bool, tenant: str | None) -> None:
-    """Print the alert log (oldest first)."""
+@click.option("--state", type=click.Choice(ALERT_STATES), help="Only alerts in this state.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most this many alerts."
+)
+def alerts_list(as_json: bool, tenant: str | None, state: str | None, limit: int) -> None:
+    """Print the alert log, newest first; a cut list says how many older alerts matched.
+
+    \b
+    Examples:
+      intentvision alerts list
+      intentvision alerts list --tenant acme --state failed
+      intentvision alerts list --json --limit 500 > alerts.jsonl
+    """
     from dagster_duckdb import DuckDBResource
 
-    from intentvision_dagster.alerting.log import list_alerts
+    from intentvision_dagster.alerting.log import AlertPage, latest_alerts
 
     settings = load_settings()
     if not settings.warehouse_path.exists():
-        frame = pd.DataFrame(columns=ALERT_FIELDS)
-    else:
-        with DuckDBResource(database=str(settings.warehouse_path)).get_connection() as conn:
-            frame = list_alerts(conn, tenant=tenant)
-    if as_json:
-        for record in frame.to_dict(orient="records"):
-            click.echo(json.dumps({field: json_safe(record.get(field)) for field in ALERT_FIELDS}))
+        if not as_json:  # --json keeps stdout and stderr quiet: an empty home has no alerts, that is all
+            click.echo(no_warehouse_message(settings), err=True)
         return
-    if frame.empty:
+    with DuckDBResource(database=str(settings.warehouse_path)).get_connection() as conn:
+        page: AlertPage = latest_alerts(conn, tenant=tenant, state=state, limit=limit)
+    if not as_json:
+        warn_unrouted(settings, page.alerts["tenant"])
+    more = f"... {page.more} more (older); raise --limit or filter with --tenant/--state" if page.more else ""
+    if as_json:
+        for record in page.alerts.to_dict(orient="records"):
+            click.echo(json.dumps({field: json_safe(record.get(field)) for field in ALERT_FIELDS}))
+        if more:
+            click.echo(more, err=True)
+        return
+    if page.alerts.empty:
         click.echo("no alerts")
         return
-    for row in frame.itertuples():
+    click.echo(f"{'CREATED (UTC)':<16} {'SEVERITY':<8} {'STATE':<9} {'TENANT':<10} SUMMARY")
+    for row in page.alerts.itertuples():
         click.echo(
             f"{row.created_at:%Y-%m-%d %H:%M} {row.severity:<8} {row.state:<9} {row.tenant:<10} {row.summary}"
         )
+    if more:
+        click.echo(more)
 
 
 @alerts.command("tick", short_help="Evaluate the alert sensor once now.")
@@ -65,6 +91,7 @@ def alerts_tick() -> None:
     """Evaluate the alert sensor once now (the daemon does this every 30 s)."""
     from intentvision_dagster.runs import tick_alert_sensor
 
+    require_warehouse(load_settings())
     instance, defs = instance_and_defs()
     result = tick_alert_sensor(defs, instance)
     click.echo(result.skip_reason.skip_message if result.skip_reason else "alert sensor ticked")
@@ -134,6 +161,7 @@ def silence_create(
 
     if (duration is None) == (ends is None):
         raise click.UsageError("give exactly one of --duration or --ends")
+    require_tenant(tenant, load_settings())
     start = _utc_time(starts, "--starts")
     if duration is not None:
         try:
@@ -166,6 +194,12 @@ def silence_list(tenant: str | None, show_all: bool, as_json: bool) -> None:
     """Print active and future silences (with --all, expired ones too), oldest first."""
     from intentvision_dagster.alerting.silences import list_silences
 
+    settings = load_settings()
+    if not settings.warehouse_path.exists():
+        if not as_json:
+            click.echo(no_warehouse_message(settings), err=True)
+            click.echo("no silences")
+        return
     with _warehouse() as conn:
         frame = list_silences(conn, tenant=tenant)
     now = _utc_time(None, "")
@@ -222,18 +256,16 @@ def alerts_test_rule(rule: str, tenant: str, as_json: bool) -> None:
     from intentvision_dagster.alerting.preview import preview_rule
     from intentvision_dagster.alerting.rules import load_rule_set
     from intentvision_dagster.catalog import load_catalog
-    from intentvision_dagster.names import validate_tenant
 
     settings = load_settings()
+    require_tenant(tenant, settings)
     try:
-        validate_tenant(tenant)
         chosen = load_rule_set(settings.alert_rules, settings.tenant_rules_dir).rule(tenant, rule)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyError as exc:
         raise click.ClickException(exc.args[0]) from None
-    if not settings.warehouse_path.exists():
-        raise click.ClickException(f"no warehouse at {settings.warehouse_path}: run the pipeline first")
+    require_warehouse(settings)
     catalog = load_catalog(settings.metrics_catalog)
     with _warehouse() as conn:
         preview = preview_rule(conn, chosen, tenant, catalog, _utc_time(None, ""))

@@ -9,6 +9,8 @@ import click
 import pandas as pd
 
 from intentvision_dagster.cli.instance import instance_and_defs
+from intentvision_dagster.cli.lookup import warn_unrouted
+from intentvision_dagster.names import require_known
 from intentvision_dagster.settings import load_settings
 
 
@@ -23,14 +25,16 @@ def ingest(file: Path, tenant: str) -> None:
     """
     from intentvision_dagster.runs import ingest_file
 
+    settings = load_settings()
     try:
-        batch = ingest_file(file, tenant, load_settings())
+        batch = ingest_file(file, tenant, settings)
     except ValueError as exc:  # the file's problems (IngestFileError) and landing's refusals alike
         raise click.ClickException(f"refused, nothing stored: {exc}") from None
     click.echo(
         f"landed {batch.rows} rows for tenant {batch.tenant} as batch {batch.batch_id}: "
         f"{len(batch.metrics)} metric(s) ({', '.join(batch.metrics)}) in {batch.path}"
     )
+    warn_unrouted(settings, [batch.tenant])
 
 
 @click.command(short_help="Run the pipeline for some or all partitions through Dagster.")
@@ -49,12 +53,8 @@ def run(partitions: tuple[str, ...], all_partitions: bool, one_run: bool) -> Non
     if all_partitions:
         keys = list(known)
     else:
-        unknown = [key for key in partitions if key not in known]
-        if unknown:
-            raise click.ClickException(
-                f"unknown partition(s) {unknown}; known: {len(known)} (land data first)"
-            )
-        keys = list(partitions)
+        hint = "" if known else " (none known yet: land data with `intentvision ingest` first)"
+        keys = [require_known("partition", key, known, hint) for key in partitions]
     if not keys:
         raise click.ClickException("no partitions to run: give --partition KEY or --all")
     outcomes = run_pipeline(defs, instance, keys, one_run=one_run, progress=click.echo)
