@@ -35,7 +35,14 @@ ALERT_FIELDS = [
 
 @click.group()
 def alerts() -> None:
-    """The alert log: what fired, where it went."""
+    """The alert log: what fired, where it went.
+
+    \b
+    Examples:
+      intentvision alerts list
+      intentvision alerts tick
+      intentvision alerts test-rule disk-capacity --tenant acme
+    """
 
 
 @alerts.command("list", short_help="Print the alert log, newest first.")
@@ -88,7 +95,12 @@ def alerts_list(as_json: bool, tenant: str | None, state: str | None, limit: int
 
 @alerts.command("tick", short_help="Evaluate the alert sensor once now.")
 def alerts_tick() -> None:
-    """Evaluate the alert sensor once now (the daemon does this every 30 s)."""
+    """Evaluate the alert sensor once now (the daemon does this every 30 s).
+
+    \b
+    Examples:
+      intentvision alerts tick
+    """
     from intentvision_dagster.runs import tick_alert_sensor
 
     require_warehouse(load_settings())
@@ -129,7 +141,13 @@ def _utc_time(text: str | None, option: str) -> pd.Timestamp:
 
 @alerts.group("silence")
 def alerts_silence() -> None:
-    """Mute a tenant's alerts matching labels for a while (Alertmanager-style silences)."""
+    """Mute a tenant's alerts matching labels for a while (Alertmanager-style silences).
+
+    \b
+    Examples:
+      intentvision alerts silence create --tenant acme --matcher host=db-1 --duration 2h --comment 'resizing'
+      intentvision alerts silence list --all
+    """
 
 
 @alerts_silence.command("create", short_help="Mute matching alerts of a tenant for a while.")
@@ -156,7 +174,13 @@ def silence_create(
     comment: str,
     created_by: str,
 ) -> None:
-    """Create a silence: matching alerts of TENANT are not notified between --starts and the end."""
+    """Create a silence: matching alerts of TENANT are not notified between --starts and the end.
+
+    \b
+    Examples:
+      intentvision alerts silence create --tenant acme --matcher host=db-1 --duration 2h --comment 'resizing'
+      intentvision alerts silence create --tenant acme --matcher host=db-2 --ends 2026-11-29 --comment ops
+    """
     from intentvision_dagster.alerting.silences import create_silence
 
     if (duration is None) == (ends is None):
@@ -191,7 +215,13 @@ def silence_create(
 @click.option("--all", "show_all", is_flag=True, help="Include expired ones.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per silence, one per line.")
 def silence_list(tenant: str | None, show_all: bool, as_json: bool) -> None:
-    """Print active and future silences (with --all, expired ones too), oldest first."""
+    """Print active and future silences (with --all, expired ones too), oldest first.
+
+    \b
+    Examples:
+      intentvision alerts silence list
+      intentvision alerts silence list --tenant acme --all --json
+    """
     from intentvision_dagster.alerting.silences import list_silences
 
     settings = load_settings()
@@ -230,7 +260,12 @@ def silence_list(tenant: str | None, show_all: bool, as_json: bool) -> None:
 @alerts_silence.command("expire", short_help="End a silence now.")
 @click.argument("silence_id")
 def silence_expire(silence_id: str) -> None:
-    """End the silence SILENCE_ID now; alerts it muted are notified on the next tick if still firing."""
+    """End the silence SILENCE_ID now; alerts it muted are notified on the next tick if still firing.
+
+    \b
+    Examples:
+      intentvision alerts silence expire 3f0c9a1b2d4e
+    """
     from intentvision_dagster.alerting.silences import expire_silence
 
     with _warehouse() as conn:
@@ -251,6 +286,11 @@ def alerts_test_rule(rule: str, tenant: str, as_json: bool) -> None:
     """Evaluate RULE (as it applies to TENANT) on the warehouse's current data and print what would fire.
 
     Nothing is written or sent; the output says which alerts are already open and which a silence mutes.
+
+    \b
+    Examples:
+      intentvision alerts test-rule disk-capacity --tenant acme
+      intentvision alerts test-rule disk-capacity --tenant acme --json
     """
     from intentvision_dagster.alerting.config import ConfigError
     from intentvision_dagster.alerting.preview import preview_rule

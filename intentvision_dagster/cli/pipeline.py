@@ -22,6 +22,11 @@ def ingest(file: Path, tenant: str) -> None:
 
     The landing sensor picks the batch up and runs the pipeline for its partitions; without the daemon,
     run `intentvision run --all`.
+
+    \b
+    Examples:
+      intentvision ingest metrics.csv --tenant acme
+      intentvision ingest export.parquet --tenant globex
     """
     from intentvision_dagster.runs import ingest_file
 
@@ -44,7 +49,14 @@ def ingest(file: Path, tenant: str) -> None:
     "--one-run", is_flag=True, help="One run over the whole key range instead of one run per partition."
 )
 def run(partitions: tuple[str, ...], all_partitions: bool, one_run: bool) -> None:
-    """Materialize the pipeline (raw -> validated -> anomalies -> forecasts -> accuracy) through Dagster."""
+    """Materialize the pipeline (raw -> validated -> anomalies -> forecasts -> accuracy) through Dagster.
+
+    \b
+    Examples:
+      intentvision run --all
+      intentvision run --partition acme/node_cpu_utilization_percent
+      intentvision run --all --one-run
+    """
     from intentvision_dagster.partitions import series_partitions
     from intentvision_dagster.runs import run_pipeline
 
@@ -67,7 +79,13 @@ def run(partitions: tuple[str, ...], all_partitions: bool, one_run: bool) -> Non
     "--end", help="Last timestamp of the demo data (ISO 8601, UTC); default: now, floored to the hour."
 )
 def demo(end: str | None) -> None:
-    """Generate and land demo data, run the whole graph through Dagster, tick the alert sensor, summarize."""
+    """Generate and land demo data, run the whole graph through Dagster, tick the alert sensor, summarize.
+
+    \b
+    Examples:
+      intentvision demo
+      intentvision demo --end 2026-11-27T06:00
+    """
     from intentvision_dagster.demo import run_demo
 
     run_demo(load_settings(), end=pd.Timestamp(end) if end else None, echo=click.echo)

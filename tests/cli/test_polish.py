@@ -4,6 +4,7 @@ tenants without a Slack channel."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +37,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def logged(home: Path) -> list[str]:
-    """Four alerts an hour apart (acme db-1..db-3, then globex db-4); db-2 failed. Returns ids, oldest first."""
+    """Four alerts an hour apart (acme db-1..db-3, globex db-4); db-2 failed. Their ids, oldest first."""
     settings = load_settings()
     settings.ensure_dirs()
     ids = []
@@ -112,15 +113,16 @@ def test_unknown_rule_and_tenant_suggest_the_close_names(home):
     assert key.output.rstrip().endswith("did you mean 'initech'?")
 
 
-def _commands(group: click.Group, path: tuple[str, ...] = ()):
+def _command_paths(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command and group under ``group``, as the words that invoke it."""
     for name, command in group.commands.items():
-        yield (*path, name), command
+        yield (*path, name)
         if isinstance(command, click.Group):
-            yield from _commands(command, (*path, name))
+            yield from _command_paths(command, (*path, name))
 
 
 def test_every_help_shows_examples_that_name_real_commands():
-    for path, command in [((), main), *_commands(main)]:
+    for path in [(), *_command_paths(main)]:
         text = _invoke(*path, "--help").output
         assert "Examples:" in text, path
         examples = text.split("Examples:")[1].split("\n\n")[0].strip().splitlines()
