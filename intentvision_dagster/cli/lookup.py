@@ -66,10 +66,18 @@ def _shown(path: Path) -> str:
 
 
 def warn_unrouted(settings: Settings, tenants: Iterable[str]) -> None:
-    """Warn on stderr about tenants whose alerts have no Slack channel; the command still succeeds."""
+    """Warn on stderr about tenants whose alerts have no Slack channel; the command still succeeds.
+
+    A broken tenants.yaml is a warning here too: the data is already landed, the alerts already listed.
+    """
+    from intentvision_dagster.alerting.config import ConfigError
     from intentvision_dagster.alerting.routing import load_routing, unrouted_warning
 
-    routing = load_routing(settings.tenants_config)
+    try:
+        routing = load_routing(settings.tenants_config)
+    except ConfigError as exc:
+        click.echo(f"warning: cannot check Slack channels: {exc}", err=True)
+        return
     where = _shown(settings.tenants_config)
     for tenant in sorted(set(tenants)):
         if routing.unrouted(tenant):

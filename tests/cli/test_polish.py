@@ -50,6 +50,15 @@ def logged(home: Path) -> list[str]:
     return ids
 
 
+def _metric_file(folder: Path) -> Path:
+    """A one-row metric file ``intentvision ingest`` accepts."""
+    source = folder / "ok.csv"
+    source.write_text(
+        "timestamp,metric,labels,value\n2026-11-01T00:00:00Z,node_cpu_utilization_percent,host=a,1.5\n"
+    )
+    return source
+
+
 def _invoke(*args: str) -> click.testing.Result:
     return CliRunner().invoke(main, list(args))
 
@@ -150,10 +159,7 @@ def test_an_empty_home_says_what_to_run_first(home):
 def test_a_tenant_without_a_slack_channel_is_warned_about_at_ingest_and_in_the_alert_list(
     home, tmp_path, monkeypatch
 ):
-    source = tmp_path / "ok.csv"
-    source.write_text(
-        "timestamp,metric,labels,value\n2026-11-01T00:00:00Z,node_cpu_utilization_percent,host=a,1.5\n"
-    )
+    source = _metric_file(tmp_path)
     prefix = "warning: tenant 'foo' has no slack_channel in assets/tenants.yaml: its alerts "
     landed = _invoke("ingest", str(source), "--tenant", "foo")
     assert landed.exit_code == 0 and landed.stdout.startswith("landed 1 rows for tenant foo")
@@ -170,3 +176,11 @@ def test_a_tenant_without_a_slack_channel_is_warned_about_at_ingest_and_in_the_a
         record(conn, frame(candidate("db-1", "foo"), candidate("db-1", "acme")), T0)
     listed = _invoke("alerts", "list")
     assert listed.exit_code == 0 and listed.stderr == f"{prefix}will be marked failed, not delivered\n"
+
+
+def test_a_broken_tenants_file_does_not_fail_an_ingest_that_landed(home, tmp_path, monkeypatch):
+    source = _metric_file(tmp_path)
+    (tmp_path / "tenants.yaml").write_text("tenants: [acme]\n")
+    monkeypatch.setenv("INTENTVISION_TENANTS", str(tmp_path / "tenants.yaml"))
+    landed = _invoke("ingest", str(source), "--tenant", "acme")
+    assert landed.exit_code == 0 and landed.stderr.startswith("warning: cannot check Slack channels: ")
