@@ -179,7 +179,7 @@ def silence_create(
     \b
     Examples:
       intentvision alerts silence create --tenant acme --matcher host=db-1 --duration 2h --comment 'resizing'
-      intentvision alerts silence create --tenant acme --matcher host=db-2 --ends 2026-11-29 --comment ops
+      intentvision alerts silence create --tenant acme --matcher severity=info --duration 1h --comment noisy
     """
     from intentvision_dagster.alerting.silences import create_silence
 
