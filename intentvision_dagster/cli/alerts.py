@@ -14,7 +14,7 @@ from intentvision_dagster.alerting.inputs import json_safe
 from intentvision_dagster.alerting.log import ALERT_COLUMNS, ALERT_STATES
 from intentvision_dagster.cli.instance import instance_and_defs
 from intentvision_dagster.cli.lookup import (
-    no_warehouse_message,
+    has_warehouse,
     require_tenant,
     require_warehouse,
     warn_unrouted,
@@ -63,15 +63,13 @@ def alerts_list(as_json: bool, tenant: str | None, state: str | None, limit: int
     """
     from dagster_duckdb import DuckDBResource
 
-    from intentvision_dagster.alerting.log import AlertPage, latest_alerts
+    from intentvision_dagster.alerting.log import latest_alerts
 
     settings = load_settings()
-    if not settings.warehouse_path.exists():
-        if not as_json:  # --json keeps stdout and stderr quiet: an empty home has no alerts, that is all
-            click.echo(no_warehouse_message(settings), err=True)
+    if not has_warehouse(settings, "no alerts", as_json):
         return
     with DuckDBResource(database=str(settings.warehouse_path)).get_connection() as conn:
-        page: AlertPage = latest_alerts(conn, tenant=tenant, state=state, limit=limit)
+        page = latest_alerts(conn, tenant=tenant, state=state, limit=limit)
     if not as_json:
         warn_unrouted(settings, page.alerts["tenant"])
     more = f"... {page.more} more (older); raise --limit or filter with --tenant/--state" if page.more else ""
@@ -224,11 +222,7 @@ def silence_list(tenant: str | None, show_all: bool, as_json: bool) -> None:
     """
     from intentvision_dagster.alerting.silences import list_silences
 
-    settings = load_settings()
-    if not settings.warehouse_path.exists():
-        if not as_json:
-            click.echo(no_warehouse_message(settings), err=True)
-            click.echo("no silences")
+    if not has_warehouse(load_settings(), "no silences", as_json):
         return
     with _warehouse() as conn:
         frame = list_silences(conn, tenant=tenant)

@@ -27,6 +27,20 @@ def no_warehouse_message(settings: Settings) -> str:
     )
 
 
+def has_warehouse(settings: Settings, nothing: str, as_json: bool) -> bool:
+    """Whether a listing has a warehouse to read; if not, a table says ``nothing`` and why on stderr.
+
+    An empty home has nothing to list, which is an answer (exit 0); ``--json`` prints nothing at all, so a
+    script reading it sees an empty list.
+    """
+    if settings.warehouse_path.exists():
+        return True
+    if not as_json:
+        click.echo(no_warehouse_message(settings), err=True)
+        click.echo(nothing)
+    return False
+
+
 def require_warehouse(settings: Settings) -> None:
     """Refuse, in one line, a command that cannot work without the warehouse."""
     if not settings.warehouse_path.exists():
