@@ -4,7 +4,6 @@ Tenant ids are slugs and metric names follow the Prometheus grammar, so a key ne
 or ``...`` (which Dagster reserves in partition keys). Plain Python: pure modules validate without Dagster.
 """
 
-import difflib
 import re
 from collections.abc import Iterable
 
@@ -55,6 +54,8 @@ def did_you_mean(value: str, known: Iterable[str], limit: int = 3) -> str:
     Known names that start with ``value`` come first (a truncated key is the commonest slip, and difflib's
     ratio scores ``acme/node_cpu`` below its default cutoff against the full name), then difflib's matches.
     """
+    import difflib  # only on the error path: names is imported by every command at start-up
+
     names = sorted(set(known))
     prefixed = [name for name in names if value and name.startswith(value)]
     close = difflib.get_close_matches(value, names, n=limit)
