@@ -5,8 +5,9 @@ or ``...`` (which Dagster reserves in partition keys). Plain Python: pure module
 """
 
 import re
+from collections.abc import Iterable
 
-from intentvision_dagster.errors import InputError
+from intentvision_dagster.errors import InputError, NotFoundError
 
 # Use these with ``fullmatch``: ``match`` lets ``$`` accept a trailing newline ("acme\n" is not a tenant).
 TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -45,3 +46,28 @@ def split_partition_key(key: str) -> tuple[str, str]:
     if not sep:
         raise InvalidNameError(f"partition key {key!r} is not of the form tenant/metric")
     return validate_tenant(tenant), validate_metric(metric)
+
+
+def did_you_mean(value: str, known: Iterable[str], limit: int = 3) -> str:
+    """``"; did you mean 'x'?"`` for the closest known names, or ``""``: a typo should cost one retry.
+
+    Known names that start with ``value`` come first (a truncated key is the commonest slip, and difflib's
+    ratio scores ``acme/node_cpu`` below its default cutoff against the full name), then difflib's matches.
+    """
+    import difflib  # only on the error path: names is imported by every command at start-up
+
+    names = sorted(set(known))
+    prefixed = [name for name in names if value and name.startswith(value)]
+    close = difflib.get_close_matches(value, names, n=limit)
+    matches = list(dict.fromkeys([*prefixed, *close]))[:limit]
+    if not matches:
+        return ""
+    return f"; did you mean {' or '.join(repr(match) for match in matches)}?"
+
+
+def require_known(kind: str, value: str, known: Iterable[str], hint: str = "") -> str:
+    """``value`` if it is one of ``known``, else a :class:`NotFoundError` naming it and the nearest names."""
+    names = set(known)
+    if value in names:
+        return value
+    raise NotFoundError(f"unknown {kind} {value!r}{hint}{did_you_mean(value, names)}")

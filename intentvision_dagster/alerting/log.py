@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
@@ -24,6 +25,7 @@ from intentvision_dagster.warehouse import SCHEMA, transaction
 
 TABLE = f"{SCHEMA}.alert_log"
 OPEN_STATES = ("pending", "delivered", "failed")
+ALERT_STATES = (*OPEN_STATES, "resolved")
 ALERT_COLUMNS = [
     "id",
     "tenant",
@@ -88,11 +90,18 @@ def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(_DDL)
 
 
-def _select(conn: duckdb.DuckDBPyConnection, where: str, params: list) -> pd.DataFrame:
+def _select(
+    conn: duckdb.DuckDBPyConnection,
+    where: str,
+    params: list,
+    order: str = "created_at, rowid",
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Alerts matching ``where``, in ``order``; ``limit`` None means all (DuckDB's ``limit null``)."""
     ensure_table(conn)
     columns = ", ".join(ALERT_COLUMNS)
     return conn.execute(
-        f"select {columns} from {TABLE} where {where} order by created_at, rowid", params
+        f"select {columns} from {TABLE} where {where} order by {order} limit ?", [*params, limit]
     ).df()
 
 
@@ -295,5 +304,39 @@ def alerts_by_id(conn: duckdb.DuckDBPyConnection, alert_ids: list[str]) -> pd.Da
 
 
 def list_alerts(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> pd.DataFrame:
-    """Every alert (optionally one tenant's), oldest first: what ``intentvision alerts`` shows."""
+    """Every alert (optionally one tenant's), oldest first: the demo summary, previews and tests read it."""
     return _select(conn, "? is null or tenant = ?", [tenant, tenant])
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    """The newest matching alerts, and how many matched in all (so a cut list can say what it left out)."""
+
+    alerts: pd.DataFrame
+    total: int
+
+    @property
+    def more(self) -> int:
+        """Matching alerts older than the page."""
+        return self.total - len(self.alerts)
+
+
+def latest_alerts(
+    conn: duckdb.DuckDBPyConnection,
+    tenant: str | None = None,
+    state: str | None = None,
+    limit: int | None = None,
+) -> AlertPage:
+    """Newest first, optionally one tenant's or one state's, at most ``limit``: what ``alerts list`` shows.
+
+    The newest first because the question at the terminal is "what just fired"; the total is counted in the
+    same query's filter so the page and the count never disagree.
+    """
+    if state is not None and state not in ALERT_STATES:
+        raise ValueError(f"unknown alert state {state!r}; use one of {', '.join(ALERT_STATES)}")
+    where = "(? is null or tenant = ?) and (? is null or state = ?)"
+    params = [tenant, tenant, state, state]
+    ensure_table(conn)
+    (total,) = conn.execute(f"select count(*) from {TABLE} where {where}", params).fetchone()
+    page = _select(conn, where, params, order="created_at desc, rowid desc", limit=limit)
+    return AlertPage(page, total)

@@ -59,6 +59,26 @@ class Routing:
         """The tenant's route; a tenant missing from tenants.yaml gets defaults and no channel."""
         return self.tenants.get(tenant) or TenantRoute(channels={})
 
+    def unrouted(self, tenant: str) -> bool:
+        """True when some severity of the tenant's alerts has no channel: Slack delivery would fail them."""
+        route = self.route(tenant)
+        return any(route.channel(severity) is None for severity in config.ANOMALY_SEVERITIES)
+
+
+def unrouted_warning(tenant: str, tenants_config: str, slack_token_set: bool) -> str:
+    """What happens to an unrouted tenant's alerts, truthfully for both notifiers.
+
+    The Slack notifier refuses a notification without a channel (the alerts end ``failed``); the outbox,
+    used when no bot token is set, takes any notification, so there the problem only shows once Slack is on.
+    """
+    consequence = (
+        "its alerts will be marked failed, not delivered"
+        if slack_token_set
+        else "its alerts go to the local outbox for now (SLACK_BOT_TOKEN is unset), but will be marked "
+        "failed, not delivered, once Slack is configured"
+    )
+    return f"tenant {tenant!r} has no slack_channel in {tenants_config}: {consequence}"
+
 
 def _channel(where: str, name: str, value: Any) -> str:
     if not isinstance(value, str) or not _CHANNEL_PATTERN.fullmatch(value):

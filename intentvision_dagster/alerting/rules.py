@@ -14,7 +14,7 @@ from typing import Any
 from intentvision_dagster.alerting import config
 from intentvision_dagster.alerting.config import ConfigError
 from intentvision_dagster.alerting.kinds import RULE_KINDS, Rule
-from intentvision_dagster.names import validate_tenant
+from intentvision_dagster.names import did_you_mean, validate_tenant
 
 
 def _rule(where: str, entry: Mapping[str, Any]) -> Rule:
@@ -86,5 +86,7 @@ class RuleSet:
         for rule in self.for_tenant(tenant):
             if rule.name == name:
                 return rule
-        known = ", ".join(sorted(rule.name for rule in self.for_tenant(tenant)))
-        raise KeyError(f"no rule {name!r} for tenant {tenant!r}; known: {known}")
+        names = sorted(rule.name for rule in self.for_tenant(tenant))
+        raise KeyError(
+            f"no rule {name!r} for tenant {tenant!r}; known: {', '.join(names)}{did_you_mean(name, names)}"
+        )

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from intentvision_dagster.errors import InputError, NotFoundError
-from intentvision_dagster.names import validate_tenant
+from intentvision_dagster.names import did_you_mean, validate_tenant
 
 SCOPES = ("ingest", "read", "admin")
 KEY_PREFIX = "iv"
@@ -139,7 +139,10 @@ class Registry:
     def create_key(self, tenant: str, scopes: tuple[str, ...], actor: str) -> NewKey:
         if not self.tenant_exists(tenant):
             self.audit(actor, "key.create", "refused", tenant=tenant, detail="unknown tenant")
-            raise RegistryError(f"unknown tenant {tenant!r}; create it with `intentvision tenants create`")
+            raise RegistryError(
+                f"unknown tenant {tenant!r} (create it with `intentvision tenants create`)"
+                f"{did_you_mean(tenant, self.tenants())}"
+            )
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         self._conn().execute(
             "insert into api_keys values (?, ?, ?, ?, ?, null)",

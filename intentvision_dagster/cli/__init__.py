@@ -42,10 +42,17 @@ def _one_line(exc: IntentVisionError) -> click.ClickException:
 
 
 @click.group(cls=IntentVisionGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="intentvision", prog_name="intentvision", message="%(prog)s %(version)s")
 def main() -> None:
     """IntentVision: forecasts, anomalies and alerts for the metrics you already collect.
 
     State lives under $INTENTVISION_HOME (default .intentvision/ in the repo).
+
+    \b
+    Examples:
+      intentvision demo
+      intentvision ingest metrics.csv --tenant acme && intentvision run --all
+      intentvision alerts list --tenant acme
     """
     # Dagster flags the beta/preview APIs used here (single-run backfills, partitioned checks) on every load.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview).*")

@@ -11,8 +11,14 @@ import click
 import pandas as pd
 
 from intentvision_dagster.alerting.inputs import json_safe
-from intentvision_dagster.alerting.log import ALERT_COLUMNS
+from intentvision_dagster.alerting.log import ALERT_COLUMNS, ALERT_STATES
 from intentvision_dagster.cli.instance import instance_and_defs
+from intentvision_dagster.cli.lookup import (
+    has_warehouse,
+    require_tenant,
+    require_warehouse,
+    warn_unrouted,
+)
 from intentvision_dagster.errors import UnavailableError
 from intentvision_dagster.settings import load_settings
 
@@ -29,42 +35,73 @@ ALERT_FIELDS = [
 
 @click.group()
 def alerts() -> None:
-    """The alert log: what fired, where it went."""
+    """The alert log: what fired, where it went.
+
+    \b
+    Examples:
+      intentvision alerts list
+      intentvision alerts tick
+      intentvision alerts test-rule disk-capacity --tenant acme
+    """
 
 
-@alerts.command("list", short_help="Print the alert log.")
+@alerts.command("list", short_help="Print the alert log, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per alert, one per line.")
 @click.option("--tenant", help="Only this tenant's alerts.")
-def alerts_list(as_json: bool, tenant: str | None) -> None:
-    """Print the alert log (oldest first)."""
+@click.option("--state", type=click.Choice(ALERT_STATES), help="Only alerts in this state.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most this many alerts."
+)
+def alerts_list(as_json: bool, tenant: str | None, state: str | None, limit: int) -> None:
+    """Print the alert log, newest first; a cut list says how many older alerts matched.
+
+    \b
+    Examples:
+      intentvision alerts list
+      intentvision alerts list --tenant acme --state failed
+      intentvision alerts list --json --limit 500 > alerts.jsonl
+    """
     from dagster_duckdb import DuckDBResource
 
-    from intentvision_dagster.alerting.log import list_alerts
+    from intentvision_dagster.alerting.log import latest_alerts
 
     settings = load_settings()
-    if not settings.warehouse_path.exists():
-        frame = pd.DataFrame(columns=ALERT_FIELDS)
-    else:
-        with DuckDBResource(database=str(settings.warehouse_path)).get_connection() as conn:
-            frame = list_alerts(conn, tenant=tenant)
-    if as_json:
-        for record in frame.to_dict(orient="records"):
-            click.echo(json.dumps({field: json_safe(record.get(field)) for field in ALERT_FIELDS}))
+    if not has_warehouse(settings, "no alerts", as_json):
         return
-    if frame.empty:
+    with DuckDBResource(database=str(settings.warehouse_path)).get_connection() as conn:
+        page = latest_alerts(conn, tenant=tenant, state=state, limit=limit)
+    if not as_json:
+        warn_unrouted(settings, page.alerts["tenant"])
+    more = f"... {page.more} more (older); raise --limit or filter with --tenant/--state" if page.more else ""
+    if as_json:
+        for record in page.alerts.to_dict(orient="records"):
+            click.echo(json.dumps({field: json_safe(record.get(field)) for field in ALERT_FIELDS}))
+        if more:
+            click.echo(more, err=True)
+        return
+    if page.alerts.empty:
         click.echo("no alerts")
         return
-    for row in frame.itertuples():
+    click.echo(f"{'CREATED (UTC)':<16} {'SEVERITY':<8} {'STATE':<9} {'TENANT':<10} SUMMARY")
+    for row in page.alerts.itertuples():
         click.echo(
             f"{row.created_at:%Y-%m-%d %H:%M} {row.severity:<8} {row.state:<9} {row.tenant:<10} {row.summary}"
         )
+    if more:
+        click.echo(more)
 
 
 @alerts.command("tick", short_help="Evaluate the alert sensor once now.")
 def alerts_tick() -> None:
-    """Evaluate the alert sensor once now (the daemon does this every 30 s)."""
+    """Evaluate the alert sensor once now (the daemon does this every 30 s).
+
+    \b
+    Examples:
+      intentvision alerts tick
+    """
     from intentvision_dagster.runs import tick_alert_sensor
 
+    require_warehouse(load_settings())
     instance, defs = instance_and_defs()
     result = tick_alert_sensor(defs, instance)
     click.echo(result.skip_reason.skip_message if result.skip_reason else "alert sensor ticked")
@@ -102,7 +139,13 @@ def _utc_time(text: str | None, option: str) -> pd.Timestamp:
 
 @alerts.group("silence")
 def alerts_silence() -> None:
-    """Mute a tenant's alerts matching labels for a while (Alertmanager-style silences)."""
+    """Mute a tenant's alerts matching labels for a while (Alertmanager-style silences).
+
+    \b
+    Examples:
+      intentvision alerts silence create --tenant acme --matcher host=db-1 --duration 2h --comment 'resizing'
+      intentvision alerts silence list --all
+    """
 
 
 @alerts_silence.command("create", short_help="Mute matching alerts of a tenant for a while.")
@@ -129,11 +172,18 @@ def silence_create(
     comment: str,
     created_by: str,
 ) -> None:
-    """Create a silence: matching alerts of TENANT are not notified between --starts and the end."""
+    """Create a silence: matching alerts of TENANT are not notified between --starts and the end.
+
+    \b
+    Examples:
+      intentvision alerts silence create --tenant acme --matcher host=db-1 --duration 2h --comment 'resizing'
+      intentvision alerts silence create --tenant acme --matcher severity=info --duration 1h --comment noisy
+    """
     from intentvision_dagster.alerting.silences import create_silence
 
     if (duration is None) == (ends is None):
         raise click.UsageError("give exactly one of --duration or --ends")
+    require_tenant(tenant, load_settings())
     start = _utc_time(starts, "--starts")
     if duration is not None:
         try:
@@ -163,9 +213,17 @@ def silence_create(
 @click.option("--all", "show_all", is_flag=True, help="Include expired ones.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per silence, one per line.")
 def silence_list(tenant: str | None, show_all: bool, as_json: bool) -> None:
-    """Print active and future silences (with --all, expired ones too), oldest first."""
+    """Print active and future silences (with --all, expired ones too), oldest first.
+
+    \b
+    Examples:
+      intentvision alerts silence list
+      intentvision alerts silence list --tenant acme --all --json
+    """
     from intentvision_dagster.alerting.silences import list_silences
 
+    if not has_warehouse(load_settings(), "no silences", as_json):
+        return
     with _warehouse() as conn:
         frame = list_silences(conn, tenant=tenant)
     now = _utc_time(None, "")
@@ -196,7 +254,12 @@ def silence_list(tenant: str | None, show_all: bool, as_json: bool) -> None:
 @alerts_silence.command("expire", short_help="End a silence now.")
 @click.argument("silence_id")
 def silence_expire(silence_id: str) -> None:
-    """End the silence SILENCE_ID now; alerts it muted are notified on the next tick if still firing."""
+    """End the silence SILENCE_ID now; alerts it muted are notified on the next tick if still firing.
+
+    \b
+    Examples:
+      intentvision alerts silence expire 3f0c9a1b2d4e
+    """
     from intentvision_dagster.alerting.silences import expire_silence
 
     with _warehouse() as conn:
@@ -217,23 +280,26 @@ def alerts_test_rule(rule: str, tenant: str, as_json: bool) -> None:
     """Evaluate RULE (as it applies to TENANT) on the warehouse's current data and print what would fire.
 
     Nothing is written or sent; the output says which alerts are already open and which a silence mutes.
+
+    \b
+    Examples:
+      intentvision alerts test-rule disk-capacity --tenant acme
+      intentvision alerts test-rule disk-capacity --tenant acme --json
     """
     from intentvision_dagster.alerting.config import ConfigError
     from intentvision_dagster.alerting.preview import preview_rule
     from intentvision_dagster.alerting.rules import load_rule_set
     from intentvision_dagster.catalog import load_catalog
-    from intentvision_dagster.names import validate_tenant
 
     settings = load_settings()
+    require_tenant(tenant, settings)
     try:
-        validate_tenant(tenant)
         chosen = load_rule_set(settings.alert_rules, settings.tenant_rules_dir).rule(tenant, rule)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyError as exc:
         raise click.ClickException(exc.args[0]) from None
-    if not settings.warehouse_path.exists():
-        raise click.ClickException(f"no warehouse at {settings.warehouse_path}: run the pipeline first")
+    require_warehouse(settings)
     catalog = load_catalog(settings.metrics_catalog)
     with _warehouse() as conn:
         preview = preview_rule(conn, chosen, tenant, catalog, _utc_time(None, ""))

@@ -14,7 +14,13 @@ from intentvision_dagster.settings import load_settings
     "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="uvicorn worker processes."
 )
 def api_command(host: str, port: int, workers: int) -> None:
-    """Serve the API with uvicorn; OpenAPI docs at /docs. Keys and tenants come from $INTENTVISION_HOME."""
+    """Serve the API with uvicorn; OpenAPI docs at /docs. Keys and tenants come from $INTENTVISION_HOME.
+
+    \b
+    Examples:
+      intentvision api
+      intentvision api --host 0.0.0.0 --port 8080 --workers 2
+    """
     import uvicorn
 
     settings = load_settings()

@@ -43,6 +43,11 @@ def detect_command(input_path: Path, output_path: Path, sensitivity: str, season
     """Score every row of INPUT with the causal anomaly detector and write OUTPUT in the same row order.
 
     OUTPUT keeps the input columns as written and adds anomaly_score, is_anomaly, severity, reason, event_id.
+
+    \b
+    Examples:
+      intentvision detect --input cpu.csv --output scored.csv
+      intentvision detect --input many.csv --output scored.csv --sensitivity high --season-length 24
     """
     from intentvision_dagster.anomalies.files import infer_season_length, score_series, write_scored
     from intentvision_dagster.series_files import read_series
@@ -124,6 +129,11 @@ def forecast_command(
     Uses the same engine as the nightly assets: each series gets the model its rolling-origin backtest
     selects (MASE), with intervals calibrated on that backtest. Prophet and TimeGPT (needs NIXTLA_API_KEY)
     forecast every series themselves; a failed TimeGPT call falls back to the statsforecast engine.
+
+    \b
+    Examples:
+      intentvision forecast --input series.csv --horizon 24 --output forecast.csv
+      intentvision forecast --input daily.csv --horizon 14 --freq D --model AutoETS --output out.csv
     """
     from intentvision_dagster.forecasting.backends import TimeGPTOptions
     from intentvision_dagster.forecasting.files import forecast_input, progress_steps, read_forecast_input

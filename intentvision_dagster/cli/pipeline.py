@@ -9,6 +9,8 @@ import click
 import pandas as pd
 
 from intentvision_dagster.cli.instance import instance_and_defs
+from intentvision_dagster.cli.lookup import warn_unrouted
+from intentvision_dagster.names import require_known
 from intentvision_dagster.settings import load_settings
 
 
@@ -20,17 +22,24 @@ def ingest(file: Path, tenant: str) -> None:
 
     The landing sensor picks the batch up and runs the pipeline for its partitions; without the daemon,
     run `intentvision run --all`.
+
+    \b
+    Examples:
+      intentvision ingest metrics.csv --tenant acme
+      intentvision ingest export.parquet --tenant globex
     """
     from intentvision_dagster.runs import ingest_file
 
+    settings = load_settings()
     try:
-        batch = ingest_file(file, tenant, load_settings())
+        batch = ingest_file(file, tenant, settings)
     except ValueError as exc:  # the file's problems (IngestFileError) and landing's refusals alike
         raise click.ClickException(f"refused, nothing stored: {exc}") from None
     click.echo(
         f"landed {batch.rows} rows for tenant {batch.tenant} as batch {batch.batch_id}: "
         f"{len(batch.metrics)} metric(s) ({', '.join(batch.metrics)}) in {batch.path}"
     )
+    warn_unrouted(settings, [batch.tenant])
 
 
 @click.command(short_help="Run the pipeline for some or all partitions through Dagster.")
@@ -40,7 +49,14 @@ def ingest(file: Path, tenant: str) -> None:
     "--one-run", is_flag=True, help="One run over the whole key range instead of one run per partition."
 )
 def run(partitions: tuple[str, ...], all_partitions: bool, one_run: bool) -> None:
-    """Materialize the pipeline (raw -> validated -> anomalies -> forecasts -> accuracy) through Dagster."""
+    """Materialize the pipeline (raw -> validated -> anomalies -> forecasts -> accuracy) through Dagster.
+
+    \b
+    Examples:
+      intentvision run --all
+      intentvision run --partition acme/node_cpu_utilization_percent
+      intentvision run --all --one-run
+    """
     from intentvision_dagster.partitions import series_partitions
     from intentvision_dagster.runs import run_pipeline
 
@@ -49,12 +65,8 @@ def run(partitions: tuple[str, ...], all_partitions: bool, one_run: bool) -> Non
     if all_partitions:
         keys = list(known)
     else:
-        unknown = [key for key in partitions if key not in known]
-        if unknown:
-            raise click.ClickException(
-                f"unknown partition(s) {unknown}; known: {len(known)} (land data first)"
-            )
-        keys = list(partitions)
+        hint = "" if known else " (none known yet: land data with `intentvision ingest` first)"
+        keys = [require_known("partition", key, known, hint) for key in partitions]
     if not keys:
         raise click.ClickException("no partitions to run: give --partition KEY or --all")
     outcomes = run_pipeline(defs, instance, keys, one_run=one_run, progress=click.echo)
@@ -67,7 +79,13 @@ def run(partitions: tuple[str, ...], all_partitions: bool, one_run: bool) -> Non
     "--end", help="Last timestamp of the demo data (ISO 8601, UTC); default: now, floored to the hour."
 )
 def demo(end: str | None) -> None:
-    """Generate and land demo data, run the whole graph through Dagster, tick the alert sensor, summarize."""
+    """Generate and land demo data, run the whole graph through Dagster, tick the alert sensor, summarize.
+
+    \b
+    Examples:
+      intentvision demo
+      intentvision demo --end 2026-11-27T06:00
+    """
     from intentvision_dagster.demo import run_demo
 
     run_demo(load_settings(), end=pd.Timestamp(end) if end else None, echo=click.echo)

@@ -23,27 +23,50 @@ def _cli_actor() -> str:
 
 @click.group()
 def tenants() -> None:
-    """Tenants known to the API (each API key belongs to one)."""
+    """Tenants known to the API (each API key belongs to one).
+
+    \b
+    Examples:
+      intentvision tenants create acme
+      intentvision tenants list
+    """
 
 
 @tenants.command("create", short_help="Register a tenant.")
 @click.argument("name")
 def tenants_create(name: str) -> None:
-    """Register tenant NAME (a lowercase slug) so keys can be created for it."""
+    """Register tenant NAME (a lowercase slug) so keys can be created for it.
+
+    \b
+    Examples:
+      intentvision tenants create acme
+    """
     _registry().create_tenant(name, _cli_actor())
     click.echo(f"created tenant {name}")
 
 
 @tenants.command("list", short_help="List tenants.")
 def tenants_list() -> None:
-    """Print one tenant per line."""
+    """Print one tenant per line.
+
+    \b
+    Examples:
+      intentvision tenants list
+    """
     for name in _registry().tenants():
         click.echo(name)
 
 
 @click.group()
 def keys() -> None:
-    """API keys: created per tenant with scopes, stored hashed, revocable at once."""
+    """API keys: created per tenant with scopes, stored hashed, revocable at once.
+
+    \b
+    Examples:
+      intentvision keys create --tenant acme --scopes ingest,read
+      intentvision keys list --tenant acme
+      intentvision keys revoke 3f0c9a1b2d4e
+    """
 
 
 @keys.command("create", short_help="Create an API key (printed once).")
@@ -53,7 +76,13 @@ def keys() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: key_id, tenant, scopes, key.")
 def keys_create(tenant: str, scopes: str, as_json: bool) -> None:
-    """Create a key for TENANT. The key is printed once and cannot be shown again (only its hash is kept)."""
+    """Create a key for TENANT. The key is printed once and cannot be shown again (only its hash is kept).
+
+    \b
+    Examples:
+      intentvision keys create --tenant acme
+      intentvision keys create --tenant acme --scopes ingest,read,admin --json
+    """
     new = _registry().create_key(tenant, parse_scopes(scopes), _cli_actor())
     if as_json:
         click.echo(
@@ -72,7 +101,13 @@ def keys_create(tenant: str, scopes: str, as_json: bool) -> None:
 @click.option("--tenant", help="Only this tenant's keys.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def keys_list(tenant: str | None, as_json: bool) -> None:
-    """Print key id, tenant, scopes, creation and revocation times."""
+    """Print key id, tenant, scopes, creation and revocation times.
+
+    \b
+    Examples:
+      intentvision keys list
+      intentvision keys list --tenant acme --json
+    """
     for key in _registry().keys(tenant):
         if as_json:
             click.echo(json.dumps({**vars(key), "scopes": list(key.scopes)}))
@@ -84,7 +119,12 @@ def keys_list(tenant: str | None, as_json: bool) -> None:
 @keys.command("revoke", short_help="Revoke an API key now.")
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
-    """Revoke KEY_ID; the running API refuses it from the next request on."""
+    """Revoke KEY_ID; the running API refuses it from the next request on.
+
+    \b
+    Examples:
+      intentvision keys revoke 3f0c9a1b2d4e
+    """
     key = _registry().revoke_key(key_id, _cli_actor())
     click.echo(f"revoked key {key.key_id} of tenant {key.tenant} at {key.revoked_at}")
 
@@ -93,6 +133,12 @@ def keys_revoke(key_id: str) -> None:
 @click.option("--tenant", help="Only entries about this tenant.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 def audit_command(tenant: str | None, limit: int) -> None:
-    """Newest first, one JSON object per line; secrets are never recorded."""
+    """Newest first, one JSON object per line; secrets are never recorded.
+
+    \b
+    Examples:
+      intentvision audit
+      intentvision audit --tenant acme --limit 10
+    """
     for entry in _registry().audit_entries(tenant, limit):
         click.echo(json.dumps(entry))
