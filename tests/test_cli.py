@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -186,3 +189,23 @@ def test_detect_shows_progress_on_many_series_and_names_bad_columns(tmp_path):
     many.to_csv(tmp_path / "many.csv", index=False)
     result = runner.invoke(main, args)
     assert result.exit_code == 1 and "many.csv: missing column(s) 'y'" in result.output
+
+
+def test_ingest_then_run_all_works_without_the_daemon(tmp_path):
+    """The newcomer's path: nothing registered the landed partition yet, `run --all` does it itself."""
+    env = {**os.environ, "INTENTVISION_HOME": str(tmp_path / "home")}
+    env.pop("DAGSTER_HOME", None)
+    cli = [sys.executable, "-c", "from intentvision_dagster.cli import main; main()"]
+    source = tmp_path / "cpu.csv"
+    source.write_text(
+        "timestamp,metric,labels,value\n"
+        "2026-12-03T06:00:00Z,node_cpu_utilization_percent,host=web-1,41.5\n"
+        "2026-12-03T07:00:00Z,node_cpu_utilization_percent,host=web-1,43.0\n"
+        "2026-12-03T08:00:00Z,node_cpu_utilization_percent,host=web-1,47.5\n"
+    )
+    subprocess.run(
+        [*cli, "ingest", str(source), "--tenant", "myteam"], env=env, check=True, capture_output=True
+    )
+    result = subprocess.run([*cli, "run", "--all"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "[1/1] myteam/node_cpu_utilization_percent: ok" in result.stdout

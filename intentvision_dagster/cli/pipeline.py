@@ -57,10 +57,13 @@ def run(partitions: tuple[str, ...], all_partitions: bool, one_run: bool) -> Non
       intentvision run --partition acme/node_cpu_utilization_percent
       intentvision run --all --one-run
     """
+    from intentvision_dagster.landing import list_batches
     from intentvision_dagster.partitions import series_partitions
-    from intentvision_dagster.runs import run_pipeline
+    from intentvision_dagster.runs import register_partitions, run_pipeline
 
     instance, defs = instance_and_defs()
+    # Without the daemon nobody has made partitions of the landed batches yet: do it as its sensor would.
+    register_partitions(instance, list_batches(load_settings().landing_dir))
     known = instance.get_dynamic_partitions(series_partitions.name)
     if all_partitions:
         keys = list(known)

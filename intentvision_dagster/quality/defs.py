@@ -10,7 +10,7 @@ from intentvision_dagster.frequency import sampling_freq
 from intentvision_dagster.isolation import each_partition
 from intentvision_dagster.partitions import keep_failed_partitions, series_asset, series_partitions
 from intentvision_dagster.quality.expectations import ExpectationOutcome, run_expectations
-from intentvision_dagster.quality.schema import NoValidRowsError, split_valid
+from intentvision_dagster.quality.schema import QUARANTINE_COLUMNS, NoValidRowsError, split_valid
 from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import SERIES_COLUMNS
 from intentvision_dagster.warehouse import SCHEMA, transaction
@@ -70,7 +70,10 @@ def validated_series(
             raise
 
     done = each_partition(keys, raw_series, validate)
-    quarantined = pd.concat([*(q for _, q in done.results.values()), *refused], ignore_index=True)
+    refused.extend(q for _, q in done.results.values())
+    quarantined = (
+        pd.concat(refused, ignore_index=True) if refused else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    )
     with warehouse.get_connection() as conn:
         replace_quarantine(conn, keys, quarantined)
     kept, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
