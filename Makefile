@@ -24,7 +24,7 @@ setup: $(STAMP)  ## Create .venv with the pinned dependencies
 demo: $(STAMP)  ## Generate demo data and run the whole pipeline through Dagster; prints where to look
 	$(BIN)/intentvision demo
 
-test: $(STAMP) prometheus-server  ## Run the whole test suite (slow end-to-end tests included)
+test: $(STAMP)  ## Run the whole test suite (slow end-to-end tests included; real-Prometheus tests skip without it)
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)  ## Run the suite without the slow end-to-end tests
@@ -72,7 +72,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 api: $(STAMP)  ## HTTP API (ingest + reads) on http://127.0.0.1:8080, docs at /docs
 	$(BIN)/intentvision api --host 127.0.0.1 --port 8080
 
-prometheus-server:  ## Install the Prometheus server (Debian package) the API tests run against, if missing
+prometheus-server:  ## Install the Prometheus server (Debian package, sudo apt) the API tests run against, if missing
 	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,6 +37,20 @@ def graphql(port: int, query: str) -> dict:
     return body["data"]
 
 
+def raise_if_location_failed(port: int) -> None:
+    """Raise with the code location's load error (Dagster's PythonError: message and stack) if it failed to
+    load; return while it is loading or loaded. For queries that found no repository or sensor."""
+    entry = graphql(
+        port,
+        """{ workspaceLocationEntryOrError(name: "intentvision") {
+              ... on WorkspaceLocationEntry { locationOrLoadError { ... on PythonError { message stack } } }
+              ... on PythonError { message stack } } }""",
+    )["workspaceLocationEntryOrError"]
+    error = entry.get("locationOrLoadError", entry) if entry else None  # the entry's, or the query's own
+    if error and "message" in error:
+        raise AssertionError(f"the code location failed to load: {error['message']}{''.join(error['stack'])}")
+
+
 def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,6 +67,9 @@ def dagster_services(tmp_path):
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True)
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    # Create the SQLite storage once before both processes start: on a fresh home each would stamp the schema
+    # at the same moment, leaving two alembic heads, and the code location would never load.
+    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
     env = {**os.environ, "INTENTVISION_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
     port = free_port()
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("webserver", "daemon")}  # noqa: SIM115
@@ -74,6 +92,10 @@ def dagster_services(tmp_path):
     try:
 
         def up():
+            for name, proc in zip(logs, procs, strict=True):
+                if proc.poll() is not None:
+                    log = (tmp_path / f"{name}.log").read_text()[-4000:]
+                    raise AssertionError(f"dagster-{name} exited with {proc.returncode}:\n{log}")
             try:
                 return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok
             except requests.ConnectionError:
@@ -95,19 +117,22 @@ def dagster_services(tmp_path):
 
 def test_webserver_and_daemon_load_the_project_and_run_a_landed_file(dagster_services):
     port, env, tmp_path = dagster_services
-    # The webserver answers before the code location has loaded (slower on a busy machine): wait for it.
-    [repo] = wait_for(
-        lambda: graphql(
+
+    def repositories():
+        """The loaded repositories: the webserver answers before the location has loaded (slower if busy)."""
+        nodes = graphql(
             port,
             """{ repositoriesOrError { ... on RepositoryConnection { nodes { name
               schedules { name scheduleState { status } }
               sensors { name sensorState { status } }
               assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } }
         } } } }""",
-        )["repositoriesOrError"]["nodes"],
-        120,
-        "the code location to load",
-    )
+        )["repositoriesOrError"]["nodes"]
+        if not nodes:
+            raise_if_location_failed(port)
+        return nodes
+
+    [repo] = wait_for(repositories, 120, "the code location to load")
     assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {
         "nightly_forecasts": "RUNNING"
     }

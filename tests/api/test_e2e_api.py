@@ -14,7 +14,7 @@ import pytest
 
 from tests.api.conftest import remote_write_body
 from tests.support.api_server import free_port, start_api_process, wait_healthy
-from tests.test_e2e_dagster import BIN, dagster_services, graphql, wait_for
+from tests.test_e2e_dagster import BIN, dagster_services, graphql, raise_if_location_failed, wait_for
 
 pytestmark = pytest.mark.slow
 __all__ = ["dagster_services"]  # the fixture, imported for pytest
@@ -40,6 +40,9 @@ def test_an_acknowledged_remote_write_becomes_a_successful_run_within_30_s(dagst
                   repositoryLocationName: "intentvision", sensorName: "landing_sensor"}) {
                   ... on Sensor { sensorState { ticks(limit: 1) { status } } } } }""",
         )["sensorOrError"]
+        if "sensorState" not in sensor:  # not found (yet): the location is loading, or it failed to
+            raise_if_location_failed(port)
+            return False
         return bool(sensor["sensorState"]["ticks"])
 
     # The 30 s promise starts once the daemon runs the sensor (it loads the code location first).

