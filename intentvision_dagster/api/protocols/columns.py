@@ -122,7 +122,9 @@ class ColumnBuilder:
         self.item_name = item_name
         self.points_field = points_field
         self.out = Columns()
-        self._seen: dict[str, list[tuple[int, list[int]]]] = {}
+        self._first: dict[str, dict[int, tuple[int, int]]] = {}
+        """unique_id -> timestamp -> (item index, point position) of its first accepted sample: one lookup
+        per point finds a duplicate, however many earlier items repeat the series."""
         self._oldest, self._newest = limits.oldest_ms, limits.newest_ms
 
     def series_identity(
@@ -206,6 +208,7 @@ class ColumnBuilder:
             self.out.problems.extend(identity)
             return
         labels_text, uid = identity
+        first = self._first.get(uid)
         clean = (
             stamps
             and None not in stamps
@@ -213,10 +216,10 @@ class ColumnBuilder:
             and min(stamps) >= self._oldest
             and max(stamps) <= self._newest
             and len(set(stamps)) == len(stamps)
-            and uid not in self._seen
+            and (first is None or first.keys().isdisjoint(stamps))
         )
         if not clean:
-            problems = self._point_problems(index, uid, stamps, values, raw)
+            problems = self._point_problems(index, first or {}, stamps, values, raw)
             if problems:
                 self.out.problems.extend(problems)
                 return
@@ -227,7 +230,9 @@ class ColumnBuilder:
                 "points, the limit per request; split it into smaller requests",
                 status=413,
             )
-        self._seen.setdefault(uid, []).append((index, stamps))
+        first = self._first.setdefault(uid, {})
+        for position, ts in enumerate(stamps):
+            first.setdefault(ts, (index, position))
         out = self.out
         out.metric.extend([metric] * count)
         out.labels.extend([labels_text] * count)
@@ -238,7 +243,7 @@ class ColumnBuilder:
     def _point_problems(
         self,
         index: int,
-        uid: str,
+        earlier: dict[int, tuple[int, int]],
         stamps: list[int | None],
         values: list[float | None],
         raw: Callable[[int], tuple[object, object]],
@@ -247,7 +252,6 @@ class ColumnBuilder:
         where = f"{self.item_name}[{index}].{self.points_field}"
         if not stamps:
             return [ItemProblem(index, where, [], "the item has no points")]
-        earlier = [(i, points, set(points)) for i, points in self._seen.get(uid, [])]
         problems: list[ItemProblem] = []
         here: dict[int, str] = {}
         for position, (ts, value) in enumerate(zip(stamps, values, strict=True)):
@@ -261,14 +265,10 @@ class ColumnBuilder:
                 problems.append(ItemProblem(index, f"{path}.value", raw_value, _value_problem(raw_value)))
             if ts is None or value is None:
                 continue
-            first = here.get(ts) or next(
-                (
-                    f"{self.item_name}[{i}].{self.points_field}[{points.index(ts)}]"
-                    for i, points, members in earlier
-                    if ts in members
-                ),
-                None,
-            )
+            first = here.get(ts)
+            if first is None and ts in earlier:
+                item, position_there = earlier[ts]
+                first = f"{self.item_name}[{item}].{self.points_field}[{position_there}]"
             if first is not None:
                 problems.append(
                     ItemProblem(
