@@ -13,12 +13,14 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from intentvision_dagster.api.protocols.columns import Columns, Limits
 from intentvision_dagster.api.protocols.remote_write import decode_remote_write
 from intentvision_dagster.api.protocols.webhook import decode_json
 from intentvision_dagster.api.remote_write_pb2 import WriteRequest
+from intentvision_dagster.settings import load_settings
 
 
 def json_payload(items: int, repeated: bool, start_s: int) -> bytes:
@@ -63,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     now = datetime.now(UTC)
     start_s = int(now.timestamp()) - 4 * args.items
-    limits = Limits(max_points=10 * args.items, now=now)
+    limits = Limits.for_settings(replace(load_settings(), api_max_points=10 * args.items), now)
     formats = {
         "json": (decode_json, json_payload),
         "remote_write": (decode_remote_write, remote_write_payload),

@@ -232,7 +232,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def decode_and_land(decoder, body: bytes, encoding: str, key: ApiKey, partial: bool):
         data = decompress(body, encoding, settings.api_max_body_bytes)
-        limits = Limits(max_points=settings.api_max_points, now=datetime.now(UTC))
+        limits = Limits.for_settings(settings, datetime.now(UTC))
         columns: Columns = decoder(data, key.tenant, limits)
         errors = [p.as_dict() for p in columns.problems]
         if errors and not partial:

@@ -8,6 +8,7 @@ them.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from intentvision_dagster.errors import InputError
 from intentvision_dagster.names import LABEL_NAME_PATTERN, METRIC_PATTERN
 from intentvision_dagster.series import canonical_labels
+from intentvision_dagster.settings import Settings
 
 MAX_SAMPLE_AGE = timedelta(days=730)
 """Older samples are refused as a likely unit mistake (milliseconds sent as seconds or the reverse)."""
@@ -58,8 +60,12 @@ def _jsonable(value: object) -> object:
     """The offending value as JSON can carry it, cut short: an error echo must not be larger than the body."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "..."
+    if isinstance(value, str):
+        # JSON text may carry lone surrogates, which no response can encode: echo them escaped.
+        text = value if len(value) <= 200 else value[:200] + "..."
+        return text.encode("utf-8", "backslashreplace").decode()
+    if value is None or isinstance(value, bool | int | float):
+        return value
     return repr(value)[:200]
 
 
@@ -95,8 +101,24 @@ class Columns:
 
 @dataclass(frozen=True)
 class Limits:
+    """What one request may hold; the label limits follow Prometheus/Mimir (a label is an index key, not a
+    place for documents, and every distinct value stays in memory)."""
+
     max_points: int
     now: datetime
+    max_label_name_bytes: int
+    max_label_value_bytes: int
+    max_labels: int
+
+    @classmethod
+    def for_settings(cls, settings: Settings, now: datetime) -> Limits:
+        return cls(
+            max_points=settings.api_max_points,
+            now=now,
+            max_label_name_bytes=settings.api_max_label_name_bytes,
+            max_label_value_bytes=settings.api_max_label_value_bytes,
+            max_labels=settings.api_max_labels,
+        )
 
     @property
     def oldest_ms(self) -> int:
@@ -107,10 +129,40 @@ class Limits:
         return int((self.now + MAX_SAMPLE_FUTURE).timestamp() * 1000)
 
 
-_IDENTITIES: dict[tuple, tuple[str, str]] = {}
-"""(tenant, metric, label pairs) -> (canonical labels, unique_id), shared by all requests of this process:
-remote_write sends the same series over and over, and canonicalising labels is most of a sample's cost."""
-_IDENTITIES_MAX = 500_000
+class IdentityCache:
+    """(tenant, metric, label pairs, label limits) -> (canonical labels, unique_id), shared by all requests of
+    this process: remote_write sends the same series over and over, and canonicalising labels is most of a
+    sample's cost. Bounded in bytes of text, not entries, so long label values cannot grow the process; when
+    full it starts over (the next requests re-canonicalise)."""
+
+    ENTRY_OVERHEAD = 400
+    """Bytes of dict slot, tuples and string headers an entry costs beyond its text (measured roughly)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: dict[tuple, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple) -> tuple[str, str] | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple, identity: tuple[str, str]) -> None:
+        size = self.ENTRY_OVERHEAD + 2 * (len(identity[0]) + len(identity[1]))  # the key holds the same text
+        with self._lock:
+            if self.bytes + size > self.max_bytes:
+                self._entries.clear()
+                self.bytes = 0
+            if size <= self.max_bytes and key not in self._entries:
+                self._entries[key] = identity
+                self.bytes += size
+
+
+IDENTITY_CACHE_BYTES = 64 * 1024 * 1024
+_IDENTITIES = IdentityCache(IDENTITY_CACHE_BYTES)
 
 
 class ColumnBuilder:
@@ -131,7 +183,9 @@ class ColumnBuilder:
         self, index: int, metric: object, pairs: tuple, metric_field: str
     ) -> tuple[str, str] | list[ItemProblem]:
         """(canonical labels, unique_id) of an item, or its problems (bad metric or label names/types)."""
-        cache_key: tuple | None = (self.tenant, metric, pairs)
+        limits = self.limits
+        label_limits = (limits.max_label_name_bytes, limits.max_label_value_bytes, limits.max_labels)
+        cache_key: tuple | None = (self.tenant, metric, pairs, label_limits)
         try:
             cached = _IDENTITIES.get(cache_key)
         except TypeError:  # a list or object where a name or value belongs: reported below
@@ -154,10 +208,28 @@ class ColumnBuilder:
                     "not starting with a digit, at most 200 characters",
                 )
             )
+        if len(pairs) > limits.max_labels:
+            problems.append(
+                ItemProblem(
+                    index,
+                    f"{where}.labels",
+                    dict(pairs),
+                    f"{len(pairs)} labels; a series may have at most {limits.max_labels}",
+                )
+            )
         names = set()
         for name, value in pairs:
-            path = f"{where}.labels.{name}"
-            if not isinstance(name, str) or not LABEL_NAME_PATTERN.fullmatch(name) or name.startswith("__"):
+            path = f"{where}.labels.{_jsonable(name)}"
+            if isinstance(name, str) and len(name) > limits.max_label_name_bytes:
+                problems.append(
+                    ItemProblem(
+                        index,
+                        path,
+                        name,
+                        f"the label name is {len(name)} bytes; the limit is {limits.max_label_name_bytes}",
+                    )
+                )
+            elif not isinstance(name, str) or not LABEL_NAME_PATTERN.fullmatch(name) or name.startswith("__"):
                 problems.append(
                     ItemProblem(
                         index,
@@ -171,6 +243,8 @@ class ColumnBuilder:
                 problems.append(ItemProblem(index, path, name, f"label {name!r} is given twice"))
             elif not isinstance(value, str):
                 problems.append(ItemProblem(index, path, value, type_problem("a string", value)))
+            else:
+                problems.extend(_value_text_problems(index, path, value, limits.max_label_value_bytes))
             names.add(name)
         if problems:
             return problems
@@ -179,10 +253,8 @@ class ColumnBuilder:
             labels_text,
             f"{self.tenant}/{metric}{{{labels_text}}}" if labels_text else f"{self.tenant}/{metric}",
         )
-        if len(_IDENTITIES) >= _IDENTITIES_MAX:
-            _IDENTITIES.clear()
         if cache_key is not None:
-            _IDENTITIES[cache_key] = identity
+            _IDENTITIES.put(cache_key, identity)
         return identity
 
     def reject(self, problems: list[ItemProblem]) -> None:
@@ -286,6 +358,19 @@ class ColumnBuilder:
         if ts < self._oldest:
             return f"{when} is too old: samples older than {MAX_SAMPLE_AGE.days} days are refused"
         return f"{when} is too far in the future: more than {MAX_SAMPLE_FUTURE} ahead of the server clock"
+
+
+def _value_text_problems(index: int, path: str, value: str, max_bytes: int) -> list[ItemProblem]:
+    """A label value must be UTF-8 text (JSON can carry lone surrogates) of at most ``max_bytes``."""
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError as exc:
+        return [
+            ItemProblem(index, path, repr(value), f"the label value is not valid Unicode text: {exc.reason}")
+        ]
+    if size > max_bytes:
+        return [ItemProblem(index, path, value, f"the label value is {size} bytes; the limit is {max_bytes}")]
+    return []
 
 
 def type_problem(expected: str, value: object) -> str:
