@@ -338,6 +338,16 @@ def create_app(settings: Settings) -> FastAPI:
             limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
             tenant: Annotated[str | None, Query(description="Must be the key's own tenant if given.")] = None,
         ) -> dict:
+            if unique_id is not None and not table.has_unique_id:
+                raise _invalid_query(
+                    "unique_id", unique_id, f"{resource} have no unique_id; filter by metric"
+                )
+            if table.time_column is None and (start or end):
+                raise _invalid_query(
+                    "start" if start else "end",
+                    (start or end).isoformat(),
+                    f"{resource} have no time column to filter",
+                )
             rows = await run_in_threadpool(
                 read_rows,
                 settings.warehouse_path,
@@ -345,8 +355,8 @@ def create_app(settings: Settings) -> FastAPI:
                 key.tenant,
                 metric,
                 unique_id,
-                _naive_utc(start),
-                _naive_utc(end),
+                _naive_utc(start, "start"),
+                _naive_utc(end, "end"),
                 limit,
             )
             return {"tenant": key.tenant, "count": len(rows), "rows": rows}
@@ -377,11 +387,20 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _naive_utc(moment: datetime | None) -> datetime | None:
-    """The warehouse stores naive UTC timestamps."""
+def _invalid_query(name: str, value: str, problem: str) -> RequestValidationError:
+    """A query parameter FastAPI parsed but the endpoint cannot use, in the shape of FastAPI's own 422s."""
+    return RequestValidationError([{"loc": ("query", name), "msg": problem, "input": value}])
+
+
+def _naive_utc(moment: datetime | None, name: str) -> datetime | None:
+    """The warehouse stores naive UTC timestamps; an offset that moves a moment past year 1 or 9999 is a
+    422 naming the parameter."""
     if moment is None or moment.tzinfo is None:
         return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise _invalid_query(name, moment.isoformat(), "out of range once converted to UTC") from None
 
 
 def app_from_environment() -> FastAPI:

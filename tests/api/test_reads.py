@@ -36,6 +36,10 @@ def _seed(warehouse: Path) -> None:
             ") t(tenant, metric, labels, unique_id, ds, y)"
         )
         conn.execute("alter table intentvision.validated_series alter y type double")
+        conn.execute(
+            "create table intentvision.alert_log (id varchar, tenant varchar, metric varchar,"
+            " series varchar, created_at timestamp)"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,25 @@ def reads_api(tmp_path_factory) -> Api:
     _seed(settings.warehouse_path)
     with api_in_thread(settings) as url:
         yield Api(url, settings, registry, keys)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/alerts", {"unique_id": "acme/cpu"}, "query.unique_id"),
+        ("/v1/accuracy", {"start": "2026-11-01T00:00:00Z"}, "query.start"),
+        ("/v1/series", {"start": "0001-01-01T00:00:00+01:00"}, "query.start"),
+        ("/v1/series", {"end": "9999-12-31T23:59:59-01:00"}, "query.end"),
+    ],
+    ids=["alerts-unique-id", "accuracy-start", "start-before-year-1", "end-after-9999"],
+)
+def test_a_filter_the_resource_cannot_apply_is_a_422_naming_it(reads_api: Api, path, params, field):
+    response = httpx.get(f"{reads_api.url}{path}", params=params, headers=reads_api.headers("acme"))
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert error["value"] == next(iter(params.values())).replace("Z", "+00:00")
+    assert response.json()["detail"].startswith(f"invalid request: {field}: ")
 
 
 @pytest.mark.parametrize(
