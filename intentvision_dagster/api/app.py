@@ -30,7 +30,12 @@ from fastapi.security import (
     HTTPBearer,
 )
 
-from intentvision_dagster.api.protocols.columns import Columns, Limits
+from intentvision_dagster.api.protocols.columns import (
+    MAX_REPORTED_ERRORS,
+    Columns,
+    Limits,
+    capped_errors,
+)
 from intentvision_dagster.api.protocols.datadog import decode_datadog
 from intentvision_dagster.api.protocols.encoding import decompress
 from intentvision_dagster.api.protocols.remote_write import decode_remote_write
@@ -41,7 +46,6 @@ from intentvision_dagster.errors import IntentVisionError
 from intentvision_dagster.landing import land_columns
 from intentvision_dagster.settings import Settings, load_settings
 
-MAX_REPORTED_ERRORS = 100
 INGEST_SCHEMA = {
     "type": "object",
     "required": ["series"],
@@ -151,9 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(IntentVisionError)
     async def _error(_: Request, exc: IntentVisionError) -> JSONResponse:
         errors = exc.errors if isinstance(exc, ApiError) else []
-        body = {"detail": str(exc), "errors": errors[:MAX_REPORTED_ERRORS]}
-        if len(errors) > MAX_REPORTED_ERRORS:
-            body["errors_total"] = len(errors)
+        body = {"detail": str(exc), **capped_errors(errors, len(errors))}
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
         if isinstance(exc, ApiError):
             headers.update(exc.headers)
@@ -321,7 +323,8 @@ def create_app(settings: Settings) -> FastAPI:
         request: Request, key: ingest_key, partial: partial_flag = False
     ) -> JSONResponse:
         _, columns = await ingest(request, decode_datadog, key, partial)
-        body: dict = {"errors": [str(p) for p in columns.problems]}
+        shown = [str(p) for p in columns.problems[:MAX_REPORTED_ERRORS]]
+        body: dict = capped_errors(shown, len(columns.problems))
         if partial:
             body["report"] = columns.report()
         return JSONResponse(body, status_code=202)

@@ -639,6 +639,27 @@ def test_partial_acceptance_stores_the_valid_items_and_reports_each_rejected_one
     assert batch.rows == 2 and batch.metrics == ["queue_depth"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/ingest", lambda items: {"series": items}), ("/api/v2/series", lambda items: {"series": items})],
+    ids=["json", "datadog"],
+)
+def test_a_partial_report_lists_the_first_100_rejected_items_and_counts_the_rest(api: Api, path, body):
+    """A 9.5 MB body of bad items answered with a 20.7 MB report listing every one of them."""
+    stamp = now_s() - 30
+    good = {"metric": "report_cap", "points": [{"timestamp": stamp, "value": 1}]}
+    bad = [{"metric": "report_cap", "points": [{"timestamp": stamp, "value": "x"}]} for _ in range(150)]
+    response = httpx.post(
+        f"{api.url}{path}", headers=api.headers("acme"), json=body([good, *bad]), params={"partial": "true"}
+    )
+    assert response.status_code in (200, 202), response.text
+    report = response.json()["report"]
+    assert (report["rejected_items"], report["accepted_samples"]) == (150, 1)
+    assert [e["index"] for e in report["errors"]] == list(range(1, 101))
+    assert (report["errors_total"], report["errors_more"]) == (150, "...and 50 more")
+    assert len(response.json().get("errors", [])) <= 100  # Datadog's own error strings, capped alike
+
+
 def test_partial_acceptance_with_nothing_valid_is_refused(api: Api):
     before = len(api.batches())
     response = httpx.post(

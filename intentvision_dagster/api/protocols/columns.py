@@ -35,6 +35,20 @@ class PayloadError(InputError):
         self.http_status = status
 
 
+MAX_REPORTED_ERRORS = 100
+"""Errors listed in one response; a body of many bad items must not answer with a larger body."""
+
+
+def capped_errors(errors: list, total: int) -> dict:
+    """``errors`` (at most the first :data:`MAX_REPORTED_ERRORS` of ``total``) and, when some are left out,
+    ``errors_total`` and ``errors_more`` ("...and N more")."""
+    body: dict = {"errors": errors[:MAX_REPORTED_ERRORS]}
+    if total > MAX_REPORTED_ERRORS:
+        body["errors_total"] = total
+        body["errors_more"] = f"...and {total - MAX_REPORTED_ERRORS} more"
+    return body
+
+
 @dataclass(frozen=True)
 class ItemProblem:
     """One reason an item was refused, with the path and value the client sent so it can fix it."""
@@ -95,7 +109,7 @@ class Columns:
             "rejected_items": len(rejected),
             "accepted_samples": len(self.value),
             "skipped_stale_markers": self.stale_markers,
-            "errors": [p.as_dict() for p in self.problems],
+            **capped_errors([p.as_dict() for p in self.problems[:MAX_REPORTED_ERRORS]], len(self.problems)),
         }
 
 
