@@ -502,6 +502,22 @@ CASES = [
         "missing",
     ),
     Case(
+        "dd-tags-colliding-after-mangling",
+        "/api/v2/series",
+        _dd(lambda: _dd_point(tags=["env.name:a", "env_name:b"])),
+        422,
+        "series[0].tags",
+        "'env.name:a' and 'env_name:b' both become label 'env_name' with different values",
+    ),
+    Case(
+        "dd-tag-colliding-with-a-resource",
+        "/api/v2/series",
+        _dd(lambda: _dd_point(tags=["host:x"], resources=[{"type": "host", "name": "y"}])),
+        422,
+        "series[0].resources",
+        "'host:x' and 'host:y' both become label 'host'",
+    ),
+    Case(
         "json-label-value-too-long",
         "/v1/ingest",
         _json(lambda: json_body(labels={"host": "x" * 2049})),
