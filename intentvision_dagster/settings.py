@@ -40,6 +40,7 @@ class Settings:
     tenant_rules_dir: Path = ASSETS_DIR / "tenant_rules"
     dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
     api_rate_limit: float = 200.0
+    api_auth_failure_rate: float = 1.0
     api_max_body_bytes: int = 10 * 1024 * 1024
     api_max_points: int = 100_000
     api_max_label_name_bytes: int = 1024
@@ -115,6 +116,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         selection_metric=env.get("INTENTVISION_SELECTION_METRIC") or "mase",
         reselect_days=float(env.get("INTENTVISION_RESELECT_DAYS") or 7),
         api_rate_limit=float(env.get("INTENTVISION_API_RATE_LIMIT") or 200.0),
+        api_auth_failure_rate=float(env.get("INTENTVISION_API_AUTH_FAILURE_RATE") or 1.0),
         api_max_body_bytes=int(env.get("INTENTVISION_API_MAX_BODY_BYTES") or 10 * 1024 * 1024),
         api_max_points=int(env.get("INTENTVISION_API_MAX_POINTS") or 100_000),
         api_max_label_name_bytes=int(env.get("INTENTVISION_API_MAX_LABEL_NAME_BYTES") or 1024),

@@ -90,23 +90,24 @@ class ApiError(IntentVisionError):
 
 
 class RateLimiter:
-    """Token bucket per API key (per API process): ``rate`` requests/s, bursts of ``2 * rate``."""
+    """Token bucket per key (an API key id, a client address; per API process): ``rate`` per second, bursts
+    of ``burst`` (default ``2 * rate``)."""
 
-    def __init__(self, rate: float) -> None:
-        self.rate, self.burst = rate, max(1.0, 2 * rate)
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate, self.burst = rate, max(1.0, 2 * rate if burst is None else burst)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def wait_seconds(self, key_id: str) -> float:
-        """0 if the request may go ahead (and is counted), else how long until a token is free."""
+    def wait_seconds(self, key: str, take: bool = True) -> float:
+        """0 if a token is free (and taken, unless ``take`` is False), else how long until one is."""
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key_id, (self.burst, now))
+            tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1:
-                self._buckets[key_id] = (tokens - 1, now)
+                self._buckets[key] = (tokens - take, now)
                 return 0.0
-            self._buckets[key_id] = (tokens, now)
+            self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
 
 
@@ -129,6 +130,9 @@ def create_app(settings: Settings) -> FastAPI:
     """The API bound to one ``INTENTVISION_HOME`` (registry, landing area, warehouse)."""
     registry = Registry(settings.registry_path)
     limiter = RateLimiter(settings.api_rate_limit)
+    # Failed authentications per client address: a bad key costs a registry lookup and an fsync'd audit
+    # write, so an address out of failures is refused before either (10 s worth of failures in a burst).
+    failures = RateLimiter(settings.api_auth_failure_rate, burst=10 * settings.api_auth_failure_rate)
     app = FastAPI(
         title="IntentVision API",
         version="1",
@@ -173,13 +177,23 @@ def create_app(settings: Settings) -> FastAPI:
                 or (basic.password or basic.username if basic else None)
                 or datadog
             )
-            client = f"api:{request.client.host if request.client else '?'}"
+            address = request.client.host if request.client else "?"
+            client = f"api:{address}"
             where = f"{request.method} {request.url.path}"
+            blocked = failures.wait_seconds(address, take=False)
+            if blocked > 0:
+                raise ApiError(
+                    429,
+                    f"too many failed authentications from {address}: more than "
+                    f"{settings.api_auth_failure_rate:g}/s; retry later",
+                    headers={"Retry-After": str(max(1, math.ceil(blocked)))},
+                )
             key = registry.authenticate(presented) if presented else None
             if key is None:
+                failures.wait_seconds(address)
                 key_id = split_key(presented)[0] if presented and split_key(presented) else None
                 reason = "no API key" if not presented else "unknown, malformed or revoked API key"
-                registry.audit(client, "auth.failed", "refused", key_id=key_id, detail=f"{where}: {reason}")
+                registry.audit_failure(client, key_id, f"{where}: {reason}")
                 raise ApiError(
                     401,
                     "missing or invalid API key: send 'Authorization: Bearer <key>', basic auth with the "

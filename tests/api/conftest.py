@@ -59,6 +59,7 @@ def api(tmp_path_factory) -> Api:
         api_max_points=MAX_POINTS,
         api_max_body_bytes=MAX_BODY_BYTES,
         api_rate_limit=10_000.0,
+        api_auth_failure_rate=10_000.0,
     )
     with api_in_thread(settings) as url:
         yield Api(url, settings, registry, keys)
