@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cramjam
+import duckdb
 import httpx
 import pytest
 
@@ -50,6 +51,25 @@ def make_api_home(home: Path, **limits) -> tuple[Settings, Registry, dict[str, s
         for scopes in ("ingest,read", "ingest", "read", "admin"):
             keys[f"{tenant}:{scopes}"] = registry.create_key(tenant, tuple(scopes.split(",")), "test").key
     return settings, registry, keys
+
+
+def seed_warehouse(warehouse: Path) -> None:
+    """Two tenants' series rows and an (empty) alert log, for the read endpoints."""
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("create schema intentvision")
+        conn.execute(
+            "create table intentvision.validated_series as select * from (values"
+            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 00:00', 1.0),"
+            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 01:00', 2.0),"
+            " ('acme', 'mem', '', 'acme/mem', timestamp '2026-11-01 00:00', 3.0),"
+            " ('globex', 'cpu', '', 'globex/cpu', timestamp '2026-11-01 00:00', 9.0)"
+            ") t(tenant, metric, labels, unique_id, ds, y)"
+        )
+        conn.execute("alter table intentvision.validated_series alter y type double")
+        conn.execute(
+            "create table intentvision.alert_log (id varchar, tenant varchar, metric varchar,"
+            " series varchar, created_at timestamp)"
+        )
 
 
 @pytest.fixture(scope="module")

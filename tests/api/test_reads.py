@@ -7,13 +7,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
 
-from tests.api.conftest import Api, make_api_home
+from tests.api.conftest import Api, make_api_home, seed_warehouse
 from tests.support.api_server import api_in_thread
 
 HOLD_WRITER = """
@@ -24,28 +23,10 @@ sys.stdin.read()
 """
 
 
-def _seed(warehouse: Path) -> None:
-    with duckdb.connect(str(warehouse)) as conn:
-        conn.execute("create schema intentvision")
-        conn.execute(
-            "create table intentvision.validated_series as select * from (values"
-            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 00:00', 1.0),"
-            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 01:00', 2.0),"
-            " ('acme', 'mem', '', 'acme/mem', timestamp '2026-11-01 00:00', 3.0),"
-            " ('globex', 'cpu', '', 'globex/cpu', timestamp '2026-11-01 00:00', 9.0)"
-            ") t(tenant, metric, labels, unique_id, ds, y)"
-        )
-        conn.execute("alter table intentvision.validated_series alter y type double")
-        conn.execute(
-            "create table intentvision.alert_log (id varchar, tenant varchar, metric varchar,"
-            " series varchar, created_at timestamp)"
-        )
-
-
 @pytest.fixture(scope="module")
 def reads_api(tmp_path_factory) -> Api:
     settings, registry, keys = make_api_home(tmp_path_factory.mktemp("reads-home"), api_rate_limit=10_000.0)
-    _seed(settings.warehouse_path)
+    seed_warehouse(settings.warehouse_path)
     with api_in_thread(settings) as url:
         yield Api(url, settings, registry, keys)
 
