@@ -150,7 +150,7 @@ class IdentityCache:
     full it starts over (the next requests re-canonicalise)."""
 
     ENTRY_OVERHEAD = 400
-    """Bytes of dict slot, tuples and string headers an entry costs beyond its text (measured roughly)."""
+    """Bytes of dict slot, tuples and string headers an entry costs beyond its text (an estimate)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -316,9 +316,8 @@ class ColumnBuilder:
                 "points, the limit per request; split it into smaller requests",
                 status=413,
             )
-        first = self._first.setdefault(uid, {})
-        for position, ts in enumerate(stamps):
-            first.setdefault(ts, (index, position))
+        # Every stamp is new here (the checks above refused the item otherwise), so a plain update is right.
+        self._first.setdefault(uid, {}).update({ts: (index, at) for at, ts in enumerate(stamps)})
         out = self.out
         out.metric.extend([metric] * count)
         out.labels.extend([labels_text] * count)
