@@ -190,7 +190,7 @@ def create_app(settings: Settings) -> FastAPI:
                 )
             key = registry.authenticate(presented) if presented else None
             if key is None:
-                failures.wait_seconds(address)
+                failures.wait_seconds(address)  # takes one of the address's failure tokens
                 key_id = split_key(presented)[0] if presented and split_key(presented) else None
                 reason = "no API key" if not presented else "unknown, malformed or revoked API key"
                 registry.audit_failure(client, key_id, f"{where}: {reason}")
