@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from intentvision_dagster.api.registry import Registry
 from tests.api.conftest import Api, json_body, make_api_home, now_s
 from tests.support.api_server import api_in_thread
 
@@ -220,3 +222,21 @@ def test_a_tenant_admin_sees_failed_authentications_against_its_own_keys_only(ap
     [entry] = failures("acme")
     assert (entry["attempts"], entry["actor"], entry["tenant"]) == (2, "api:127.0.0.1", "acme")
     assert failures("globex") == []
+
+
+def test_a_registry_from_before_failure_counting_gains_the_columns_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "registry.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "create table audit_log (id integer primary key autoincrement, at text not null,"
+            " actor text not null, action text not null, outcome text not null, tenant text, key_id text,"
+            " detail text not null default '')"
+        )
+        conn.execute(
+            "insert into audit_log (at, actor, action, outcome) values ('2026-01-01', 'cli', 'x', 'ok')"
+        )
+    registry = Registry(path)
+    registry.audit_failure("api:10.0.0.1", None, "GET /v1/series: no API key")
+    registry.audit_failure("api:10.0.0.1", None, "GET /v1/series: no API key")
+    entries = registry.audit_entries()
+    assert [(e["action"], e["attempts"]) for e in entries] == [("auth.failed", 2), ("x", 1)]
