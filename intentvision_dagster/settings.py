@@ -40,8 +40,12 @@ class Settings:
     tenant_rules_dir: Path = ASSETS_DIR / "tenant_rules"
     dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
     api_rate_limit: float = 200.0
+    api_auth_failure_rate: float = 1.0
     api_max_body_bytes: int = 10 * 1024 * 1024
     api_max_points: int = 100_000
+    api_max_label_name_bytes: int = 1024
+    api_max_label_value_bytes: int = 2048
+    api_max_labels: int = 30
     prometheus_sources: Path | None = None
     forecast_backend: str = "statsforecast"
     nixtla_key_set: bool = False
@@ -116,8 +120,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_partition_points=int(env.get("INTENTVISION_MAX_PARTITION_POINTS") or 10_000_000),
         tenant_points_per_run=int(env.get("INTENTVISION_TENANT_POINTS_PER_RUN") or 50_000_000),
         api_rate_limit=float(env.get("INTENTVISION_API_RATE_LIMIT") or 200.0),
+        api_auth_failure_rate=float(env.get("INTENTVISION_API_AUTH_FAILURE_RATE") or 1.0),
         api_max_body_bytes=int(env.get("INTENTVISION_API_MAX_BODY_BYTES") or 10 * 1024 * 1024),
         api_max_points=int(env.get("INTENTVISION_API_MAX_POINTS") or 100_000),
+        api_max_label_name_bytes=int(env.get("INTENTVISION_API_MAX_LABEL_NAME_BYTES") or 1024),
+        api_max_label_value_bytes=int(env.get("INTENTVISION_API_MAX_LABEL_VALUE_BYTES") or 2048),
+        api_max_labels=int(env.get("INTENTVISION_API_MAX_LABELS") or 30),
         prometheus_sources=Path(
             env.get("INTENTVISION_PROMETHEUS_SOURCES") or home / "prometheus_sources.yaml"
         ),

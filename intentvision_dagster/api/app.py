@@ -32,7 +32,12 @@ from fastapi.security import (
     HTTPBearer,
 )
 
-from intentvision_dagster.api.protocols.columns import Columns, Limits
+from intentvision_dagster.api.protocols.columns import (
+    MAX_REPORTED_ERRORS,
+    Columns,
+    Limits,
+    capped_errors,
+)
 from intentvision_dagster.api.protocols.datadog import decode_datadog
 from intentvision_dagster.api.protocols.encoding import decompress
 from intentvision_dagster.api.protocols.remote_write import decode_remote_write
@@ -44,7 +49,6 @@ from intentvision_dagster.landing import land_columns
 from intentvision_dagster.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
-MAX_REPORTED_ERRORS = 100
 INGEST_SCHEMA = {
     "type": "object",
     "required": ["series"],
@@ -89,23 +93,24 @@ class ApiError(IntentVisionError):
 
 
 class RateLimiter:
-    """Token bucket per API key (per API process): ``rate`` requests/s, bursts of ``2 * rate``."""
+    """Token bucket per key (an API key id, a client address; per API process): ``rate`` per second, bursts
+    of ``burst`` (default ``2 * rate``)."""
 
-    def __init__(self, rate: float) -> None:
-        self.rate, self.burst = rate, max(1.0, 2 * rate)
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate, self.burst = rate, max(1.0, 2 * rate if burst is None else burst)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def wait_seconds(self, key_id: str) -> float:
-        """0 if the request may go ahead (and is counted), else how long until a token is free."""
+    def wait_seconds(self, key: str, take: bool = True) -> float:
+        """0 if a token is free (and taken, unless ``take`` is False), else how long until one is."""
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key_id, (self.burst, now))
+            tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1:
-                self._buckets[key_id] = (tokens - 1, now)
+                self._buckets[key] = (tokens - take, now)
                 return 0.0
-            self._buckets[key_id] = (tokens, now)
+            self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
 
 
@@ -128,6 +133,9 @@ def create_app(settings: Settings) -> FastAPI:
     """The API bound to one ``INTENTVISION_HOME`` (registry, landing area, warehouse)."""
     registry = Registry(settings.registry_path)
     limiter = RateLimiter(settings.api_rate_limit)
+    # Failed authentications per client address: a bad key costs a registry lookup and an fsync'd audit
+    # write, so an address out of failures is refused before either (10 s worth of failures in a burst).
+    failures = RateLimiter(settings.api_auth_failure_rate, burst=10 * settings.api_auth_failure_rate)
     app = FastAPI(
         title="IntentVision API",
         version="1",
@@ -164,9 +172,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(IntentVisionError)
     async def _error(_: Request, exc: IntentVisionError) -> JSONResponse:
         errors = exc.errors if isinstance(exc, ApiError) else []
-        body = {"detail": str(exc), "errors": errors[:MAX_REPORTED_ERRORS]}
-        if len(errors) > MAX_REPORTED_ERRORS:
-            body["errors_total"] = len(errors)
+        body = {"detail": str(exc), **capped_errors(errors, len(errors))}
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
         if isinstance(exc, ApiError):
             headers.update(exc.headers)
@@ -184,13 +190,23 @@ def create_app(settings: Settings) -> FastAPI:
                 or (basic.password or basic.username if basic else None)
                 or datadog
             )
-            client = f"api:{request.client.host if request.client else '?'}"
+            address = request.client.host if request.client else "?"
+            client = f"api:{address}"
             where = f"{request.method} {request.url.path}"
+            blocked = failures.wait_seconds(address, take=False)
+            if blocked > 0:
+                raise ApiError(
+                    429,
+                    f"too many failed authentications from {address}: more than "
+                    f"{settings.api_auth_failure_rate:g}/s; retry later",
+                    headers={"Retry-After": str(max(1, math.ceil(blocked)))},
+                )
             key = registry.authenticate(presented) if presented else None
             if key is None:
+                failures.wait_seconds(address)  # takes one of the address's failure tokens
                 key_id = split_key(presented)[0] if presented and split_key(presented) else None
                 reason = "no API key" if not presented else "unknown, malformed or revoked API key"
-                registry.audit(client, "auth.failed", "refused", key_id=key_id, detail=f"{where}: {reason}")
+                registry.audit_failure(client, key_id, f"{where}: {reason}")
                 raise ApiError(
                     401,
                     "missing or invalid API key: send 'Authorization: Bearer <key>', basic auth with the "
@@ -245,7 +261,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def decode_and_land(decoder, body: bytes, encoding: str, key: ApiKey, partial: bool):
         data = decompress(body, encoding, settings.api_max_body_bytes)
-        limits = Limits(max_points=settings.api_max_points, now=datetime.now(UTC))
+        limits = Limits.for_settings(settings, datetime.now(UTC))
         columns: Columns = decoder(data, key.tenant, limits)
         errors = [p.as_dict() for p in columns.problems]
         if errors and not partial:
@@ -327,7 +343,8 @@ def create_app(settings: Settings) -> FastAPI:
         request: Request, key: ingest_key, partial: partial_flag = False
     ) -> JSONResponse:
         _, columns = await ingest(request, decode_datadog, key, partial)
-        body: dict = {"errors": [str(p) for p in columns.problems]}
+        shown = [str(p) for p in columns.problems[:MAX_REPORTED_ERRORS]]
+        body: dict = capped_errors(shown, len(columns.problems))
         if partial:
             body["report"] = columns.report()
         return JSONResponse(body, status_code=202)
@@ -344,6 +361,16 @@ def create_app(settings: Settings) -> FastAPI:
             limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
             tenant: Annotated[str | None, Query(description="Must be the key's own tenant if given.")] = None,
         ) -> dict:
+            if unique_id is not None and not table.has_unique_id:
+                raise _invalid_query(
+                    "unique_id", unique_id, f"{resource} have no unique_id; filter by metric"
+                )
+            if table.time_column is None and (start or end):
+                raise _invalid_query(
+                    "start" if start else "end",
+                    (start or end).isoformat(),
+                    f"{resource} have no time column to filter",
+                )
             rows = await run_in_threadpool(
                 read_rows,
                 settings.warehouse_path,
@@ -351,8 +378,8 @@ def create_app(settings: Settings) -> FastAPI:
                 key.tenant,
                 metric,
                 unique_id,
-                _naive_utc(start),
-                _naive_utc(end),
+                _naive_utc(start, "start"),
+                _naive_utc(end, "end"),
                 limit,
             )
             return {"tenant": key.tenant, "count": len(rows), "rows": rows}
@@ -383,11 +410,20 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _naive_utc(moment: datetime | None) -> datetime | None:
-    """The warehouse stores naive UTC timestamps."""
+def _invalid_query(name: str, value: str, problem: str) -> RequestValidationError:
+    """A query parameter FastAPI parsed but the endpoint cannot use, in the shape of FastAPI's own 422s."""
+    return RequestValidationError([{"loc": ("query", name), "msg": problem, "input": value}])
+
+
+def _naive_utc(moment: datetime | None, name: str) -> datetime | None:
+    """The warehouse stores naive UTC timestamps; an offset that moves a moment past year 1 or 9999 is a
+    422 naming the parameter."""
     if moment is None or moment.tzinfo is None:
         return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise _invalid_query(name, moment.isoformat(), "out of range once converted to UTC") from None
 
 
 def app_from_environment() -> FastAPI:

@@ -25,6 +25,7 @@ class Table:
     name: str
     time_column: str | None
     order: str
+    has_unique_id: bool = True
 
 
 READABLE = {
@@ -32,7 +33,7 @@ READABLE = {
     "forecasts": Table("forecasts", "ds", "unique_id, ds"),
     "anomalies": Table("anomalies", "ds", "unique_id, ds"),
     "accuracy": Table("forecast_accuracy", None, "unique_id"),
-    "alerts": Table("alert_log", "created_at", "created_at desc, id"),
+    "alerts": Table("alert_log", "created_at", "created_at desc, id", has_unique_id=False),
 }
 """API resource -> warehouse table; every one has a ``tenant`` column, and every query filters on it."""
 

@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from intentvision_dagster.errors import InputError, NotFoundError
@@ -41,9 +41,22 @@ create table if not exists audit_log (
     outcome text not null,
     tenant text,
     key_id text,
-    detail text not null default ''
+    detail text not null default '',
+    attempts integer not null default 1,
+    since text
 );
 """
+_MIGRATIONS = (
+    ("attempts", "alter table audit_log add column attempts integer not null default 1"),
+    ("since", "alter table audit_log add column since text"),
+)
+"""Columns added since the first release, for registries created before them."""
+_INDEXES = """
+create index if not exists audit_log_failures on audit_log (action, actor, since);
+create index if not exists audit_log_at on audit_log (at);
+"""
+FAILURE_WINDOW = timedelta(minutes=1)
+"""Failed authentications of one client and key id within this window share one audit row (``attempts``)."""
 
 
 class RegistryError(InputError):
@@ -109,6 +122,11 @@ class Registry:
         self._local = threading.local()
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
+            present = {row[1] for row in conn.execute("pragma table_info(audit_log)")}
+            for column, ddl in _MIGRATIONS:
+                if column not in present:
+                    conn.execute(ddl)
+            conn.executescript(_INDEXES)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -212,10 +230,33 @@ class Registry:
             [_now(), actor, action, outcome, tenant, key_id, detail],
         )
 
+    def audit_failure(self, actor: str, key_id: str | None, detail: str) -> None:
+        """Record a failed authentication: one row per client and key id per :data:`FAILURE_WINDOW`, its
+        ``attempts`` counting them and ``at`` the latest, so repeated failures neither grow the log per
+        attempt nor hide. A key id of an existing key files the row under that key's tenant, whose admins see
+        it in ``GET /v1/audit``."""
+        now = datetime.now(UTC)
+        stamp, window_start = (t.isoformat(timespec="milliseconds") for t in (now, now - FAILURE_WINDOW))
+        conn = self._conn()
+        updated = conn.execute(
+            "update audit_log set attempts = attempts + 1, at = ?, detail = ? where id = ("
+            " select id from audit_log where action = 'auth.failed' and actor = ? and key_id is ?"
+            " and since >= ? order by id desc limit 1)",
+            [stamp, detail, actor, key_id, window_start],
+        ).rowcount
+        if not updated:
+            conn.execute(
+                "insert into audit_log (at, actor, action, outcome, tenant, key_id, detail, since)"
+                " values (?, ?, 'auth.failed', 'refused', (select tenant from api_keys where key_id = ?),"
+                " ?, ?, ?)",
+                [stamp, actor, key_id, key_id, detail, stamp],
+            )
+
     def audit_entries(self, tenant: str | None = None, limit: int = 1000) -> list[dict]:
+        """Newest first (an aggregated failure row by its latest attempt)."""
         cursor = self._conn().execute(
-            "select at, actor, action, outcome, tenant, key_id, detail from audit_log"
-            " where ? is null or tenant = ? order by id desc limit ?",
+            "select at, actor, action, outcome, tenant, key_id, detail, attempts from audit_log"
+            " where ? is null or tenant = ? order by at desc, id desc limit ?",
             [tenant, tenant, limit],
         )
         names = [c[0] for c in cursor.description]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cramjam
+import duckdb
 import httpx
 import pytest
 
@@ -52,6 +53,25 @@ def make_api_home(home: Path, **limits) -> tuple[Settings, Registry, dict[str, s
     return settings, registry, keys
 
 
+def seed_warehouse(warehouse: Path) -> None:
+    """Two tenants' series rows and an (empty) alert log, for the read endpoints."""
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("create schema intentvision")
+        conn.execute(
+            "create table intentvision.validated_series as select * from (values"
+            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 00:00', 1.0),"
+            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 01:00', 2.0),"
+            " ('acme', 'mem', '', 'acme/mem', timestamp '2026-11-01 00:00', 3.0),"
+            " ('globex', 'cpu', '', 'globex/cpu', timestamp '2026-11-01 00:00', 9.0)"
+            ") t(tenant, metric, labels, unique_id, ds, y)"
+        )
+        conn.execute("alter table intentvision.validated_series alter y type double")
+        conn.execute(
+            "create table intentvision.alert_log (id varchar, tenant varchar, metric varchar,"
+            " series varchar, created_at timestamp)"
+        )
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory) -> Api:
     settings, registry, keys = make_api_home(
@@ -59,6 +79,7 @@ def api(tmp_path_factory) -> Api:
         api_max_points=MAX_POINTS,
         api_max_body_bytes=MAX_BODY_BYTES,
         api_rate_limit=10_000.0,
+        api_auth_failure_rate=10_000.0,
     )
     with api_in_thread(settings) as url:
         yield Api(url, settings, registry, keys)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from intentvision_dagster.api.registry import Registry
 from tests.api.conftest import Api, json_body, make_api_home, now_s
 from tests.support.api_server import api_in_thread
 
@@ -169,7 +171,12 @@ def test_an_admin_key_revokes_keys_of_its_own_tenant_only(api: Api):
     listed = httpx.get(f"{api.url}/v1/keys", headers=admin).json()
     assert {k["tenant"] for k in listed["keys"]} == {"acme"}
     audit = httpx.get(f"{api.url}/v1/audit", headers=admin).json()["entries"]
-    assert {e["tenant"] for e in audit} <= {"acme", None} and audit[0]["action"] == "key.revoke"
+    assert {e["tenant"] for e in audit} <= {"acme", None}
+    # the revoked key's refused use, filed under its tenant, then the revocation
+    assert [(e["action"], e["key_id"]) for e in audit[:2]] == [
+        ("auth.failed", own.key_id),
+        ("key.revoke", own.key_id),
+    ]
 
 
 def test_rate_limit_per_key_answers_429_with_retry_after(tmp_path):
@@ -183,3 +190,53 @@ def test_rate_limit_per_key_answers_429_with_retry_after(tmp_path):
         assert "rate limit of 2 requests/s for this API key exceeded" in refused.json()["detail"]
         other_key = {"Authorization": f"Bearer {keys['globex:read']}"}
         assert httpx.get(f"{url}/v1/series", headers=other_key).status_code == 200
+
+
+def test_failed_authentications_are_throttled_per_address_and_audited_as_one_counted_row(tmp_path):
+    """2,000 bad keys used to get 2,000 fsync'd audit rows and never a 429."""
+    settings, registry, keys = make_api_home(tmp_path / "home", api_auth_failure_rate=0.5)  # bursts of 5
+    key_id = keys["acme:read"].split("_")[1]
+    wrong = {"Authorization": f"Bearer iv_{key_id}_wrongsecret"}
+    with api_in_thread(settings) as url, httpx.Client() as client:
+        statuses = [client.get(f"{url}/v1/series", headers=wrong).status_code for _ in range(20)]
+        valid = client.get(f"{url}/v1/series", headers={"Authorization": f"Bearer {keys['acme:read']}"})
+    assert statuses[:6] == [401] * 5 + [429]
+    assert statuses.count(401) <= 6  # a token refills every 2 s
+    assert valid.status_code == 429 and int(valid.headers["Retry-After"]) >= 1
+    assert "too many failed authentications from 127.0.0.1" in valid.json()["detail"]
+    failed = [e for e in registry.audit_entries() if e["action"] == "auth.failed"]
+    assert [(e["key_id"], e["tenant"], e["attempts"]) for e in failed] == [
+        (key_id, "acme", statuses.count(401))
+    ]
+
+
+def test_a_tenant_admin_sees_failed_authentications_against_its_own_keys_only(api: Api):
+    key_id = api.key("acme", "read").split("_")[1]
+    assert _ingest(api, {"Authorization": f"Bearer iv_{key_id}_guess"}).status_code == 401
+    assert _ingest(api, {"Authorization": f"Bearer iv_{key_id}_guess2"}).status_code == 401
+
+    def failures(tenant: str) -> list[dict]:
+        entries = httpx.get(f"{api.url}/v1/audit", headers=api.headers(tenant, "admin")).json()["entries"]
+        return [e for e in entries if e["action"] == "auth.failed" and e["key_id"] == key_id]
+
+    [entry] = failures("acme")
+    assert (entry["attempts"], entry["actor"], entry["tenant"]) == (2, "api:127.0.0.1", "acme")
+    assert failures("globex") == []
+
+
+def test_a_registry_from_before_failure_counting_gains_the_columns_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "registry.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "create table audit_log (id integer primary key autoincrement, at text not null,"
+            " actor text not null, action text not null, outcome text not null, tenant text, key_id text,"
+            " detail text not null default '')"
+        )
+        conn.execute(
+            "insert into audit_log (at, actor, action, outcome) values ('2026-01-01', 'cli', 'x', 'ok')"
+        )
+    registry = Registry(path)
+    registry.audit_failure("api:10.0.0.1", None, "GET /v1/series: no API key")
+    registry.audit_failure("api:10.0.0.1", None, "GET /v1/series: no API key")
+    entries = registry.audit_entries()
+    assert [(e["action"], e["attempts"]) for e in entries] == [("auth.failed", 2), ("x", 1)]

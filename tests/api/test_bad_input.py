@@ -501,6 +501,94 @@ CASES = [
         "series[0].points[0].value",
         "missing",
     ),
+    Case(
+        "dd-tags-colliding-after-mangling",
+        "/api/v2/series",
+        _dd(lambda: _dd_point(tags=["env.name:a", "env_name:b"])),
+        422,
+        "series[0].tags",
+        "'env.name:a' and 'env_name:b' both become label 'env_name' with different values",
+    ),
+    Case(
+        "dd-tag-colliding-with-a-resource",
+        "/api/v2/series",
+        _dd(lambda: _dd_point(tags=["host:x"], resources=[{"type": "host", "name": "y"}])),
+        422,
+        "series[0].resources",
+        "'host:x' and 'host:y' both become label 'host'",
+    ),
+    Case(
+        "json-label-value-too-long",
+        "/v1/ingest",
+        _json(lambda: json_body(labels={"host": "x" * 2049})),
+        422,
+        "series[0].labels.host",
+        "the label value is 2049 bytes; the limit is 2048",
+    ),
+    Case(
+        "json-label-name-too-long",
+        "/v1/ingest",
+        _json(lambda: json_body(labels={"h" * 1025: "x"})),
+        422,
+        "series[0].labels." + "h" * 200 + "...",
+        "the label name is 1025 bytes; the limit is 1024",
+    ),
+    Case(
+        "json-too-many-labels",
+        "/v1/ingest",
+        _json(lambda: json_body(labels={f"l{i}": "x" for i in range(31)})),
+        422,
+        "series[0].labels",
+        "31 labels; a series may have at most 30",
+    ),
+    Case(
+        "rw-label-value-too-long",
+        "/api/v1/write",
+        _rw(lambda: [({"__name__": "up", "job": "j" * 3000}, [(1.0, _ms(5))])]),
+        422,
+        "timeseries[0].labels.job",
+        "the label value is 3000 bytes; the limit is 2048",
+    ),
+    Case(
+        "dd-tag-value-too-long",
+        "/api/v2/series",
+        _dd(lambda: _dd_point(tags=["env:" + "e" * 2049])),
+        422,
+        "series[0].labels.env",
+        "the label value is 2049 bytes",
+    ),
+    Case(
+        "json-label-lone-surrogate",
+        "/v1/ingest",
+        _json(json_body(labels={"host": "web-\ud800"})),
+        422,
+        "series[0].labels.host",
+        "the label value is not valid Unicode text",
+    ),
+    Case(
+        "json-timestamp-huge",
+        "/v1/ingest",
+        _points({"timestamp": 1e308, "value": 1}),
+        422,
+        "series[0].points[0].timestamp",
+        "out of range for epoch seconds",
+    ),
+    Case(
+        "json-timestamp-huge-negative",
+        "/v1/ingest",
+        _points({"timestamp": -1e308, "value": 1}),
+        422,
+        "series[0].points[0].timestamp",
+        "out of range for epoch seconds",
+    ),
+    Case(
+        "json-value-over-4300-digits",
+        "/v1/ingest",
+        _json(lambda: json.dumps(json_body()).replace("1.5", "9" * 5000).encode()),
+        422,
+        "series[0].points[0].value",
+        "not a finite number",
+    ),
 ]
 
 
@@ -565,6 +653,27 @@ def test_partial_acceptance_stores_the_valid_items_and_reports_each_rejected_one
     ]
     batch = next(b for b in api.batches("acme") if b.batch_id == response.json()["batch_id"])
     assert batch.rows == 2 and batch.metrics == ["queue_depth"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/ingest", lambda items: {"series": items}), ("/api/v2/series", lambda items: {"series": items})],
+    ids=["json", "datadog"],
+)
+def test_a_partial_report_lists_the_first_100_rejected_items_and_counts_the_rest(api: Api, path, body):
+    """A 9.5 MB body of bad items answered with a 20.7 MB report listing every one of them."""
+    stamp = now_s() - 30
+    good = {"metric": "report_cap", "points": [{"timestamp": stamp, "value": 1}]}
+    bad = [{"metric": "report_cap", "points": [{"timestamp": stamp, "value": "x"}]} for _ in range(150)]
+    response = httpx.post(
+        f"{api.url}{path}", headers=api.headers("acme"), json=body([good, *bad]), params={"partial": "true"}
+    )
+    assert response.status_code in (200, 202), response.text
+    report = response.json()["report"]
+    assert (report["rejected_items"], report["accepted_samples"]) == (150, 1)
+    assert [e["index"] for e in report["errors"]] == list(range(1, 101))
+    assert (report["errors_total"], report["errors_more"]) == (150, "...and 50 more")
+    assert len(response.json().get("errors", [])) <= 100  # Datadog's own error strings, capped alike
 
 
 def test_partial_acceptance_with_nothing_valid_is_refused(api: Api):

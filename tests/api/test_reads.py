@@ -7,13 +7,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
 
-from tests.api.conftest import Api, make_api_home
+from tests.api.conftest import Api, make_api_home, seed_warehouse
 from tests.support.api_server import api_in_thread
 
 HOLD_WRITER = """
@@ -24,26 +23,31 @@ sys.stdin.read()
 """
 
 
-def _seed(warehouse: Path) -> None:
-    with duckdb.connect(str(warehouse)) as conn:
-        conn.execute("create schema intentvision")
-        conn.execute(
-            "create table intentvision.validated_series as select * from (values"
-            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 00:00', 1.0),"
-            " ('acme', 'cpu', 'host=\"a\"', 'acme/cpu{host=\"a\"}', timestamp '2026-11-01 01:00', 2.0),"
-            " ('acme', 'mem', '', 'acme/mem', timestamp '2026-11-01 00:00', 3.0),"
-            " ('globex', 'cpu', '', 'globex/cpu', timestamp '2026-11-01 00:00', 9.0)"
-            ") t(tenant, metric, labels, unique_id, ds, y)"
-        )
-        conn.execute("alter table intentvision.validated_series alter y type double")
-
-
 @pytest.fixture(scope="module")
 def reads_api(tmp_path_factory) -> Api:
     settings, registry, keys = make_api_home(tmp_path_factory.mktemp("reads-home"), api_rate_limit=10_000.0)
-    _seed(settings.warehouse_path)
+    seed_warehouse(settings.warehouse_path)
     with api_in_thread(settings) as url:
         yield Api(url, settings, registry, keys)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/alerts", {"unique_id": "acme/cpu"}, "query.unique_id"),
+        ("/v1/accuracy", {"start": "2026-11-01T00:00:00Z"}, "query.start"),
+        ("/v1/series", {"start": "0001-01-01T00:00:00+01:00"}, "query.start"),
+        ("/v1/series", {"end": "9999-12-31T23:59:59-01:00"}, "query.end"),
+    ],
+    ids=["alerts-unique-id", "accuracy-start", "start-before-year-1", "end-after-9999"],
+)
+def test_a_filter_the_resource_cannot_apply_is_a_422_naming_it(reads_api: Api, path, params, field):
+    response = httpx.get(f"{reads_api.url}{path}", params=params, headers=reads_api.headers("acme"))
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert error["value"] == next(iter(params.values())).replace("Z", "+00:00")
+    assert response.json()["detail"].startswith(f"invalid request: {field}: ")
 
 
 @pytest.mark.parametrize(

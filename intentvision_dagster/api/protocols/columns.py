@@ -8,6 +8,7 @@ them.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from intentvision_dagster.errors import InputError
 from intentvision_dagster.names import LABEL_NAME_PATTERN, METRIC_PATTERN
 from intentvision_dagster.series import canonical_labels
+from intentvision_dagster.settings import Settings
 
 MAX_SAMPLE_AGE = timedelta(days=730)
 """Older samples are refused as a likely unit mistake (milliseconds sent as seconds or the reverse)."""
@@ -31,6 +33,20 @@ class PayloadError(InputError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.http_status = status
+
+
+MAX_REPORTED_ERRORS = 100
+"""Errors listed in one response; a body of many bad items must not answer with a larger body."""
+
+
+def capped_errors(errors: list, total: int) -> dict:
+    """``errors`` (at most the first :data:`MAX_REPORTED_ERRORS` of ``total``) and, when some are left out,
+    ``errors_total`` and ``errors_more`` ("...and N more")."""
+    body: dict = {"errors": errors[:MAX_REPORTED_ERRORS]}
+    if total > MAX_REPORTED_ERRORS:
+        body["errors_total"] = total
+        body["errors_more"] = f"...and {total - MAX_REPORTED_ERRORS} more"
+    return body
 
 
 @dataclass(frozen=True)
@@ -58,8 +74,12 @@ def _jsonable(value: object) -> object:
     """The offending value as JSON can carry it, cut short: an error echo must not be larger than the body."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "..."
+    if isinstance(value, str):
+        # JSON text may carry lone surrogates, which no response can encode: echo them escaped.
+        text = value if len(value) <= 200 else value[:200] + "..."
+        return text.encode("utf-8", "backslashreplace").decode()
+    if value is None or isinstance(value, bool | int | float):
+        return value
     return repr(value)[:200]
 
 
@@ -89,14 +109,30 @@ class Columns:
             "rejected_items": len(rejected),
             "accepted_samples": len(self.value),
             "skipped_stale_markers": self.stale_markers,
-            "errors": [p.as_dict() for p in self.problems],
+            **capped_errors([p.as_dict() for p in self.problems[:MAX_REPORTED_ERRORS]], len(self.problems)),
         }
 
 
 @dataclass(frozen=True)
 class Limits:
+    """What one request may hold; the label limits follow Prometheus/Mimir (a label is an index key, not a
+    place for documents, and every distinct value stays in memory)."""
+
     max_points: int
     now: datetime
+    max_label_name_bytes: int
+    max_label_value_bytes: int
+    max_labels: int
+
+    @classmethod
+    def for_settings(cls, settings: Settings, now: datetime) -> Limits:
+        return cls(
+            max_points=settings.api_max_points,
+            now=now,
+            max_label_name_bytes=settings.api_max_label_name_bytes,
+            max_label_value_bytes=settings.api_max_label_value_bytes,
+            max_labels=settings.api_max_labels,
+        )
 
     @property
     def oldest_ms(self) -> int:
@@ -107,10 +143,40 @@ class Limits:
         return int((self.now + MAX_SAMPLE_FUTURE).timestamp() * 1000)
 
 
-_IDENTITIES: dict[tuple, tuple[str, str]] = {}
-"""(tenant, metric, label pairs) -> (canonical labels, unique_id), shared by all requests of this process:
-remote_write sends the same series over and over, and canonicalising labels is most of a sample's cost."""
-_IDENTITIES_MAX = 500_000
+class IdentityCache:
+    """(tenant, metric, label pairs, label limits) -> (canonical labels, unique_id), shared by all requests of
+    this process: remote_write sends the same series over and over, and canonicalising labels is most of a
+    sample's cost. Bounded in bytes of text, not entries, so long label values cannot grow the process; when
+    full it starts over (the next requests re-canonicalise)."""
+
+    ENTRY_OVERHEAD = 400
+    """Bytes of dict slot, tuples and string headers an entry costs beyond its text (an estimate)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: dict[tuple, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple) -> tuple[str, str] | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple, identity: tuple[str, str]) -> None:
+        size = self.ENTRY_OVERHEAD + 2 * (len(identity[0]) + len(identity[1]))  # the key holds the same text
+        with self._lock:
+            if self.bytes + size > self.max_bytes:
+                self._entries.clear()
+                self.bytes = 0
+            if size <= self.max_bytes and key not in self._entries:
+                self._entries[key] = identity
+                self.bytes += size
+
+
+IDENTITY_CACHE_BYTES = 64 * 1024 * 1024
+_IDENTITIES = IdentityCache(IDENTITY_CACHE_BYTES)
 
 
 class ColumnBuilder:
@@ -122,14 +188,18 @@ class ColumnBuilder:
         self.item_name = item_name
         self.points_field = points_field
         self.out = Columns()
-        self._seen: dict[str, list[tuple[int, list[int]]]] = {}
+        self._first: dict[str, dict[int, tuple[int, int]]] = {}
+        """unique_id -> timestamp -> (item index, point position) of its first accepted sample: one lookup
+        per point finds a duplicate, however many earlier items repeat the series."""
         self._oldest, self._newest = limits.oldest_ms, limits.newest_ms
 
     def series_identity(
         self, index: int, metric: object, pairs: tuple, metric_field: str
     ) -> tuple[str, str] | list[ItemProblem]:
         """(canonical labels, unique_id) of an item, or its problems (bad metric or label names/types)."""
-        cache_key: tuple | None = (self.tenant, metric, pairs)
+        limits = self.limits
+        label_limits = (limits.max_label_name_bytes, limits.max_label_value_bytes, limits.max_labels)
+        cache_key: tuple | None = (self.tenant, metric, pairs, label_limits)
         try:
             cached = _IDENTITIES.get(cache_key)
         except TypeError:  # a list or object where a name or value belongs: reported below
@@ -152,10 +222,28 @@ class ColumnBuilder:
                     "not starting with a digit, at most 200 characters",
                 )
             )
+        if len(pairs) > limits.max_labels:
+            problems.append(
+                ItemProblem(
+                    index,
+                    f"{where}.labels",
+                    dict(pairs),
+                    f"{len(pairs)} labels; a series may have at most {limits.max_labels}",
+                )
+            )
         names = set()
         for name, value in pairs:
-            path = f"{where}.labels.{name}"
-            if not isinstance(name, str) or not LABEL_NAME_PATTERN.fullmatch(name) or name.startswith("__"):
+            path = f"{where}.labels.{_jsonable(name)}"
+            if isinstance(name, str) and len(name) > limits.max_label_name_bytes:
+                problems.append(
+                    ItemProblem(
+                        index,
+                        path,
+                        name,
+                        f"the label name is {len(name)} bytes; the limit is {limits.max_label_name_bytes}",
+                    )
+                )
+            elif not isinstance(name, str) or not LABEL_NAME_PATTERN.fullmatch(name) or name.startswith("__"):
                 problems.append(
                     ItemProblem(
                         index,
@@ -169,6 +257,8 @@ class ColumnBuilder:
                 problems.append(ItemProblem(index, path, name, f"label {name!r} is given twice"))
             elif not isinstance(value, str):
                 problems.append(ItemProblem(index, path, value, type_problem("a string", value)))
+            else:
+                problems.extend(_value_text_problems(index, path, value, limits.max_label_value_bytes))
             names.add(name)
         if problems:
             return problems
@@ -177,10 +267,8 @@ class ColumnBuilder:
             labels_text,
             f"{self.tenant}/{metric}{{{labels_text}}}" if labels_text else f"{self.tenant}/{metric}",
         )
-        if len(_IDENTITIES) >= _IDENTITIES_MAX:
-            _IDENTITIES.clear()
         if cache_key is not None:
-            _IDENTITIES[cache_key] = identity
+            _IDENTITIES.put(cache_key, identity)
         return identity
 
     def reject(self, problems: list[ItemProblem]) -> None:
@@ -206,6 +294,7 @@ class ColumnBuilder:
             self.out.problems.extend(identity)
             return
         labels_text, uid = identity
+        first = self._first.get(uid)
         clean = (
             stamps
             and None not in stamps
@@ -213,10 +302,10 @@ class ColumnBuilder:
             and min(stamps) >= self._oldest
             and max(stamps) <= self._newest
             and len(set(stamps)) == len(stamps)
-            and uid not in self._seen
+            and (first is None or first.keys().isdisjoint(stamps))
         )
         if not clean:
-            problems = self._point_problems(index, uid, stamps, values, raw)
+            problems = self._point_problems(index, first or {}, stamps, values, raw)
             if problems:
                 self.out.problems.extend(problems)
                 return
@@ -227,7 +316,8 @@ class ColumnBuilder:
                 "points, the limit per request; split it into smaller requests",
                 status=413,
             )
-        self._seen.setdefault(uid, []).append((index, stamps))
+        # Every stamp is new here (the checks above refused the item otherwise), so a plain update is right.
+        self._first.setdefault(uid, {}).update({ts: (index, at) for at, ts in enumerate(stamps)})
         out = self.out
         out.metric.extend([metric] * count)
         out.labels.extend([labels_text] * count)
@@ -238,7 +328,7 @@ class ColumnBuilder:
     def _point_problems(
         self,
         index: int,
-        uid: str,
+        earlier: dict[int, tuple[int, int]],
         stamps: list[int | None],
         values: list[float | None],
         raw: Callable[[int], tuple[object, object]],
@@ -247,7 +337,6 @@ class ColumnBuilder:
         where = f"{self.item_name}[{index}].{self.points_field}"
         if not stamps:
             return [ItemProblem(index, where, [], "the item has no points")]
-        earlier = [(i, points, set(points)) for i, points in self._seen.get(uid, [])]
         problems: list[ItemProblem] = []
         here: dict[int, str] = {}
         for position, (ts, value) in enumerate(zip(stamps, values, strict=True)):
@@ -261,14 +350,10 @@ class ColumnBuilder:
                 problems.append(ItemProblem(index, f"{path}.value", raw_value, _value_problem(raw_value)))
             if ts is None or value is None:
                 continue
-            first = here.get(ts) or next(
-                (
-                    f"{self.item_name}[{i}].{self.points_field}[{points.index(ts)}]"
-                    for i, points, members in earlier
-                    if ts in members
-                ),
-                None,
-            )
+            first = here.get(ts)
+            if first is None and ts in earlier:
+                item, position_there = earlier[ts]
+                first = f"{self.item_name}[{item}].{self.points_field}[{position_there}]"
             if first is not None:
                 problems.append(
                     ItemProblem(
@@ -286,6 +371,19 @@ class ColumnBuilder:
         if ts < self._oldest:
             return f"{when} is too old: samples older than {MAX_SAMPLE_AGE.days} days are refused"
         return f"{when} is too far in the future: more than {MAX_SAMPLE_FUTURE} ahead of the server clock"
+
+
+def _value_text_problems(index: int, path: str, value: str, max_bytes: int) -> list[ItemProblem]:
+    """A label value must be UTF-8 text (JSON can carry lone surrogates) of at most ``max_bytes``."""
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError as exc:
+        return [
+            ItemProblem(index, path, repr(value), f"the label value is not valid Unicode text: {exc.reason}")
+        ]
+    if size > max_bytes:
+        return [ItemProblem(index, path, value, f"the label value is {size} bytes; the limit is {max_bytes}")]
+    return []
 
 
 def type_problem(expected: str, value: object) -> str:

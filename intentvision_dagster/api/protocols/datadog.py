@@ -69,11 +69,28 @@ def _datadog_labels(index: int, item: dict) -> tuple[dict[str, str], list[ItemPr
             )
         )
         resources = []
+    sources: dict[str, str] = {}
+    given = []  # (field, the tag as sent, key, value)
     for tag in tags:
         key, sep, value = tag.partition(":")
-        labels[_label_name(key)] = value if sep else "true"
+        given.append((f"{where}.tags", tag, key, value if sep else "true"))
     for resource in resources:
-        labels[_label_name(resource["type"])] = resource["name"]
+        text = f"{resource['type']}:{resource['name']}"
+        given.append((f"{where}.resources", text, resource["type"], resource["name"]))
+    for path, text, key, value in given:
+        name = _label_name(key)
+        if name in labels and labels[name] != value:
+            # Two tags that differ only in characters a label name cannot hold would merge distinct series.
+            problems.append(
+                ItemProblem(
+                    index,
+                    path,
+                    [sources[name], text],
+                    f"{sources[name]!r} and {text!r} both become label {name!r} with different values; "
+                    "rename one of the tags",
+                )
+            )
+        labels[name], sources[name] = value, text
     return labels, problems
 
 

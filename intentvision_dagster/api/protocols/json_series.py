@@ -27,7 +27,8 @@ def _epoch_seconds_ms(raw: object) -> int | None:
         return None
     if isinstance(raw, int | float):
         seconds = _number(raw)
-        return None if seconds is None else round(seconds * 1000)
+        millis = None if seconds is None else seconds * 1000
+        return round(millis) if millis is not None and math.isfinite(millis) else None
     if isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw.strip().replace("z", "Z"))
@@ -39,10 +40,16 @@ def _epoch_seconds_ms(raw: object) -> int | None:
     return None
 
 
+def _json_int(text: str) -> int | float:
+    """A JSON integer; one too long for a float is infinity, so the field that holds it is refused by name
+    (``int()`` itself refuses over 4,300 digits, failing the whole parse)."""
+    return int(text) if len(text) <= 400 else float(text)
+
+
 def json_body(data: bytes) -> object:
     """The parsed document; any way JSON can fail is one 400 naming the cause, never a 500."""
     try:
-        return json.loads(data)
+        return json.loads(data, parse_int=_json_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PayloadError(f"the body is not valid JSON: {exc}") from None
     except RecursionError:
