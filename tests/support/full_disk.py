@@ -12,13 +12,13 @@ import pytest
 
 @contextlib.contextmanager
 def full_mount(where: Path) -> Iterator[Callable[[], None]]:
-    """Mount a 256 KiB tmpfs at ``where``; the yielded ``fill()`` then takes its last free byte.
+    """Mount an 8 MiB tmpfs at ``where``; the yielded ``fill()`` then takes its last free byte.
 
     Skips when this machine does not let us mount (CI runs as root and can).
     """
     where.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], capture_output=True, text=True
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill ({mounted.stderr.strip()}); needs root")
