@@ -66,6 +66,12 @@ def test_the_422_lists_what_the_endpoint_takes_and_every_unknown_name(api: Api):
     )
 
 
+def test_the_parameters_are_checked_before_the_key(api: Api):
+    response = httpx.get(f"{api.url}/v1/series", params={"metrc": "cpu"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.metrc"
+
+
 def test_known_parameters_still_work(api: Api):
     series = httpx.get(
         f"{api.url}/v1/series", params={"metric": "cpu", "tenant": "acme"}, headers=api.headers("acme")
