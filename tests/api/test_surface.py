@@ -18,7 +18,8 @@ from tests.conftest import settings_for
 
 def _routes() -> list[tuple[str, str]]:
     """Every (method, path) the app answers, path parameters filled in."""
-    app = create_app(settings_for(Path(tempfile.mkdtemp(prefix="intentvision-routes-"))))
+    with tempfile.TemporaryDirectory(prefix="intentvision-routes-") as home:
+        app = create_app(settings_for(Path(home)))
     return [
         (method, route.path.replace("{key_id}", "ffffffffffff"))
         for route in app.routes
