@@ -17,13 +17,17 @@ import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import (
     APIKeyHeader,
     HTTPAuthorizationCredentials,
@@ -31,6 +35,7 @@ from fastapi.security import (
     HTTPBasicCredentials,
     HTTPBearer,
 )
+from fastapi.staticfiles import StaticFiles
 
 from intentvision_dagster.api.protocols.columns import (
     MAX_REPORTED_ERRORS,
@@ -128,6 +133,50 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API k
 _basic = _LenientBasic(auto_error=False, description="Basic auth with the API key as password (Prometheus)")
 _datadog = APIKeyHeader(name="DD-API-KEY", auto_error=False, description="Datadog clients' API key header")
 
+DOCS_ASSETS = "/docs-assets"
+"""Where the Swagger UI and ReDoc scripts are served from: the ``fastapi-offline`` package's copy, so the
+docs work on hosts without internet access (FastAPI's default pages load them from a CDN)."""
+REGISTRY_TIMESTAMPS = ("created_at", "revoked_at", "at")
+"""Registry fields stored as UTC ISO text ending ``+00:00``; answered with ``Z`` like the warehouse's."""
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters an endpoint declares, its dependencies' included (``tenant`` comes from auth)."""
+    names = {field.alias for field in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return names
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """A misspelt filter (``?metrc=cpu``) would otherwise be ignored and answer every row; refuse it instead,
+    as a 422 naming it. Applied to every route once, as an app-wide dependency."""
+    route = request.scope.get("route")
+    known = _query_names(route.dependant) if isinstance(route, APIRoute) else set()
+    takes = ", ".join(sorted(known)) or "no query parameters"
+    unknown = dict.fromkeys(name for name in request.query_params if name not in known)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": f"unknown query parameter {name!r}; this endpoint takes {takes}",
+                    "input": request.query_params[name],
+                }
+                for name in unknown
+            ]
+        )
+
+
+def _utc_z_fields(row: dict) -> dict:
+    """A registry row with its timestamps in the API's one form (``...Z``), stored precision kept."""
+    return {
+        name: f"{value.removesuffix('+00:00')}Z"
+        if name in REGISTRY_TIMESTAMPS and isinstance(value, str) and value.endswith("+00:00")
+        else value
+        for name, value in row.items()
+    }
+
 
 def create_app(settings: Settings) -> FastAPI:
     """The API bound to one ``INTENTVISION_HOME`` (registry, landing area, warehouse)."""
@@ -140,7 +189,11 @@ def create_app(settings: Settings) -> FastAPI:
         title="IntentVision API",
         version="1",
         description="Metrics in (JSON, Prometheus remote_write, Datadog series); forecasts, anomalies out.",
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(refuse_unknown_query)],
     )
+    _serve_docs(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_parameter(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -184,6 +237,7 @@ def create_app(settings: Settings) -> FastAPI:
             bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
             basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
             datadog: Annotated[str | None, Depends(_datadog)],
+            tenant: Annotated[str | None, Query(description="Must be the key's own tenant if given.")] = None,
         ) -> ApiKey:
             presented = (
                 (bearer.credentials if bearer else None)
@@ -214,7 +268,7 @@ def create_app(settings: Settings) -> FastAPI:
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             denial = None
-            claimed = request.query_params.get("tenant") or request.headers.get("X-Scope-OrgID")
+            claimed = tenant or request.headers.get("X-Scope-OrgID")
             if scope not in key.scopes:
                 denial = (
                     f"missing scope {scope}",
@@ -359,7 +413,6 @@ def create_app(settings: Settings) -> FastAPI:
             start: datetime | None = None,
             end: datetime | None = None,
             limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
-            tenant: Annotated[str | None, Query(description="Must be the key's own tenant if given.")] = None,
         ) -> dict:
             if unique_id is not None and not table.has_unique_id:
                 raise _invalid_query(
@@ -396,18 +449,51 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/v1/keys", summary="List this tenant's API keys (admin scope; never the secrets)")
     def list_keys(key: admin_key) -> dict:
-        return {"tenant": key.tenant, "keys": [vars(k) for k in registry.keys(key.tenant)]}
+        return {"tenant": key.tenant, "keys": [_utc_z_fields(vars(k)) for k in registry.keys(key.tenant)]}
 
     @app.delete("/v1/keys/{key_id}", summary="Revoke one of this tenant's API keys now (admin scope)")
     def revoke_key(key_id: str, key: admin_key, request: Request) -> dict:
         actor = f"api:{key.key_id}@{request.client.host if request.client else '?'}"
-        return vars(registry.revoke_key(key_id, actor, tenant=key.tenant))
+        return _utc_z_fields(vars(registry.revoke_key(key_id, actor, tenant=key.tenant)))
 
     @app.get("/v1/audit", summary="This tenant's audit log, newest first (admin scope)")
     def audit(key: admin_key, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict:
-        return {"tenant": key.tenant, "entries": registry.audit_entries(key.tenant, limit)}
+        entries = registry.audit_entries(key.tenant, limit)
+        return {"tenant": key.tenant, "entries": [_utc_z_fields(entry) for entry in entries]}
 
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """``/`` leads to ``/docs``; ``/docs`` and ``/redoc`` load their scripts from this server, since
+    air-gapped hosts cannot reach a CDN."""
+    assets = StaticFiles(directory=str(files("fastapi_offline") / "static"))
+    app.mount(DOCS_ASSETS, assets, name="docs-assets")
+    title = f"{app.title} - docs"
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=title,
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=title,
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def _invalid_query(name: str, value: str, problem: str) -> RequestValidationError:

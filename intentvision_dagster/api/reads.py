@@ -8,10 +8,11 @@ after brief retries, tells the client to come back (:class:`WarehouseBusy` -> 50
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -26,14 +27,19 @@ class Table:
     time_column: str | None
     order: str
     has_unique_id: bool = True
+    json_columns: tuple[str, ...] = ()
+    """Columns the writers fill with ``json.dumps`` text; a response carries them as JSON values, so clients
+    do not have to parse JSON inside JSON."""
 
 
 READABLE = {
     "series": Table("validated_series", "ds", "unique_id, ds"),
     "forecasts": Table("forecasts", "ds", "unique_id, ds"),
     "anomalies": Table("anomalies", "ds", "unique_id, ds"),
-    "accuracy": Table("forecast_accuracy", None, "unique_id"),
-    "alerts": Table("alert_log", "created_at", "created_at desc, id", has_unique_id=False),
+    "accuracy": Table("forecast_accuracy", None, "unique_id", json_columns=("candidate_scores",)),
+    "alerts": Table(
+        "alert_log", "created_at", "created_at desc, id", has_unique_id=False, json_columns=("details",)
+    ),
 }
 """API resource -> warehouse table; every one has a ``tenant`` column, and every query filters on it."""
 
@@ -85,11 +91,17 @@ def read_rows(
                     return []
                 cursor = conn.execute(sql, params)
                 names = [c[0] for c in cursor.description]
-                return [dict(zip(names, map(_json_value, row), strict=True)) for row in cursor.fetchall()]
+                rows = [dict(zip(names, map(_json_value, row), strict=True)) for row in cursor.fetchall()]
             finally:
                 conn.close()
     except ReaderTurnTimeout:
         raise WarehouseBusy("a pipeline run is writing the warehouse; retry in a few seconds") from None
+    for row in rows:
+        for column in table.json_columns:
+            if isinstance(row.get(column), str):
+                # NaN or Infinity in the text becomes null: the response is strict JSON.
+                row[column] = json.loads(row[column], parse_constant=lambda _: None)
+    return rows
 
 
 def _open_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
@@ -104,8 +116,18 @@ def _open_read_only(warehouse: Path) -> duckdb.DuckDBPyConnection:
     raise WarehouseBusy("a pipeline run is writing the warehouse; retry in a few seconds")
 
 
+def utc_z(moment: datetime) -> str:
+    """ISO 8601 with a ``Z``: the warehouse stores naive UTC, and a stamp without an offset would read as the
+    client's local time."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return f"{moment.isoformat()}Z"
+
+
 def _json_value(value: object) -> object:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return utc_z(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
         return None

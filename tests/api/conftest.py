@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,9 @@ import pytest
 
 from intentvision_dagster.api.registry import Registry
 from intentvision_dagster.api.remote_write_pb2 import WriteRequest
+from intentvision_dagster.definitions import build_definitions
 from intentvision_dagster.landing import list_batches
+from intentvision_dagster.runs import tick_alert_sensor
 from intentvision_dagster.settings import Settings
 from tests.conftest import settings_for
 from tests.support.api_server import api_in_thread
@@ -81,6 +84,17 @@ def api(tmp_path_factory) -> Api:
         api_rate_limit=10_000.0,
         api_auth_failure_rate=10_000.0,
     )
+    with api_in_thread(settings) as url:
+        yield Api(url, settings, registry, keys)
+
+
+@pytest.fixture(scope="module")
+def world_api(demo_world, tmp_path_factory) -> Api:
+    """The API over a copy of the demo warehouse (both tenants materialized, alerts evaluated)."""
+    settings, registry, keys = make_api_home(tmp_path_factory.mktemp("world-home"), api_rate_limit=10_000.0)
+    for path in demo_world.settings.home.glob("warehouse.duckdb*"):
+        shutil.copy(path, settings.home / path.name)
+    tick_alert_sensor(build_definitions(settings), demo_world.instance)
     with api_in_thread(settings) as url:
         yield Api(url, settings, registry, keys)
 

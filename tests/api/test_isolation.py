@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 
 import dagster as dg
 import httpx
@@ -13,25 +12,11 @@ import pytest
 
 from intentvision_dagster.definitions import build_definitions
 from intentvision_dagster.landing import read_landed_many
-from intentvision_dagster.runs import tick_alert_sensor
 from tests.api.conftest import Api, json_body, make_api_home, now_s, remote_write_body
 from tests.support.api_server import api_in_thread
 
 TENANTS = ("acme", "globex")
 READS = ("series", "forecasts", "anomalies", "accuracy", "alerts")
-
-
-@pytest.fixture(scope="module")
-def world_api(demo_world, tmp_path_factory) -> Api:
-    """The API over a copy of the demo warehouse (both tenants materialized, alerts evaluated)."""
-    settings, registry, keys = make_api_home(
-        tmp_path_factory.mktemp("isolation-home"), api_rate_limit=10_000.0
-    )
-    for path in demo_world.settings.home.glob("warehouse.duckdb*"):
-        shutil.copy(path, settings.home / path.name)
-    tick_alert_sensor(build_definitions(settings), demo_world.instance)
-    with api_in_thread(settings) as url:
-        yield Api(url, settings, registry, keys)
 
 
 def _request(api: Api, endpoint: str, attacker: str) -> dict:

@@ -66,7 +66,7 @@ def test_series_filters(reads_api: Api, params: dict, values: list[float]):
     assert response.status_code == 200, response.text
     rows = response.json()["rows"]
     assert [row["y"] for row in rows] == values
-    assert rows[0]["ds"].startswith("2026-11-01T")
+    assert rows[0]["ds"].startswith("2026-11-01T") and rows[0]["ds"].endswith("Z")
 
 
 def test_tables_not_built_yet_read_as_empty(reads_api: Api):
