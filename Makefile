@@ -65,7 +65,7 @@ lock: $(STAMP)  ## Re-resolve the lock file from pyproject.toml in a scratch vir
 clean:  ## Remove generated state (keeps .venv)
 	rm -rf $(INTENTVISION_HOME) .pytest_cache .ruff_cache
 
-.PHONY: api prometheus-server bench-ingest
+.PHONY: api prometheus-server bench-ingest bench-hardening
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -75,6 +75,9 @@ api: $(STAMP)  ## HTTP API (ingest + reads) on http://127.0.0.1:8080, docs at /d
 prometheus-server:  ## Install the Prometheus server (Debian package, sudo apt) the API tests run against, if missing
 	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+
+bench-hardening: $(STAMP)  ## Hostile-tenant reproductions: fine-step run, landing flood, readers vs writer
+	for case in fine-step landing-flood readers-writer; do $(BIN)/python bench/hardening.py $$case; done
 
 bench-ingest: $(STAMP)  ## Ingest API throughput: remote_write and JSON, p50/p99, lost-sample check
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
