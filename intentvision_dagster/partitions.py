@@ -45,9 +45,9 @@ def stored_rows(conn: duckdb.DuckDBPyConnection, table: str, keys: list[str]) ->
 def keep_failed_partitions(
     context: dg.AssetExecutionContext, failed: dict[str, str], succeeded: int, warehouse: DuckDBResource
 ) -> tuple[list[pd.DataFrame], dict[str, dg.MetadataValue]]:
-    """Report the partitions whose work failed and return their stored rows (as a list of at most one frame,
-    to concatenate with the others' results), so they keep their last good
-    state instead of being emptied by the IO manager's replace of the run's partitions.
+    """Report the partitions whose work failed and return their stored rows (a list of at most one frame, to
+    concatenate with the others' results), so they keep their last good state instead of being emptied by
+    the IO manager's replace of the run's partitions.
 
     Each one is logged as an error naming its key and reason and listed under ``skipped_partitions`` in the
     materialization's metadata. When nothing succeeded the step fails (a run that did nothing must fail, and

@@ -133,13 +133,13 @@ def forecast_accuracy(
         ]
     started = time.perf_counter()
     waiting: list[str] = []
-
     budget = TenantBudget(config.tenant_points_per_run)
 
     def select(tenant: str, metric: str, rows: pd.DataFrame) -> pd.DataFrame | None:
         prepared = prepared_partition(tenant, metric, rows, catalog, config, project.model_jobs, budget)
         if prepared is None:
-            waiting.extend([partition_key(tenant, metric)] if len(rows) else [])
+            if len(rows):  # rows, but no step yet: warming up
+                waiting.append(partition_key(tenant, metric))
             return None
         frame, spec = prepared
         kept = stored[stored["unique_id"].isin(frame["unique_id"])] if not stored.empty else stored
