@@ -101,15 +101,29 @@ class RateLimiter:
     """Token bucket per key (an API key id, a client address; per API process): ``rate`` per second, bursts
     of ``burst`` (default ``2 * rate``)."""
 
-    def __init__(self, rate: float, burst: float | None = None) -> None:
+    def __init__(self, rate: float, burst: float | None = None, prune_at: int = 4096) -> None:
         self.rate, self.burst = rate, max(1.0, 2 * rate if burst is None else burst)
+        self.prune_at, self._next_prune = prune_at, prune_at
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """Keys tracked. Keys whose bucket has refilled are forgotten once ``prune_at`` keys are tracked, so a
+        scan from many addresses does not grow the process without bound."""
+        return len(self._buckets)
 
     def wait_seconds(self, key: str, take: bool = True) -> float:
         """0 if a token is free (and taken, unless ``take`` is False), else how long until one is."""
         now = time.monotonic()
         with self._lock:
+            if len(self._buckets) >= self._next_prune:
+                self._buckets = {
+                    known: (tokens, last)
+                    for known, (tokens, last) in self._buckets.items()
+                    if tokens + (now - last) * self.rate < self.burst
+                }
+                # Keys still draining stay; the next pass waits until as many again arrive (amortised O(1)).
+                self._next_prune = max(self.prune_at, 2 * len(self._buckets))
             tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1:

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from intentvision_dagster.api.app import RateLimiter
 from intentvision_dagster.api.registry import Registry
 from tests.api.conftest import Api, json_body, make_api_home, now_s
 from tests.support.api_server import api_in_thread
@@ -240,3 +241,16 @@ def test_a_registry_from_before_failure_counting_gains_the_columns_and_keeps_its
     registry.audit_failure("api:10.0.0.1", None, "GET /v1/series: no API key")
     entries = registry.audit_entries()
     assert [(e["action"], e["attempts"]) for e in entries] == [("auth.failed", 2), ("x", 1)]
+
+
+def test_the_rate_limiter_forgets_refilled_keys_but_keeps_the_throttled_ones():
+    refills_at_once = RateLimiter(rate=1e12, burst=1, prune_at=100)
+    for address in range(1_000):
+        refills_at_once.wait_seconds(f"10.0.{address // 256}.{address % 256}")
+    assert len(refills_at_once) <= 100
+
+    never_refills = RateLimiter(rate=1e-9, burst=1, prune_at=100)
+    for address in range(300):
+        assert never_refills.wait_seconds(f"client-{address}") == 0
+    assert len(never_refills) == 300
+    assert never_refills.wait_seconds("client-0") > 0
