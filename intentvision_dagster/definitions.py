@@ -12,10 +12,17 @@ from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.ingest import defs as ingest
 from intentvision_dagster.jobs import build_nightly_schedule, orphaned_run_sweeper, pipeline_job
 from intentvision_dagster.quality import defs as quality
-from intentvision_dagster.resources import ProjectConfig, WarehouseIOManager, WarehouseResource
+from intentvision_dagster.resources import (
+    ProjectConfig,
+    PrometheusExport,
+    WarehouseIOManager,
+    WarehouseResource,
+)
 from intentvision_dagster.settings import (
     DEFAULT_SLACK_API_URL,
     NIXTLA_KEY_ENV,
+    REMOTE_WRITE_PASSWORD_ENV,
+    REMOTE_WRITE_TOKEN_ENV,
     SLACK_TOKEN_ENV,
     Settings,
     load_settings,
@@ -56,6 +63,14 @@ def build_resources(settings: Settings) -> dict[str, object]:
             tenants_config=str(settings.tenants_config),
             nixtla_api_key=dg.EnvVar(NIXTLA_KEY_ENV) if settings.nixtla_key_set else None,
             nixtla_base_url=settings.nixtla_base_url,
+        ),
+        "prometheus": PrometheusExport(
+            remote_write_url=settings.remote_write_url,
+            username=settings.remote_write_username,
+            password=dg.EnvVar(REMOTE_WRITE_PASSWORD_ENV) if settings.remote_write_password_set else None,
+            bearer_token=dg.EnvVar(REMOTE_WRITE_TOKEN_ENV) if settings.remote_write_token_set else None,
+            timeout_seconds=settings.remote_write_timeout,
+            horizons=settings.export_horizons,
         ),
     }
 

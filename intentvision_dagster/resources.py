@@ -6,7 +6,8 @@ Domain resources (alert delivery and rules, forecasting backends) live in each d
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +20,14 @@ from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 from intentvision_dagster.catalog import MetricCatalog, load_catalog
+from intentvision_dagster.prometheus_export import (
+    RemoteWriteTarget,
+    Sample,
+    anomaly_samples,
+    forecast_samples,
+    parse_horizon,
+    publish,
+)
 from intentvision_dagster.warehouse import arrow_frame, table_exists, transaction, writer_intent
 
 
@@ -123,3 +132,53 @@ class BreachThresholds(dg.ConfigurableResource):
 
     def threshold(self, tenant: str, metric: str) -> float | None:
         return None
+
+
+class PrometheusExport(dg.ConfigurableResource):
+    """Where forecasts and anomaly scores are remote-written after each run (off while ``remote_write_url``
+    is empty); the series and their PromQL are described in :mod:`~intentvision_dagster.prometheus_export`.
+
+    An export failure never fails the asset: it is logged, listed per tenant in the materialization's
+    metadata (``prometheus_export_failures``), and the next run writes fresh values.
+    """
+
+    remote_write_url: str = ""
+    username: str | None = None
+    password: str | None = None
+    bearer_token: str | None = None
+    timeout_seconds: float = 10.0
+    horizons: str = "1h,24h"
+    """Comma-separated forecast horizons to publish (``horizon`` label values), e.g. ``1h,24h,3d``."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        for horizon in self.horizon_list():
+            parse_horizon(horizon)  # a bad horizon fails the run at start, naming the value
+
+    def horizon_list(self) -> list[str]:
+        return [part.strip() for part in self.horizons.split(",") if part.strip()]
+
+    def publish_forecasts(self, log, forecasts: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+        """Publish this run's forecasts (the frame holds only freshly fitted series)."""
+        return self._publish(log, lambda: forecast_samples(forecasts, self.horizon_list()))
+
+    def publish_anomalies(self, log, scored: Sequence[pd.DataFrame]) -> dict[str, dg.MetadataValue]:
+        """Publish the newest scores of the partitions scored in this run."""
+        return self._publish(log, lambda: [s for frame in scored for s in anomaly_samples(frame)])
+
+    def _publish(self, log, samples: Callable[[], list[Sample]]) -> dict[str, dg.MetadataValue]:
+        if not self.remote_write_url:
+            return {}
+        target = RemoteWriteTarget(
+            url=self.remote_write_url,
+            headers={"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {},
+            auth=(self.username, self.password or "") if self.username else None,
+            timeout_seconds=self.timeout_seconds,
+        )
+        built = samples()
+        failures = publish(target, built, at_ms=int(time.time() * 1000))
+        for tenant, reason in failures.items():
+            log.warning(f"Prometheus export of tenant {tenant} failed; the next run writes again: {reason}")
+        return {
+            "prometheus_samples_written": sum(1 for tenant, _, _ in built if tenant not in failures),
+            "prometheus_export_failures": dg.MetadataValue.json(failures),
+        }
