@@ -218,7 +218,7 @@ def test_a_run_remote_writes_forecasts_and_scores_that_prometheus_returns(tmp_pa
 
         # globex: its forecasts were refused (only the planted sample is there), its scores went through.
         [only] = _query_range(
-            prometheus, 'intentvision_forecast{tenant="globex"}', started, end=ahead_ms / 1000
+            prometheus, 'intentvision_forecast{tenant="globex"}', started, end=ahead_ms / 1000 + 1
         )
         assert only["metric"] == planted and set(_values(only)) == {-1.0}
         assert len(_query_range(prometheus, 'intentvision_anomaly_score{tenant="globex"}', started)) == 1
