@@ -77,13 +77,16 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[
-            ingest.raw_series,
-            quality.validated_series,
-            anomalies.anomalies,
-            forecasting.forecast_accuracy,
-            forecasting.forecasts,
-        ],
+        assets=dg.map_asset_specs(
+            lambda spec: spec.replace_attributes(owners=list(settings.asset_owners)),
+            [
+                ingest.raw_series,
+                quality.validated_series,
+                anomalies.anomalies,
+                forecasting.forecast_accuracy,
+                forecasting.forecasts,
+            ],
+        ),
         asset_checks=[quality.validated_series_expectations],
         jobs=[pipeline_job],
         schedules=[build_nightly_schedule(settings.nightly_cron)],

@@ -71,9 +71,28 @@ def _aligned_to_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.Dat
 
 class _ArrowPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context, table_slice: TableSlice, obj: pd.DataFrame, connection):
-        if not obj.empty and table_exists(connection, table_slice.table, table_slice.schema):
-            obj = _aligned_to_table(connection, f"{table_slice.schema}.{table_slice.table}", obj)
-        return super().handle_output(context, table_slice, obj, connection)
+        """Insert the frame (creating the table on first write) and record ``dagster/row_count``: the rows
+        the table holds now, all partitions; ``dagster/partition_row_count``: the rows this materialization
+        wrote (its partition, or its range's partitions). dagster-duckdb would set only one of the two,
+        which one depending on whether the run was a single-partition or a range run."""
+        table = f"{table_slice.schema}.{table_slice.table}"
+        exists = table_exists(connection, table_slice.table, table_slice.schema)
+        if not obj.empty:
+            if exists:
+                obj = _aligned_to_table(connection, table, obj)
+                connection.execute(f"insert into {table} select * from obj")
+            else:
+                connection.execute(f"create table {table} as select * from obj")
+                exists = True
+        stored = connection.execute(f"select count(*) from {table}").fetchone()[0] if exists else 0
+        columns = [dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in obj.dtypes.items()]
+        context.add_output_metadata(
+            {
+                "dagster/row_count": stored,
+                "dagster/partition_row_count": len(obj),
+                "dataframe_columns": dg.MetadataValue.table_schema(dg.TableSchema(columns=columns)),
+            }
+        )
 
     def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:

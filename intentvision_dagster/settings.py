@@ -62,6 +62,7 @@ class Settings:
     remote_write_token_set: bool = False
     remote_write_timeout: float = 10.0
     export_horizons: str = "1h,24h"
+    asset_owners: tuple[str, ...] = ("team:intentvision",)
 
     @property
     def api_dir(self) -> Path:
@@ -146,6 +147,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         remote_write_token_set=bool(env.get(REMOTE_WRITE_TOKEN_ENV)),
         remote_write_timeout=float(env.get("INTENTVISION_PROMETHEUS_REMOTE_WRITE_TIMEOUT") or 10.0),
         export_horizons=env.get("INTENTVISION_PROMETHEUS_EXPORT_HORIZONS") or "1h,24h",
+        # Shown as the assets' owners in the Dagster UI: team:<name> or e-mail addresses, comma-separated.
+        asset_owners=tuple(
+            owner.strip()
+            for owner in (env.get("INTENTVISION_ASSET_OWNERS") or "team:intentvision").split(",")
+            if owner.strip()
+        ),
     )
 
 
