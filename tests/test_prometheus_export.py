@@ -3,6 +3,7 @@ receiver on) that gets them from a Dagster run and returns them through query_ra
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from tests.support.api_server import free_port
 from tests.support.prometheus_server import prometheus_server
 
 METRIC = "node_cpu_utilization_percent"
+DASHBOARD = Path(__file__).resolve().parents[1] / "docs" / "grafana" / "intentvision.json"
 
 
 def _forecast(unique_id: str, labels: str, start: str, steps: int, freq: str = "h") -> pd.DataFrame:
@@ -134,6 +136,24 @@ def _land_cpu(settings, tenant: str, hosts: list[str]) -> None:
     ingest_file(path, tenant, settings)
 
 
+def _dashboard_expr(expr: str, matchers: str) -> str:
+    """A dashboard query with its variables set as a person would pick them."""
+    chosen = {
+        "$tenant": "acme",
+        "$metric": METRIC,
+        "$horizon": "24h",
+        "$matchers": matchers,
+        "$cadence": "1d",
+    }
+    for variable, value in chosen.items():
+        expr = expr.replace(variable, value)
+    return expr
+
+
+def _around(moment: float) -> tuple[float, float]:
+    return moment - 60, moment + 1
+
+
 def _values(series: dict) -> list[float]:
     assert series["values"], series
     return [float(value) for _, value in series["values"]]
@@ -215,6 +235,27 @@ def test_a_run_remote_writes_forecasts_and_scores_that_prometheus_returns(tmp_pa
         for series in scores:
             expected = newest.loc[f'host="{series["metric"]["host"]}"', "anomaly_score"]
             assert _values(series) == [pytest.approx(expected, rel=1e-12)] * len(series["values"])
+
+        # The shipped Grafana dashboard's queries parse with and without extra matchers; 24 h after the run
+        # the forecast panel's median line is acme's web-1 forecast for that moment, and now the anomaly
+        # panels show web-1's newest score and severity.
+        later, now = time.time() + 24 * 3600, time.time()
+        queries = [
+            (panel["id"], query["refId"], query["expr"])
+            for panel in json.loads(DASHBOARD.read_text())["panels"]
+            for query in panel["targets"]
+        ]
+        for matchers in ("", 'host="web-1"'):
+            answers = {
+                (panel, ref): _query_range(
+                    prometheus, _dashboard_expr(expr, matchers), *_around(later if panel == 1 else now)
+                )
+                for panel, ref, expr in queries
+            }
+        [median] = answers[(1, "B")]
+        assert median["metric"]["host"] == "web-1"
+        assert _values(median)[-1] == pytest.approx(day_ahead.loc['host="web-1"', "yhat"], rel=1e-12)
+        assert len(answers[(2, "A")]) == len(answers[(3, "A")]) == 1
 
         # globex: its forecasts were refused (only the planted sample is there), its scores went through.
         [only] = _query_range(
