@@ -33,7 +33,9 @@ test-fast: $(STAMP)  ## Run the suite without the slow end-to-end tests
 UI_PORT ?= 3000
 
 ui: $(STAMP)  ## Dagster webserver + daemon on http://127.0.0.1:3000 (UI_PORT) against $INTENTVISION_HOME
-	$(BIN)/python -c "from intentvision_dagster.settings import load_settings, prepare_dagster_home; prepare_dagster_home(load_settings())"
+	@# Create the instance's SQLite storage in one process first: webserver and daemon starting on an empty
+	@# DAGSTER_HOME would both stamp the schema at once (docs/deployment.md).
+	$(BIN)/python -c "import dagster as dg; from intentvision_dagster.settings import load_settings, prepare_dagster_home; dg.DagsterInstance.from_config(str(prepare_dagster_home(load_settings()))).dispose()"
 	$(BIN)/dagster-daemon run -w workspace.yaml & daemon=$$!; \
 	trap 'kill $$daemon 2>/dev/null; wait $$daemon' EXIT INT TERM; \
 	$(BIN)/dagster-webserver -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
