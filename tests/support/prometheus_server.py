@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
-from tests.support.api_server import free_port
+from tests.support.api_server import free_port, wait_healthy
 
 
 @contextmanager
@@ -41,22 +39,8 @@ def prometheus_server(root: Path, config: dict, *flags: str, port: int | None = 
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_ready(url, server)
+            wait_healthy(url, 60.0, server, path="/-/ready", what="prometheus")
             yield url
         finally:
             server.terminate()
             server.wait(timeout=30)
-
-
-def _wait_ready(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"prometheus exited with {server.returncode}")
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"prometheus at {url} was not ready in {timeout} s")
