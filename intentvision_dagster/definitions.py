@@ -71,6 +71,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             bearer_token=dg.EnvVar(REMOTE_WRITE_TOKEN_ENV) if settings.remote_write_token_set else None,
             timeout_seconds=settings.remote_write_timeout,
             horizons=settings.export_horizons,
+            tenants_config=str(settings.tenants_config),
         ),
     }
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
+import yaml
 
 from intentvision_dagster.remote_write import REMOTE_WRITE_HEADERS, Series, write_request_body
 from intentvision_dagster.series import parse_labels
@@ -120,11 +122,73 @@ class RemoteWriteTarget:
     backoff_seconds: float = 0.5
 
 
+TENANT_FIELD = "prometheus_remote_write"
+"""The tenants.yaml key of a tenant's own remote_write endpoint."""
+_TARGET_FIELDS = ("url", "headers", "basic_auth", "bearer_token_file", "timeout_seconds")
+
+
+def tenant_targets(tenants_config: Path) -> dict[str, RemoteWriteTarget | str]:
+    """Each tenant's own endpoint from ``tenants.yaml`` (``tenants.<tenant>.prometheus_remote_write``), or
+    for a bad entry the error naming the tenant, field and value: that tenant's export fails with it (its
+    series never go to the default endpoint instead), the other tenants' exports go on.
+
+    Secrets come from files, as in Prometheus' own ``remote_write`` config: ``basic_auth: {username,
+    password_file}`` or ``bearer_token_file``."""
+    if not tenants_config.is_file():
+        return {}
+    tenants = (yaml.safe_load(tenants_config.read_text()) or {}).get("tenants") or {}
+    targets: dict[str, RemoteWriteTarget | str] = {}
+    for tenant, entry in tenants.items():
+        if isinstance(entry, dict) and entry.get(TENANT_FIELD) is not None:
+            where = f"{tenants_config}: tenants.{tenant}.{TENANT_FIELD}"
+            try:
+                targets[str(tenant)] = _target(where, entry[TENANT_FIELD])
+            except ValueError as exc:
+                targets[str(tenant)] = str(exc)
+    return targets
+
+
+def _target(where: str, entry: object) -> RemoteWriteTarget:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a mapping with a url, got {entry!r}")
+    unknown = sorted(set(entry) - set(_TARGET_FIELDS))
+    if unknown:
+        expected = ", ".join(_TARGET_FIELDS)
+        raise ValueError(f"{where}: unknown field {unknown[0]!r}, expected one of {expected}")
+    url = entry.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"{where}: field 'url' is {url!r}, expected an http(s) URL")
+    headers = entry.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ValueError(f"{where}: field 'headers' is {headers!r}, expected a mapping of header: value")
+    headers = {str(k): str(v) for k, v in headers.items()}
+    auth = None
+    if entry.get("basic_auth") is not None:
+        basic = entry["basic_auth"]
+        if not isinstance(basic, dict) or not basic.get("username") or not basic.get("password_file"):
+            raise ValueError(f"{where}: field 'basic_auth' is {basic!r}, expected username and password_file")
+        auth = (str(basic["username"]), _secret(where, "basic_auth.password_file", basic["password_file"]))
+    if entry.get("bearer_token_file") is not None:
+        token = _secret(where, "bearer_token_file", entry["bearer_token_file"])
+        headers["Authorization"] = f"Bearer {token}"
+    timeout = entry.get("timeout_seconds", 10.0)
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise ValueError(f"{where}: field 'timeout_seconds' is {timeout!r}, expected a positive number")
+    return RemoteWriteTarget(url=url, headers=headers, auth=auth, timeout_seconds=float(timeout))
+
+
+def _secret(where: str, field_name: str, path: object) -> str:
+    try:
+        return Path(str(path)).read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"{where}: field {field_name!r} is {path!r}, which cannot be read: {exc}") from None
+
+
 class RemoteWriteError(Exception):
     """The endpoint refused or never answered a request."""
 
 
-def post_body(target: RemoteWriteTarget, body: bytes, sleep: Callable[[float], None] = time.sleep) -> None:
+def post_body(target: RemoteWriteTarget, body: bytes) -> None:
     """POST one remote_write body, retrying unreachable endpoints, 429 and 5xx with a doubling backoff."""
     headers = {**REMOTE_WRITE_HEADERS, "User-Agent": "intentvision-export", **target.headers}
     for attempt in range(target.retries + 1):
@@ -141,7 +205,7 @@ def post_body(target: RemoteWriteTarget, body: bytes, sleep: Callable[[float], N
             if answer.status_code not in RETRIED_STATUSES:
                 break
         if attempt < target.retries:
-            sleep(target.backoff_seconds * 2**attempt)
+            time.sleep(target.backoff_seconds * 2**attempt)
     raise RemoteWriteError(f"{target.url}: {problem}")
 
 
@@ -150,19 +214,34 @@ def _chunks(series: list[Series], size: int) -> Iterator[list[Series]]:
         yield series[start : start + size]
 
 
-def publish(target: RemoteWriteTarget, samples: list[Sample], at_ms: int) -> dict[str, str]:
-    """Write ``samples`` stamped ``at_ms``, one tenant's requests apart from another's; the tenant -> error
-    message of each tenant whose write failed (empty when all went through).
+def publish(
+    targets: Mapping[str, RemoteWriteTarget | str],
+    default: RemoteWriteTarget | None,
+    samples: list[Sample],
+    at_ms: int,
+) -> tuple[int, dict[str, str]]:
+    """Write ``samples`` stamped ``at_ms`` to each tenant's own target (see :func:`tenant_targets`), else to
+    ``default`` (a tenant with neither publishes nothing), one tenant's requests apart from another's.
+    Returns the number of samples written and the tenant -> error message of each tenant whose write
+    failed.
 
     A failing tenant never stops the others; its series are written again, fresh, by the next run."""
     by_tenant: dict[str, list[Series]] = {}
     for tenant, labels, value in samples:
         by_tenant.setdefault(tenant, []).append((labels, [(value, at_ms)]))
     failures: dict[str, str] = {}
+    written = 0
     for tenant, series in sorted(by_tenant.items()):
+        target = targets.get(tenant, default)
+        if target is None:
+            continue
+        if isinstance(target, str):  # the tenant's own endpoint is misconfigured
+            failures[tenant] = target
+            continue
         try:
             for chunk in _chunks(series, SERIES_PER_REQUEST):
                 post_body(target, write_request_body(chunk))
+                written += len(chunk)
         except RemoteWriteError as exc:
             failures[tenant] = str(exc)
-    return failures
+    return written, failures

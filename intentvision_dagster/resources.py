@@ -27,6 +27,7 @@ from intentvision_dagster.prometheus_export import (
     forecast_samples,
     parse_horizon,
     publish,
+    tenant_targets,
 )
 from intentvision_dagster.warehouse import arrow_frame, table_exists, transaction, writer_intent
 
@@ -168,6 +169,8 @@ class PrometheusExport(dg.ConfigurableResource):
     timeout_seconds: float = 10.0
     horizons: str = "1h,24h"
     """Comma-separated forecast horizons to publish (``horizon`` label values), e.g. ``1h,24h,3d``."""
+    tenants_config: str = ""
+    """tenants.yaml, where a tenant may name its own endpoint (``prometheus_remote_write``)."""
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         for horizon in self.horizon_list():
@@ -185,19 +188,23 @@ class PrometheusExport(dg.ConfigurableResource):
         return self._publish(log, lambda: [s for frame in scored for s in anomaly_samples(frame)])
 
     def _publish(self, log, samples: Callable[[], list[Sample]]) -> dict[str, dg.MetadataValue]:
-        if not self.remote_write_url:
-            return {}
-        target = RemoteWriteTarget(
-            url=self.remote_write_url,
-            headers={"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {},
-            auth=(self.username, self.password or "") if self.username else None,
-            timeout_seconds=self.timeout_seconds,
+        own = tenant_targets(Path(self.tenants_config)) if self.tenants_config else {}
+        default = (
+            RemoteWriteTarget(
+                url=self.remote_write_url,
+                headers={"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {},
+                auth=(self.username, self.password or "") if self.username else None,
+                timeout_seconds=self.timeout_seconds,
+            )
+            if self.remote_write_url
+            else None
         )
-        built = samples()
-        failures = publish(target, built, at_ms=int(time.time() * 1000))
+        if default is None and not own:
+            return {}
+        written, failures = publish(own, default, samples(), at_ms=int(time.time() * 1000))
         for tenant, reason in failures.items():
             log.warning(f"Prometheus export of tenant {tenant} failed; the next run writes again: {reason}")
         return {
-            "prometheus_samples_written": sum(1 for tenant, _, _ in built if tenant not in failures),
+            "prometheus_samples_written": written,
             "prometheus_export_failures": dg.MetadataValue.json(failures),
         }

@@ -22,6 +22,7 @@ from intentvision_dagster.prometheus_export import (
     forecast_samples,
     parse_horizon,
     publish,
+    tenant_targets,
 )
 from intentvision_dagster.remote_write import write_request_body
 from intentvision_dagster.runs import ingest_file, register_partitions, run_pipeline
@@ -113,9 +114,42 @@ def test_a_horizon_that_is_not_a_duration_is_refused_by_name():
 def test_an_unreachable_endpoint_is_each_tenants_failure_not_an_exception():
     target = RemoteWriteTarget(f"http://127.0.0.1:{free_port()}/api/v1/write", retries=0)
     samples = [("acme", {"__name__": "x"}, 1.0), ("globex", {"__name__": "x"}, 2.0)]
-    failures = publish(target, samples, at_ms=int(time.time() * 1000))
+    written, failures = publish({}, target, samples, at_ms=int(time.time() * 1000))
+    assert written == 0
     assert set(failures) == {"acme", "globex"}
     assert "ConnectError" in failures["acme"]
+
+
+def test_a_tenants_own_endpoint_is_read_from_tenants_yaml_and_a_bad_one_fails_only_that_tenant(tmp_path):
+    token = tmp_path / "globex-token"
+    token.write_text("s3cret\n")
+    config = tmp_path / "tenants.yaml"
+    config.write_text(
+        f"""
+tenants:
+  acme: {{slack_channel: "#acme"}}
+  globex:
+    prometheus_remote_write:
+      url: http://127.0.0.1:{free_port()}/api/v1/push
+      headers: {{X-Scope-OrgID: globex}}
+      bearer_token_file: {token}
+  initech:
+    prometheus_remote_write: {{url: http://127.0.0.1:1/api/v1/write, bearer_token_file: /missing/token}}
+"""
+    )
+    targets = tenant_targets(config)
+    assert set(targets) == {"globex", "initech"}
+    assert targets["globex"].headers == {"X-Scope-OrgID": "globex", "Authorization": "Bearer s3cret"}
+    assert targets["initech"].startswith(f"{config}: tenants.initech.prometheus_remote_write: field")
+    assert "'bearer_token_file' is '/missing/token', which cannot be read" in targets["initech"]
+
+    # initech's series never go to the default endpoint instead of its own; acme has none and uses it.
+    default = RemoteWriteTarget(f"http://127.0.0.1:{free_port()}/api/v1/write", retries=0)
+    samples = [("initech", {"__name__": "x"}, 1.0), ("acme", {"__name__": "x"}, 2.0)]
+    written, failures = publish(targets, default, samples, at_ms=int(time.time() * 1000))
+    assert written == 0
+    assert failures["initech"] == targets["initech"]
+    assert failures["acme"].startswith(default.url)
 
 
 def _land_cpu(settings, tenant: str, hosts: list[str]) -> None:
@@ -170,14 +204,27 @@ def _query_range(prometheus: str, query: str, start: float, end: float | None = 
 
 @pytest.mark.slow
 def test_a_run_remote_writes_forecasts_and_scores_that_prometheus_returns(tmp_path: Path):
-    """A nightly-style range run over two tenants: acme's series reach Prometheus with their labels and the
-    warehouse's values; Prometheus refuses globex's forecast request (an out-of-order sample planted on one
-    of its series), which costs globex that request only, not acme, not the run."""
-    with prometheus_server(tmp_path, {"global": {}}, "--web.enable-remote-write-receiver") as prometheus:
+    """A nightly-style range run over two tenants: acme's series reach the configured Prometheus with their
+    labels and the warehouse's values; globex's go to its own Prometheus (tenants.yaml) and never to acme's.
+    Globex's Prometheus refuses its forecast request (an out-of-order sample planted on one of its series),
+    which costs globex that request only, not acme, not the run."""
+    receiver = "--web.enable-remote-write-receiver"
+    (tmp_path / "default").mkdir()
+    (tmp_path / "globex").mkdir()
+    with (
+        prometheus_server(tmp_path / "default", {"global": {}}, receiver) as prometheus,
+        prometheus_server(tmp_path / "globex", {"global": {}}, receiver) as globex_prometheus,
+    ):
+        tenants = tmp_path / "tenants.yaml"
+        tenants.write_text(
+            "tenants:\n  globex:\n    prometheus_remote_write:\n"
+            f"      url: {globex_prometheus}/api/v1/write\n"
+        )
         settings = settings_for(
             tmp_path / "home",
             INTENTVISION_PROMETHEUS_REMOTE_WRITE_URL=f"{prometheus}/api/v1/write",
             INTENTVISION_PROMETHEUS_EXPORT_HORIZONS="1h,24h",
+            INTENTVISION_TENANTS=str(tenants),
         )
         settings.ensure_dirs()
         _land_cpu(settings, "acme", ["web-1", "web-2"])
@@ -192,7 +239,7 @@ def test_a_run_remote_writes_forecasts_and_scores_that_prometheus_returns(tmp_pa
         }
         ahead_ms = int((time.time() + 600) * 1000)  # a sample newer than the run's: the run's is out of order
         assert httpx.post(
-            f"{prometheus}/api/v1/write",
+            f"{globex_prometheus}/api/v1/write",
             content=write_request_body([(planted, [(-1.0, ahead_ms)])]),
             headers={"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"},
         ).is_success
@@ -257,9 +304,12 @@ def test_a_run_remote_writes_forecasts_and_scores_that_prometheus_returns(tmp_pa
         assert _values(median)[-1] == pytest.approx(day_ahead.loc['host="web-1"', "yhat"], rel=1e-12)
         assert len(answers[(2, "A")]) == len(answers[(3, "A")]) == 1
 
-        # globex: its forecasts were refused (only the planted sample is there), its scores went through.
+        # globex: its forecasts were refused (only the planted sample is there), its scores went through, to
+        # its own Prometheus only.
         [only] = _query_range(
-            prometheus, 'intentvision_forecast{tenant="globex"}', started, end=ahead_ms / 1000 + 1
+            globex_prometheus, 'intentvision_forecast{tenant="globex"}', started, end=ahead_ms / 1000 + 1
         )
         assert only["metric"] == planted and set(_values(only)) == {-1.0}
-        assert len(_query_range(prometheus, 'intentvision_anomaly_score{tenant="globex"}', started)) == 1
+        [score] = _query_range(globex_prometheus, "intentvision_anomaly_score", started)
+        assert score["metric"]["tenant"] == "globex"
+        assert _query_range(prometheus, '{tenant="globex"}', started, end=ahead_ms / 1000 + 1) == []
