@@ -30,9 +30,15 @@ test: $(STAMP)  ## Run the whole test suite (slow end-to-end tests included; rea
 test-fast: $(STAMP)  ## Run the suite without the slow end-to-end tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
-ui: $(STAMP)  ## Dagster UI + daemon on http://127.0.0.1:3000 against $INTENTVISION_HOME
-	$(BIN)/python -c "from intentvision_dagster.settings import load_settings, prepare_dagster_home; prepare_dagster_home(load_settings())"
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+UI_PORT ?= 3000
+
+ui: $(STAMP)  ## Dagster webserver + daemon on http://127.0.0.1:3000 (UI_PORT) against $INTENTVISION_HOME
+	@# Create the instance's SQLite storage in one process first: webserver and daemon starting on an empty
+	@# DAGSTER_HOME would both stamp the schema at once (docs/deployment.md).
+	$(BIN)/python -c "import dagster as dg; from intentvision_dagster.settings import load_settings, prepare_dagster_home; dg.DagsterInstance.from_config(str(prepare_dagster_home(load_settings()))).dispose()"
+	$(BIN)/dagster-daemon run -w workspace.yaml & daemon=$$!; \
+	trap 'kill $$daemon 2>/dev/null; wait $$daemon' EXIT INT TERM; \
+	$(BIN)/dagster-webserver -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 bench: $(STAMP)  ## Nightly-job throughput benchmark (N=10000 series by default; BENCH_ARGS to override)
 	$(BIN)/python bench/nightly.py $(BENCH_ARGS)

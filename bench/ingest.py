@@ -36,8 +36,8 @@ import httpx
 import numpy as np
 
 from intentvision_dagster.api.registry import Registry
-from intentvision_dagster.api.remote_write_pb2 import WriteRequest
 from intentvision_dagster.landing import list_batches
+from intentvision_dagster.remote_write_pb2 import WriteRequest
 from intentvision_dagster.settings import load_settings
 
 BATCH = 1000

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from intentvision_dagster.api.protocols.columns import Columns, Limits
 from intentvision_dagster.api.protocols.remote_write import decode_remote_write
 from intentvision_dagster.api.protocols.webhook import decode_json
-from intentvision_dagster.api.remote_write_pb2 import WriteRequest
+from intentvision_dagster.remote_write_pb2 import WriteRequest
 from intentvision_dagster.settings import load_settings
 
 

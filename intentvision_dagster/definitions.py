@@ -12,10 +12,17 @@ from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.ingest import defs as ingest
 from intentvision_dagster.jobs import build_nightly_schedule, orphaned_run_sweeper, pipeline_job
 from intentvision_dagster.quality import defs as quality
-from intentvision_dagster.resources import ProjectConfig, WarehouseIOManager, WarehouseResource
+from intentvision_dagster.resources import (
+    ProjectConfig,
+    PrometheusExport,
+    WarehouseIOManager,
+    WarehouseResource,
+)
 from intentvision_dagster.settings import (
     DEFAULT_SLACK_API_URL,
     NIXTLA_KEY_ENV,
+    REMOTE_WRITE_PASSWORD_ENV,
+    REMOTE_WRITE_TOKEN_ENV,
     SLACK_TOKEN_ENV,
     Settings,
     load_settings,
@@ -57,18 +64,30 @@ def build_resources(settings: Settings) -> dict[str, object]:
             nixtla_api_key=dg.EnvVar(NIXTLA_KEY_ENV) if settings.nixtla_key_set else None,
             nixtla_base_url=settings.nixtla_base_url,
         ),
+        "prometheus": PrometheusExport(
+            remote_write_url=settings.remote_write_url,
+            username=settings.remote_write_username,
+            password=dg.EnvVar(REMOTE_WRITE_PASSWORD_ENV) if settings.remote_write_password_set else None,
+            bearer_token=dg.EnvVar(REMOTE_WRITE_TOKEN_ENV) if settings.remote_write_token_set else None,
+            timeout_seconds=settings.remote_write_timeout,
+            horizons=settings.export_horizons,
+            tenants_config=str(settings.tenants_config),
+        ),
     }
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[
-            ingest.raw_series,
-            quality.validated_series,
-            anomalies.anomalies,
-            forecasting.forecast_accuracy,
-            forecasting.forecasts,
-        ],
+        assets=dg.map_asset_specs(
+            lambda spec: spec.replace_attributes(owners=list(settings.asset_owners)),
+            [
+                ingest.raw_series,
+                quality.validated_series,
+                anomalies.anomalies,
+                forecasting.forecast_accuracy,
+                forecasting.forecasts,
+            ],
+        ),
         asset_checks=[quality.validated_series_expectations],
         jobs=[pipeline_job],
         schedules=[build_nightly_schedule(settings.nightly_cron)],

@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -157,18 +158,24 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def list_batches(landing_dir: Path, after: str | None = None) -> list[LandedBatch]:
-    """Complete batches of every tenant sorted by ``batch_id``; with ``after``, only those newer than it.
+def list_batches(
+    landing_dir: Path, after: str | None = None, tenants: Iterable[str] | None = None
+) -> list[LandedBatch]:
+    """Complete batches of every tenant (or of ``tenants``) sorted by ``batch_id``; with ``after``, only those
+    newer than it.
 
     Passing the sensor's cursor as ``after`` avoids reading the footers of batches already seen.
     """
     root = Path(landing_dir)
     if not root.is_dir():
         return []
+    only = None if tenants is None else set(tenants)
     found = [
         (batch_dir.name, tenant_dir.name, batch_dir)
         for tenant_dir in root.iterdir()
-        if tenant_dir.is_dir() and TENANT_PATTERN.fullmatch(tenant_dir.name)
+        if tenant_dir.is_dir()
+        and TENANT_PATTERN.fullmatch(tenant_dir.name)
+        and (only is None or tenant_dir.name in only)
         for batch_dir in tenant_dir.iterdir()
         if BATCH_ID_PATTERN.fullmatch(batch_dir.name) and (after is None or batch_dir.name > after)
     ]
@@ -256,10 +263,27 @@ def unseen_batches(landing_dir: Path, cursor: dict | None) -> tuple[list[LandedB
     newest = cursor.get("newest")
     lower = _id_floor(newest) if newest else None
     fresh = [batch for batch in list_batches(landing_dir, after=lower) if batch.batch_id not in seen]
-    newest = max([newest, *(b.batch_id for b in fresh)], key=lambda i: i or "")
-    floor = _id_floor(newest) if newest else ""
-    keep = sorted(i for i in seen | {b.batch_id for b in fresh} if i > floor)
-    return fresh, {"newest": newest, "seen": keep}
+    known = seen | {b.batch_id for b in fresh} | ({newest} if newest else set())
+    return fresh, cursor_of(known) or {"newest": None, "seen": []}
+
+
+def cursor_of(batch_ids: Iterable[str], max_seen: int | None = None) -> dict:
+    """The cursor that marks ``batch_ids`` (all listed at one moment) as seen: the newest id, and the ids
+    within :data:`LATE_BATCH_GRACE` of it (the older ones are implied: they were visible before the newest
+    was written). ``max_seen`` keeps only the newest of those, which marks fewer batches as seen, never more.
+    Empty for no ids."""
+    ids = sorted(set(batch_ids))
+    if not ids:
+        return {}
+    floor = _id_floor(ids[-1])
+    seen = [i for i in ids if i > floor]
+    return {"newest": ids[-1], "seen": seen if max_seen is None else seen[-max_seen:]}
+
+
+def cursor_covers(cursor: dict, batch_id: str) -> bool:
+    """Whether a cursor from :func:`cursor_of` or :func:`unseen_batches` marks ``batch_id`` as seen."""
+    newest = cursor.get("newest")
+    return bool(newest) and (batch_id <= _id_floor(newest) or batch_id in set(cursor.get("seen", [])))
 
 
 def _id_floor(batch_id: str) -> str:

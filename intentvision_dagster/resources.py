@@ -6,7 +6,8 @@ Domain resources (alert delivery and rules, forecasting backends) live in each d
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +20,15 @@ from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 from intentvision_dagster.catalog import MetricCatalog, load_catalog
+from intentvision_dagster.prometheus_export import (
+    RemoteWriteTarget,
+    Sample,
+    anomaly_samples,
+    forecast_samples,
+    parse_horizon,
+    publish,
+    tenant_targets,
+)
 from intentvision_dagster.warehouse import arrow_frame, table_exists, transaction, writer_intent
 
 
@@ -62,9 +72,28 @@ def _aligned_to_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.Dat
 
 class _ArrowPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context, table_slice: TableSlice, obj: pd.DataFrame, connection):
-        if not obj.empty and table_exists(connection, table_slice.table, table_slice.schema):
-            obj = _aligned_to_table(connection, f"{table_slice.schema}.{table_slice.table}", obj)
-        return super().handle_output(context, table_slice, obj, connection)
+        """Insert the frame (creating the table on first write) and record ``dagster/row_count``: the rows
+        the table holds now, all partitions; ``dagster/partition_row_count``: the rows this materialization
+        wrote (its partition, or its range's partitions). dagster-duckdb would set only one of the two,
+        which one depending on whether the run was a single-partition or a range run."""
+        table = f"{table_slice.schema}.{table_slice.table}"
+        exists = table_exists(connection, table_slice.table, table_slice.schema)
+        if not obj.empty:
+            if exists:
+                obj = _aligned_to_table(connection, table, obj)
+                connection.execute(f"insert into {table} select * from obj")
+            else:
+                connection.execute(f"create table {table} as select * from obj")
+                exists = True
+        stored = connection.execute(f"select count(*) from {table}").fetchone()[0] if exists else 0
+        columns = [dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in obj.dtypes.items()]
+        context.add_output_metadata(
+            {
+                "dagster/row_count": stored,
+                "dagster/partition_row_count": len(obj),
+                "dataframe_columns": dg.MetadataValue.table_schema(dg.TableSchema(columns=columns)),
+            }
+        )
 
     def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
@@ -123,3 +152,59 @@ class BreachThresholds(dg.ConfigurableResource):
 
     def threshold(self, tenant: str, metric: str) -> float | None:
         return None
+
+
+class PrometheusExport(dg.ConfigurableResource):
+    """Where forecasts and anomaly scores are remote-written after each run (off while ``remote_write_url``
+    is empty); the series and their PromQL are described in :mod:`~intentvision_dagster.prometheus_export`.
+
+    An export failure never fails the asset: it is logged, listed per tenant in the materialization's
+    metadata (``prometheus_export_failures``), and the next run writes fresh values.
+    """
+
+    remote_write_url: str = ""
+    username: str | None = None
+    password: str | None = None
+    bearer_token: str | None = None
+    timeout_seconds: float = 10.0
+    horizons: str = "1h,24h"
+    """Comma-separated forecast horizons to publish (``horizon`` label values), e.g. ``1h,24h,3d``."""
+    tenants_config: str = ""
+    """tenants.yaml, where a tenant may name its own endpoint (``prometheus_remote_write``)."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        for horizon in self.horizon_list():
+            parse_horizon(horizon)  # a bad horizon fails the run at start, naming the value
+
+    def horizon_list(self) -> list[str]:
+        return [part.strip() for part in self.horizons.split(",") if part.strip()]
+
+    def publish_forecasts(self, log, forecasts: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+        """Publish this run's forecasts (the frame holds only freshly fitted series)."""
+        return self._publish(log, lambda: forecast_samples(forecasts, self.horizon_list()))
+
+    def publish_anomalies(self, log, scored: Sequence[pd.DataFrame]) -> dict[str, dg.MetadataValue]:
+        """Publish the newest scores of the partitions scored in this run."""
+        return self._publish(log, lambda: [s for frame in scored for s in anomaly_samples(frame)])
+
+    def _publish(self, log, samples: Callable[[], list[Sample]]) -> dict[str, dg.MetadataValue]:
+        own = tenant_targets(Path(self.tenants_config)) if self.tenants_config else {}
+        default = (
+            RemoteWriteTarget(
+                url=self.remote_write_url,
+                headers={"Authorization": f"Bearer {self.bearer_token}"} if self.bearer_token else {},
+                auth=(self.username, self.password or "") if self.username else None,
+                timeout_seconds=self.timeout_seconds,
+            )
+            if self.remote_write_url
+            else None
+        )
+        if default is None and not own:
+            return {}
+        written, failures = publish(own, default, samples(), at_ms=int(time.time() * 1000))
+        for tenant, reason in failures.items():
+            log.warning(f"Prometheus export of tenant {tenant} failed; the next run writes again: {reason}")
+        return {
+            "prometheus_samples_written": written,
+            "prometheus_export_failures": dg.MetadataValue.json(failures),
+        }

@@ -23,6 +23,8 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DAGSTER_UI_URL = "http://127.0.0.1:3000"
 NIXTLA_KEY_ENV = "NIXTLA_API_KEY"
 NIXTLA_BASE_URL_ENV = "INTENTVISION_NIXTLA_BASE_URL"
+REMOTE_WRITE_PASSWORD_ENV = "INTENTVISION_PROMETHEUS_REMOTE_WRITE_PASSWORD"
+REMOTE_WRITE_TOKEN_ENV = "INTENTVISION_PROMETHEUS_REMOTE_WRITE_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,13 @@ class Settings:
     reselect_days: float = 7.0
     max_partition_points: int = 10_000_000
     tenant_points_per_run: int = 50_000_000
+    remote_write_url: str = ""
+    remote_write_username: str | None = None
+    remote_write_password_set: bool = False
+    remote_write_token_set: bool = False
+    remote_write_timeout: float = 10.0
+    export_horizons: str = "1h,24h"
+    asset_owners: tuple[str, ...] = ("team:intentvision",)
 
     @property
     def api_dir(self) -> Path:
@@ -131,6 +140,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         tenant_rules_dir=Path(env.get("INTENTVISION_TENANT_RULES") or ASSETS_DIR / "tenant_rules"),
         dagster_ui_url=env.get("INTENTVISION_DAGSTER_UI_URL") or DEFAULT_DAGSTER_UI_URL,
+        # Forecasts and anomaly scores are remote-written to Prometheus only when a URL is set.
+        remote_write_url=env.get("INTENTVISION_PROMETHEUS_REMOTE_WRITE_URL") or "",
+        remote_write_username=env.get("INTENTVISION_PROMETHEUS_REMOTE_WRITE_USERNAME") or None,
+        remote_write_password_set=bool(env.get(REMOTE_WRITE_PASSWORD_ENV)),
+        remote_write_token_set=bool(env.get(REMOTE_WRITE_TOKEN_ENV)),
+        remote_write_timeout=float(env.get("INTENTVISION_PROMETHEUS_REMOTE_WRITE_TIMEOUT") or 10.0),
+        export_horizons=env.get("INTENTVISION_PROMETHEUS_EXPORT_HORIZONS") or "1h,24h",
+        # Shown as the assets' owners in the Dagster UI: team:<name> or e-mail addresses, comma-separated.
+        asset_owners=tuple(
+            owner.strip()
+            for owner in (env.get("INTENTVISION_ASSET_OWNERS") or "team:intentvision").split(",")
+            if owner.strip()
+        ),
     )
 
 

@@ -59,3 +59,27 @@ def test_nightly_schedule_requests_ranges_from_the_instance(tmp_path):
     [request] = result.run_requests
     assert request.tags["dagster/asset_partition_range_start"] == "acme/a"
     assert request.tags["dagster/asset_partition_range_end"] == "globex/c"
+
+
+def test_assets_carry_descriptions_groups_kinds_and_owners(tmp_path):
+    graph = build_definitions(
+        settings_for(tmp_path, INTENTVISION_ASSET_OWNERS="team:sre, oncall@example.com")
+    ).resolve_asset_graph()
+    expected = {
+        "raw_series": ("ingest", {"duckdb", "pandas"}),
+        "validated_series": ("quality", {"duckdb", "pandas"}),
+        "anomalies": ("anomalies", {"duckdb", "pandas"}),
+        "forecast_accuracy": ("forecasting", {"duckdb", "statsforecast", "utilsforecast"}),
+        "forecasts": ("forecasting", {"duckdb", "statsforecast"}),
+    }
+    for name, (group, kinds) in expected.items():
+        node = graph.get(dg.AssetKey(name))
+        owners = ["team:sre", "oncall@example.com"]
+        assert (node.group_name, node.kinds, node.owners) == (group, kinds, owners)
+        assert len(node.description or "") > 40
+    default = defs.resolve_asset_graph().get(dg.AssetKey("forecasts"))
+    assert default.owners == ["team:intentvision"]
+    graph = defs.resolve_asset_graph()
+    descriptions = {key.name: graph.get_check_spec(key).description for key in graph.asset_check_keys}
+    assert descriptions["freshness"].startswith("Each series' newest point is younger than")
+    assert all(descriptions.values())

@@ -147,3 +147,17 @@ def test_single_partition_runs_show_plots_and_severity_counts_in_metadata(demo_w
     assert anomaly_meta["plot"].value.startswith("![anomalies](data:image/png;base64,")
     assert anomaly_meta["points_critical"].value >= 3 and anomaly_meta["events"].value >= 1
     assert 'service="checkout"' in anomaly_meta["latest_events"].value
+
+
+def test_materializations_carry_the_table_and_partition_row_counts(demo_world):
+    keys = demo_world.keys[3:5]
+    [outcome] = run_pipeline(demo_world.defs, demo_world.instance, keys, one_run=True)
+    assert outcome.success
+    for asset in ("raw_series", "validated_series", "anomalies", "forecast_accuracy", "forecasts"):
+        records = demo_world.instance.fetch_materializations(dg.AssetKey(asset), limit=20).records
+        in_run = [r.asset_materialization.metadata for r in records if r.run_id == outcome.run_id]
+        assert len(in_run) == len(keys)
+        stored = read(demo_world, f"select tenant || '/' || metric as key from intentvision.{asset}")
+        for metadata in in_run:
+            assert metadata["dagster/row_count"].value == len(stored)
+            assert metadata["dagster/partition_row_count"].value == stored["key"].isin(keys).sum() > 0

@@ -27,8 +27,15 @@ DEFAULT_GROUP_WAIT = pd.Timedelta(0)
 DEFAULT_GROUP_INTERVAL = pd.Timedelta(minutes=5)
 DEFAULT_REPEAT_INTERVAL = pd.Timedelta(days=3)
 _ROUTE_FIELDS = ("group_by", "group_wait", "group_interval", "repeat_interval", "inhibit_rules")
-# holidays_country belongs to forecasting (calendar effects); accepted here so one tenants.yaml serves both.
-_TENANT_FIELDS = ("slack_channel", "channels", "holidays_country", *_ROUTE_FIELDS)
+# holidays_country belongs to forecasting (calendar effects) and prometheus_remote_write to the Prometheus
+# export; accepted here so one tenants.yaml serves all.
+_TENANT_FIELDS = (
+    "slack_channel",
+    "channels",
+    "holidays_country",
+    "prometheus_remote_write",
+    *_ROUTE_FIELDS,
+)
 # A channel name as typed in Slack ("#acme-alerts") or a channel id ("C0123ABCD").
 _CHANNEL_PATTERN = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$")
 

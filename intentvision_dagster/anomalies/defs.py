@@ -13,7 +13,7 @@ from intentvision_dagster.frequency import sampling_freq, season_lengths
 from intentvision_dagster.isolation import each_partition
 from intentvision_dagster.partitions import keep_failed_partitions, series_asset
 from intentvision_dagster.plotting import png_markdown
-from intentvision_dagster.resources import ProjectConfig
+from intentvision_dagster.resources import ProjectConfig, PrometheusExport
 from intentvision_dagster.series import counter_increase
 from intentvision_dagster.severity import SEVERITIES
 
@@ -43,6 +43,7 @@ def anomalies(
     validated_series: pd.DataFrame,
     project: ProjectConfig,
     warehouse: DuckDBResource,
+    prometheus: PrometheusExport,
 ) -> pd.DataFrame:
     """Score, flag, severity, detector, reason and event id for every validated point.
 
@@ -70,6 +71,7 @@ def anomalies(
             f"points_{severity}": int((scored["severity"] == severity).sum())
             for severity in FLAGGED_SEVERITIES
         },
+        **prometheus.publish_anomalies(context.log, list(done.results.values())),
     }
     # A range run shares one metadata entry across its partitions (and tenants): series-level detail only for
     # a single-partition run.

@@ -29,7 +29,7 @@ from intentvision_dagster.isolation import each_partition
 from intentvision_dagster.names import partition_key
 from intentvision_dagster.partitions import keep_failed_partitions, series_asset, stored_rows
 from intentvision_dagster.plotting import png_markdown
-from intentvision_dagster.resources import BreachThresholds, ProjectConfig
+from intentvision_dagster.resources import BreachThresholds, ProjectConfig, PrometheusExport
 
 IDENTITY = ["unique_id", "tenant", "metric", "labels"]
 LEVELS = (80, 95)
@@ -216,6 +216,7 @@ def forecasts(
     forecasting: ForecastingConfig,
     alert_rules: BreachThresholds,
     warehouse: DuckDBResource,
+    prometheus: PrometheusExport,
 ) -> pd.DataFrame:
     """Point forecasts with calibrated 80/95% intervals over each metric's horizon, clipped to its bounds.
 
@@ -289,6 +290,7 @@ def forecasts(
         "models": dg.MetadataValue.json({str(k): int(v) for k, v in models.items()}),
         "low_confidence_series": int(result.drop_duplicates("unique_id")["low_confidence"].sum()),
         **skipped,
+        **prometheus.publish_forecasts(context.log, result[result["unique_id"].isin(fitted["unique_id"])]),
     }
     # A range run shares one metadata entry across its partitions: only a single-partition run gets the plot,
     # so no partition's page shows another tenant's series. Every partition's PNG is in the reports folder.

@@ -10,11 +10,24 @@ import pandas as pd
 
 from intentvision_dagster.ingest.prometheus_pull import load_sources, pull_source
 from intentvision_dagster.jobs import PIPELINE_JOB_NAME, landing_run_requests
-from intentvision_dagster.landing import read_landed_many, remove_stale_tmp, unseen_batches
+from intentvision_dagster.landing import (
+    LandedBatch,
+    cursor_covers,
+    cursor_of,
+    list_batches,
+    read_landed_many,
+    remove_stale_tmp,
+    unseen_batches,
+)
 from intentvision_dagster.names import partition_key, split_partition_key
 from intentvision_dagster.partitions import series_asset, series_partitions
 from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import SERIES_COLUMNS
+
+READ_BATCHES = "landed_batches"
+"""``raw_series`` metadata: a landing cursor of the batches the materialization read."""
+MAX_SEEN_IN_METADATA = 200
+"""Recent batch ids kept in that cursor; a busier partition's older recent batches count as unread."""
 
 
 @series_asset(
@@ -23,16 +36,50 @@ from intentvision_dagster.series import SERIES_COLUMNS
 def raw_series(context: dg.AssetExecutionContext, project: ProjectConfig) -> pd.DataFrame:
     """Every landed point of the partition's series, merged across batches; the newest batch wins."""
     landing = Path(project.landing_dir)
-    frame = read_landed_many(landing, [split_partition_key(key) for key in context.partition_keys])
+    keys = [split_partition_key(key) for key in context.partition_keys]
+    wanted = set(keys)
+    # Listed before reading, so every batch listed is read: the landing sensor skips these batches when it
+    # starts without a cursor (the first `make ui` after `make demo` or `intentvision run`).
+    listed = [
+        batch
+        for batch in list_batches(landing, tenants={tenant for tenant, _ in keys})
+        if any((batch.tenant, metric) in wanted for metric in batch.metrics)
+    ]
+    frame = read_landed_many(landing, keys)
     context.add_output_metadata(
         {
             "series": int(frame["unique_id"].nunique()),
             "points": len(frame),
             "first_ds": str(frame["ds"].min()) if len(frame) else "",
             "last_ds": str(frame["ds"].max()) if len(frame) else "",
+            READ_BATCHES: dg.MetadataValue.json(
+                cursor_of((batch.batch_id for batch in listed), max_seen=MAX_SEEN_IN_METADATA)
+            ),
         }
     )
     return frame[SERIES_COLUMNS]
+
+
+def already_read(instance: dg.DagsterInstance, batches: list[LandedBatch]) -> set[str]:
+    """The ids of the batches that the latest ``raw_series`` materialization of every partition they touch
+    has read (its ``landed_batches`` metadata): data a run outside the daemon (``make demo``,
+    ``intentvision run``) processed already."""
+    read_by: dict[str, dict] = {}
+
+    def cursor(key: str) -> dict:
+        if key not in read_by:
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_series"), asset_partitions=[key]), limit=1
+            ).records
+            entry = records[0].asset_materialization.metadata.get(READ_BATCHES) if records else None
+            read_by[key] = entry.value if entry is not None else {}
+        return read_by[key]
+
+    return {
+        batch.batch_id
+        for batch in batches
+        if all(cursor_covers(cursor(partition_key(batch.tenant, m)), batch.batch_id) for m in batch.metrics)
+    }
 
 
 @dg.sensor(
@@ -53,6 +100,9 @@ def landing_sensor(
         context.log.warning(f"removed a half-written batch left by a crashed writer: {leftover.name}")
     state = json.loads(context.cursor or "{}")
     batches, cursor = unseen_batches(landing, state)
+    if not context.cursor:  # a first tick: batches that runs outside the daemon processed are not new
+        done = already_read(context.instance, batches)
+        batches = [batch for batch in batches if batch.batch_id not in done]
     touched = {partition_key(b.tenant, metric) for b in batches for metric in b.metrics}
     touched |= set(state.get("pending", []))
     if not touched:

@@ -16,7 +16,14 @@ from intentvision_dagster.series import SERIES_COLUMNS
 from intentvision_dagster.warehouse import SCHEMA, transaction
 
 QUARANTINE_TABLE = f"{SCHEMA}.quarantine"
-EXPECTATIONS = ("completeness", "freshness", "value_range", "not_null")
+EXPECTATIONS = {
+    "completeness": "Each series misses at most the metric's max_gap_ratio of its sampling steps "
+    "(assets/metrics.yaml).",
+    "freshness": "Each series' newest point is younger than the metric's max_staleness.",
+    "value_range": "Every value lies within the metric's min and max (when the catalog sets them).",
+    "not_null": "No validated point lacks a timestamp or value.",
+}
+"""The Great Expectations suite run on each partition of ``validated_series``: name -> what it checks."""
 
 
 def replace_quarantine(conn, keys: list[str], quarantined: pd.DataFrame) -> None:
@@ -95,8 +102,10 @@ def validated_series(
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec(name, asset="validated_series", partitions_def=series_partitions)
-        for name in EXPECTATIONS
+        dg.AssetCheckSpec(
+            name, asset="validated_series", partitions_def=series_partitions, description=description
+        )
+        for name, description in EXPECTATIONS.items()
     ],
 )
 def validated_series_expectations(

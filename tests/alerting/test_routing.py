@@ -42,7 +42,8 @@ def test_shipped_tenants_load() -> None:
         (
             "tenants:\n  acme: {slack_channel: '#a', email: x@y}\n",
             "tenants.yaml: tenant 'acme': unknown field 'email', expected one of slack_channel, channels, "
-            "holidays_country, group_by, group_wait, group_interval, repeat_interval, inhibit_rules",
+            "holidays_country, prometheus_remote_write, group_by, group_wait, group_interval, "
+            "repeat_interval, inhibit_rules",
         ),
         (
             "tenants:\n  Acme: {slack_channel: '#a'}\n",

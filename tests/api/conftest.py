@@ -8,13 +8,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cramjam
 import duckdb
 import httpx
 import pytest
 
 from intentvision_dagster.api.registry import Registry
-from intentvision_dagster.api.remote_write_pb2 import WriteRequest
 from intentvision_dagster.definitions import build_definitions
 from intentvision_dagster.landing import list_batches
 from intentvision_dagster.runs import tick_alert_sensor
@@ -113,18 +111,6 @@ def json_body(metric: str = "node_cpu", labels: dict | None = None, points: list
             }
         ]
     }
-
-
-def remote_write_body(series: list[tuple[dict[str, str], list[tuple[float, int]]]]) -> bytes:
-    """Snappy-compressed WriteRequest of ``(labels incl. __name__, [(value, timestamp_ms)])``."""
-    request = WriteRequest()
-    for labels, samples in series:
-        ts = request.timeseries.add()
-        for name, value in labels.items():
-            ts.labels.add(name=name, value=value)
-        for value, stamp in samples:
-            ts.samples.add(value=value, timestamp=stamp)
-    return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
 
 
 def post_remote_write(api: Api, body: bytes, headers: dict, **params) -> httpx.Response:

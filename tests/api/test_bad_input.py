@@ -15,6 +15,7 @@ import cramjam
 import httpx
 import pytest
 
+from intentvision_dagster.remote_write import write_request_body
 from tests.api.conftest import (
     MAX_BODY_BYTES,
     MAX_POINTS,
@@ -22,7 +23,6 @@ from tests.api.conftest import (
     json_body,
     now_s,
     post_remote_write,
-    remote_write_body,
 )
 
 DAY_S = 86_400
@@ -58,7 +58,7 @@ def _points(*points: dict) -> Callable[[], dict]:
 
 def _rw(series_fn: Callable[[], list]) -> Callable[[], dict]:
     return lambda: {
-        "content": remote_write_body(series_fn()),
+        "content": write_request_body(series_fn()),
         "headers": {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf"},
     }
 
@@ -442,7 +442,7 @@ CASES = [
         "rw-version-2",
         "/api/v1/write",
         lambda: {
-            "content": remote_write_body([({"__name__": "up"}, [(1.0, _ms(5))])]),
+            "content": write_request_body([({"__name__": "up"}, [(1.0, _ms(5))])]),
             "headers": {
                 "Content-Encoding": "snappy",
                 "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
@@ -695,7 +695,7 @@ def test_remote_write_skips_staleness_markers_and_keeps_other_nan_for_quarantine
     import struct
 
     stale = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
-    body = remote_write_body(
+    body = write_request_body(
         [
             (
                 {"__name__": "rpc_latency_seconds", "quantile": "0.5"},

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from intentvision_dagster.landing import list_batches
-from tests.api.conftest import make_api_home, now_s, remote_write_body
+from intentvision_dagster.remote_write import write_request_body
+from tests.api.conftest import make_api_home, now_s
 from tests.support.api_server import free_port, start_api_process, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ class Sender(threading.Thread):
                         }
                         response = client.post(f"{self.url}/v1/ingest", headers=headers, json=body)
                     else:
-                        content = remote_write_body(
+                        content = write_request_body(
                             [
                                 (
                                     {"__name__": "durability_probe", "req": request_id},

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.api.conftest import remote_write_body
+from intentvision_dagster.remote_write import write_request_body
 from tests.support.api_server import free_port, start_api_process, wait_healthy
 from tests.test_e2e_dagster import BIN, dagster_services, graphql, raise_if_location_failed, wait_for
 
@@ -55,7 +55,7 @@ def test_an_acknowledged_remote_write_becomes_a_successful_run_within_30_s(dagst
         end = pd.Timestamp.now(tz="UTC").floor("h")
         stamps = [int(t.timestamp() * 1000) for t in pd.date_range(end=end, periods=96, freq="h")]
         values = 40 + 10 * np.sin(np.arange(96) * 2 * np.pi / 24)
-        body = remote_write_body(
+        body = write_request_body(
             [
                 (
                     {"__name__": "node_cpu_utilization_percent", "host": "web-1"},

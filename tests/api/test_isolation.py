@@ -12,7 +12,8 @@ import pytest
 
 from intentvision_dagster.definitions import build_definitions
 from intentvision_dagster.landing import read_landed_many
-from tests.api.conftest import Api, json_body, make_api_home, now_s, remote_write_body
+from intentvision_dagster.remote_write import write_request_body
+from tests.api.conftest import Api, json_body, make_api_home, now_s
 from tests.support.api_server import api_in_thread
 
 TENANTS = ("acme", "globex")
@@ -26,7 +27,7 @@ def _request(api: Api, endpoint: str, attacker: str) -> dict:
     if endpoint == "json":
         return {"method": "POST", "url": "/v1/ingest", "json": json_body(metric="iso_probe"), "key": key}
     if endpoint == "remote_write":
-        body = remote_write_body([({"__name__": "iso_probe", "job": "x"}, [(1.0, (now_s() - 5) * 1000)])])
+        body = write_request_body([({"__name__": "iso_probe", "job": "x"}, [(1.0, (now_s() - 5) * 1000)])])
         return {
             "method": "POST",
             "url": "/api/v1/write",

@@ -3,8 +3,6 @@ and the Prometheus pull sensor reads the same server with query_range."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from intentvision_dagster.landing import MULTI_METRIC_FILE, list_batches, read_l
 from intentvision_dagster.runs import run_pipeline
 from tests.api.conftest import Api, make_api_home
 from tests.support.api_server import api_in_thread, free_port
+from tests.support.prometheus_server import prometheus_server
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +25,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def prometheus_world(tmp_path_factory) -> Iterator[tuple[Api, str, Path]]:
     """Our API (tenant acme) and a Prometheus that scrapes itself every second and remote-writes to it."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus not installed: run `make prometheus-server` (Debian package; CI does)")
     root = tmp_path_factory.mktemp("prometheus")
     settings, registry, keys = make_api_home(root / "home", api_rate_limit=10_000.0)
+    port = free_port()
     with api_in_thread(settings) as url:
-        port = free_port()
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [
@@ -47,24 +43,8 @@ def prometheus_world(tmp_path_factory) -> Iterator[tuple[Api, str, Path]]:
                 }
             ],
         }
-        (root / "prometheus.yml").write_text(yaml.safe_dump(config))
-        log = (root / "prometheus.log").open("w")
-        server = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={root / 'prometheus.yml'}",
-                f"--storage.tsdb.path={root / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield Api(url, settings, registry, keys), f"http://127.0.0.1:{port}", root
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
+        with prometheus_server(root, config, port=port) as prometheus_url:
+            yield Api(url, settings, registry, keys), prometheus_url, root
 
 
 def _landed_up_points(api: Api) -> int:

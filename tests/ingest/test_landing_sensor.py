@@ -9,7 +9,7 @@ import pytest
 from dagster._core.utils import make_new_run_id
 
 from intentvision_dagster.definitions import build_definitions
-from intentvision_dagster.runs import ingest_file
+from intentvision_dagster.runs import ingest_file, register_partitions, run_pipeline
 from tests.conftest import settings_for
 
 CSV = """timestamp,metric,labels,value
@@ -147,3 +147,38 @@ def test_a_tenant_with_full_queue_waits_without_holding_back_another_tenant(land
         [request] = later.run_requests
         assert request.tags["intentvision/tenant"] == "acme"
         assert json.loads(later.cursor)["pending"] == []
+
+
+def test_a_first_tick_after_a_demo_like_run_requests_only_data_that_run_did_not_read(tmp_path):
+    """`make demo` (or `intentvision run`) processes landed batches outside the daemon; the daemon's landing
+    sensor then starts with an empty cursor. It must not run those partitions again, but must run data
+    landed after them."""
+    settings = settings_for(tmp_path / "home")
+    defs = build_definitions(settings)
+    source = tmp_path / "metrics.csv"
+    source.write_text(CSV)
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    with dg.instance_for_test() as instance:
+        processed = ingest_file(source, "acme", settings)
+        keys = register_partitions(instance, [processed])
+        assert all(outcome.success for outcome in run_pipeline(defs, instance, keys))
+        [record] = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey("raw_series"), asset_partitions=["acme/node_cpu_utilization_percent"]
+            ),
+            limit=1,
+        ).records
+        metadata = record.asset_materialization.metadata
+        assert metadata["landed_batches"].value == {
+            "newest": processed.batch_id,
+            "seen": [processed.batch_id],
+        }
+
+        first = _tick(sensor, instance, defs)
+        assert isinstance(first, dg.SkipReason) and first.skip_message == "no new landed batches"
+
+        later = ingest_file(source, "globex", settings)
+        restarted = _tick(sensor, instance, defs)  # a daemon reset: empty cursor again
+        [request] = restarted.run_requests
+        assert request.tags["intentvision/tenant"] == "globex"
+        assert json.loads(restarted.cursor)["seen"] == [processed.batch_id, later.batch_id]

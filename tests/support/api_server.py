@@ -25,18 +25,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_healthy(base_url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+def wait_healthy(
+    base_url: str,
+    timeout: float = 30.0,
+    process: subprocess.Popen | None = None,
+    path: str = "/healthz",
+    what: str = "the API",
+) -> None:
+    """Wait until ``base_url + path`` answers 200 (the API's health check by default)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the API process exited with {process.returncode}")
+            raise RuntimeError(f"{what} process exited with {process.returncode}")
         try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{base_url}{path}", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"the API at {base_url} did not become healthy in {timeout} s")
+    raise TimeoutError(f"{what} at {base_url} did not become healthy in {timeout} s")
 
 
 @contextmanager

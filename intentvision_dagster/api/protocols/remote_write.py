@@ -7,7 +7,7 @@ import struct
 from google.protobuf.message import DecodeError
 
 from intentvision_dagster.api.protocols.columns import ColumnBuilder, Columns, Limits, PayloadError
-from intentvision_dagster.api.remote_write_pb2 import WriteRequest
+from intentvision_dagster.remote_write_pb2 import WriteRequest
 
 PROMETHEUS_STALE_NAN = 0x7FF0000000000002
 """The NaN bit pattern Prometheus writes as a staleness marker: the series ended, not a sample."""
