@@ -9,9 +9,12 @@ One tick (:func:`dispatch`) at an explicit ``now``:
    (or escalated) since the last one, at most every ``group_interval``; a reminder after ``repeat_interval``;
    and a resolve message when every alert the group last notified has resolved.
 
-A notification is written as ``pending`` with a deterministic id in the same transaction that records it as
-the group's latest, *before* anything is sent (:mod:`intentvision_dagster.alerting.delivery` sends it), so a
-tick that dies half-way and repeats finds the notification already queued and never queues it twice.
+A group's notifications from its first to its resolve are one *incident*, whose id is its first
+notification's: the first is posted, every later one edits that message and replies in its thread
+(``incident_id`` on each notification; what changed since the last one is in the payload's ``changes``). A
+notification is written as ``pending`` with a deterministic id in the same transaction that records it as the
+group's latest, *before* anything is sent (:mod:`intentvision_dagster.alerting.delivery` sends it), so a tick
+that dies half-way and repeats finds the notification already queued and never queues it twice.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ NOTIFICATION_COLUMNS = [
     "channel_id",
     "ts",
     "last_error",
+    "incident_id",
+    "action",
+    "thread_ts",
 ]
 _DDL = f"""
 create schema if not exists {SCHEMA};
@@ -70,6 +76,7 @@ create table if not exists {GROUPS} (
     notifications integer not null default 0,
     state varchar not null default 'active'
 );
+alter table {GROUPS} add column if not exists incident_id varchar;
 create table if not exists {NOTIFICATIONS} (
     id varchar primary key,
     group_id varchar not null,
@@ -90,6 +97,9 @@ create table if not exists {NOTIFICATIONS} (
     ts varchar,
     last_error varchar
 );
+alter table {NOTIFICATIONS} add column if not exists incident_id varchar;
+alter table {NOTIFICATIONS} add column if not exists action varchar;
+alter table {NOTIFICATIONS} add column if not exists thread_ts varchar;
 """
 
 
@@ -213,7 +223,7 @@ def _open_group(
         insert into {GROUPS} (group_id, tenant, channel, group_labels, created_at, notifications)
         values (?, ?, ?, ?, ?, ?)
         on conflict (group_id) do update set created_at = excluded.created_at, last_notified_at = null,
-                                             last_firing = '[]', state = 'active'
+                                             last_firing = '[]', state = 'active', incident_id = null
         """,
         [group_id, group["tenant"], group["channel"], group["group_labels"], now, group["notifications"]],
     )
@@ -300,6 +310,8 @@ def _queue(
     """Record the notification (pending) and the group's new notified state in one transaction."""
     sequence = int(group["notifications"]) + 1
     notification_id = _digest(group["group_id"], sequence)
+    ongoing = not pd.isna(group["last_notified_at"]) and isinstance(group.get("incident_id"), str)
+    incident_id = group["incident_id"] if ongoing else notification_id
     resolved_alerts = log.alerts_by_id(conn, resolved).to_dict("records") if resolved else []
     payload = {
         "kind": kind,
@@ -315,13 +327,14 @@ def _queue(
         ],
         "resolved": [_payload_alert(alert, ui_url, "resolved") for alert in resolved_alerts],
     }
+    payload["changes"] = _changes(payload, json.loads(group["last_firing"])) if ongoing else []
     firing = sorted([alert["id"], alert["severity"]] for alert in group_alerts)
     with transaction(conn):
         conn.execute(
             f"""
             insert into {NOTIFICATIONS} (id, group_id, tenant, channel, kind, alert_ids, resolved_ids,
-                                         payload, state, attempts, in_doubt, created_at)
-            values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, false, ?)
+                                         payload, state, attempts, in_doubt, created_at, incident_id)
+            values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, false, ?, ?)
             on conflict do nothing
             """,
             [
@@ -334,16 +347,40 @@ def _queue(
                 json.dumps(resolved),
                 json.dumps(payload, default=str),
                 now,
+                incident_id,
             ],
         )
         conn.execute(
             f"""
-            update {GROUPS} set last_notified_at = ?, last_firing = ?, notifications = ?,
+            update {GROUPS} set last_notified_at = ?, last_firing = ?, notifications = ?, incident_id = ?,
                                 state = case when ? = 'resolved' then 'resolved' else 'active' end
             where group_id = ?
             """,
-            [now, json.dumps(firing), sequence, kind, group["group_id"]],
+            [now, json.dumps(firing), sequence, incident_id, kind, group["group_id"]],
         )
+
+
+def _changes(payload: dict, last_firing: list[list[str]]) -> list[dict]:
+    """What an update says in the incident's thread: alerts that are new, changed severity, or resolved."""
+    before = {alert_id: severity for alert_id, severity in last_firing}
+    changes = []
+    for alert in payload["firing"]:
+        previous = before.get(alert["id"])
+        if previous == alert["severity"]:
+            continue
+        if previous is None:
+            change = "new"
+        elif SEVERITY_RANK.get(alert["severity"], 0) > SEVERITY_RANK.get(previous, 0):
+            change = "escalated"
+        else:
+            change = "de-escalated"
+        changes.append({**_change_of(alert), "change": change, "previous_severity": previous})
+    changes += [{**_change_of(alert), "change": "resolved"} for alert in payload["resolved"]]
+    return changes
+
+
+def _change_of(alert: dict) -> dict:
+    return {key: alert[key] for key in ("id", "series", "severity", "summary")}
 
 
 def list_notifications(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> pd.DataFrame:

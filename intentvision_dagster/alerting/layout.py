@@ -98,3 +98,31 @@ def notification_blocks(payload: Mapping[str, Any]) -> tuple[str, list[dict[str,
     )
     text = f"{header}: " + "; ".join(str(alert["summary"]) for alert in listed)
     return _clip(_escape(text), _TEXT_LIMIT), blocks
+
+
+def thread_reply(payload: Mapping[str, Any]) -> str:
+    """The reply an update posts in its incident's thread: what changed since the last message."""
+    changes = payload.get("changes") or []
+    if not changes:
+        return f":repeat: still firing: {len(payload['firing'])} alert{'s' * (len(payload['firing']) != 1)}"
+    lines = []
+    for change in changes[:MAX_LISTED_ALERTS]:
+        severity = change["severity"]
+        moved = f"{change['previous_severity']} → {severity}" if change.get("previous_severity") else severity
+        emoji = (
+            ":white_check_mark:" if change["change"] == "resolved" else SEVERITY_EMOJI.get(severity, ":bell:")
+        )
+        lines.append(
+            f"{emoji} {change['change']} ({moved}): "
+            f"{_escape(str(change['series']))}: {_escape(str(change['summary']))}"
+        )
+    if len(changes) > MAX_LISTED_ALERTS:
+        lines.append(f"… and {len(changes) - MAX_LISTED_ALERTS} more changes")
+    return _clip("\n".join(lines), _TEXT_LIMIT)
+
+
+def earlier_message_block(permalink: str | None, channel: str | None) -> dict[str, Any]:
+    """A context line linking the message that announced these alerts before (e.g. in another channel)."""
+    where = f"in {_escape(channel)}" if channel else "elsewhere"
+    text = f"<{permalink}|Earlier message {where}>" if permalink else f"Earlier message {where}"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f":link: {text}"}]}
