@@ -136,10 +136,11 @@ class SlackNotifier:
                 if error.response.get("error") not in MESSAGE_GONE:
                     raise
             else:
+                later: IncidentMessage | None = notification.get("later")
                 reply = self.client.chat_postMessage(
                     channel=message.channel_id,
                     thread_ts=message.ts,
-                    text=thread_reply(payload),
+                    text=thread_reply(payload, self._permalink(later) if later else None),
                     metadata=metadata,
                 )
                 return Delivered(f"slack:{channel}", reply.get("channel"), reply.get("ts"), message.ts)
@@ -213,21 +214,18 @@ class OutboxNotifier:
         record = {
             key: json_safe(value)
             for key, value in notification.items()
-            if key not in ("payload", "message", "earlier")
+            if key not in ("payload", "message", "earlier", "later")
         }
         record["payload"] = json.loads(notification["payload"])
         message: IncidentMessage | None = notification.get("message")
-        earlier: IncidentMessage | None = notification.get("earlier")
         if message is not None:
             record |= {"action": "update", "thread_ts": message.ts, "reply": thread_reply(record["payload"])}
         else:
             record["action"] = "post"
-            if earlier is not None:
-                record["earlier"] = {
-                    "channel": earlier.channel,
-                    "channel_id": earlier.channel_id,
-                    "ts": earlier.ts,
-                }
+        for link in ("earlier", "later"):
+            linked: IncidentMessage | None = notification.get(link)
+            if linked is not None:
+                record[link] = {"channel": linked.channel, "channel_id": linked.channel_id, "ts": linked.ts}
         with self.path.open("a", encoding="utf-8") as outbox:
             outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
             outbox.flush()
@@ -307,18 +305,27 @@ def _incident(notification: Mapping[str, Any]) -> str | None:
 
 
 def _with_messages(conn: duckdb.DuckDBPyConnection, notification: dict[str, Any]) -> dict[str, Any]:
-    """The notification plus its incident's message (to edit) or, for a first post, the earlier message of
-    another incident that announced its alerts (to link)."""
+    """The notification plus its incident's message (to edit), and the other incidents' messages to link:
+    for a first post, the ``earlier`` one that announced its alerts; for an update whose alerts moved to
+    another group, the ``later`` one that announces them now."""
     incident_id = _incident(notification)
     if incident_id is None:
-        return {**notification, "message": None, "earlier": None}
+        return {**notification, "message": None, "earlier": None, "later": None}
     message = log.incident_messages(conn, [incident_id]).get(incident_id)
-    earlier = None
     if message is None:
-        others = log.earlier_incidents(conn, json.loads(notification["alert_ids"]), incident_id)
-        found = log.incident_messages(conn, others)
-        earlier = next((found[other] for other in others if other in found), None)
-    return {**notification, "message": message, "earlier": earlier}
+        alert_ids = json.loads(notification["alert_ids"])
+    else:
+        changes = json.loads(notification["payload"]).get("changes") or []
+        alert_ids = [change["id"] for change in changes if change.get("moved_to")]
+    others = log.other_incidents(conn, alert_ids, incident_id)
+    found = log.incident_messages(conn, others)
+    linked = next((found[other] for other in others if other in found), None)
+    return {
+        **notification,
+        "message": message,
+        "earlier": linked if message is None else None,
+        "later": linked if message is not None else None,
+    }
 
 
 def _mark_failed(
@@ -346,7 +353,8 @@ def deliver_notifications(
     in_doubt_grace: pd.Timedelta = IN_DOUBT_GRACE,
 ) -> DeliveryReport:
     """Send every pending or retryable notification (or only the ``only`` ids), oldest first, recording each
-    outcome as soon as it is known.
+    outcome as soon as it is known. A notification whose incident has an earlier one not sent yet waits for
+    it (so an old update never overwrites a newer one).
 
     An in-doubt notification not found where it would have landed is posted again only once
     ``in_doubt_grace`` has passed since its last attempt, so a slow answer gets time to show up first.
@@ -367,7 +375,16 @@ def deliver_notifications(
     queue = queue[
         (queue["state"] == "pending") | ((queue["state"] == "failed") & (queue["attempts"] < max_attempts))
     ]
+    # Of notifications queued together, incidents' first posts go before updates, so an update can link to
+    # the message its alerts moved to.
+    queue = queue.assign(_update=queue["incident_id"].ne(queue["id"]) & queue["incident_id"].notna())
+    queue = queue.sort_values(["created_at", "_update"], kind="stable").drop(columns="_update")
+    waiting: set[str] = set()  # incidents whose earlier notification is not sent: later ones keep their order
     for row in queue.to_dict("records"):
+        incident_id = _incident(row)
+        if incident_id is not None and incident_id in waiting:
+            report.deferred += 1
+            continue
         notification = _with_messages(conn, row)
         label = (
             f"notification {notification['id']} ({notification['kind']}, group {notification['group_id']})"
@@ -381,6 +398,7 @@ def deliver_notifications(
                     continue
                 if _too_recent(notification["attempted_at"], moment, in_doubt_grace):
                     report.deferred += 1  # its answer may still be on the way: look again next pass
+                    waiting.add(incident_id)
                     continue
             _set(
                 conn,
@@ -400,4 +418,5 @@ def deliver_notifications(
         _mark_failed(conn, notification, failure, in_doubt, moment)
         report.failed += 1
         report.errors.append(f"{label}: {failure}")
+        waiting.add(incident_id)
     return report

@@ -39,6 +39,9 @@ from intentvision_dagster.severity import SEVERITY_RANK
 from intentvision_dagster.warehouse import SCHEMA, transaction
 
 GROUPS = f"{SCHEMA}.alert_groups"
+MOVED = "moved"
+"""Severity recorded in a group's ``last_firing`` for an alert it announced that now belongs to another
+group (e.g. escalated to critical, routed to another channel): the group said so once, resolves it later."""
 NOTIFICATIONS = f"{SCHEMA}.alert_notifications"
 NOTIFICATION_COLUMNS = [
     "id",
@@ -236,16 +239,22 @@ def _pending_groups(conn: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _decide(
-    group: dict, firing: list[tuple[str, str]], resolved: list[str], route: TenantRoute, now: pd.Timestamp
+    group: dict,
+    firing: list[tuple[str, str]],
+    resolved: list[str],
+    route: TenantRoute,
+    now: pd.Timestamp,
+    moved: bool = False,
 ) -> str | None:
-    """Which notification a group needs now: 'firing', 'resolved' or None (Alertmanager's flush rules)."""
+    """Which notification a group needs now: 'firing', 'resolved' or None (Alertmanager's flush rules; an
+    alert that moved to another group, e.g. escalated to another channel, is an update like one joining)."""
     last = group["last_notified_at"]
     if pd.isna(last):
         return "firing" if firing and now >= group["created_at"] + route.group_wait else None
     notified = {tuple(item) for item in json.loads(group["last_firing"])}
     if now < last + route.group_interval:
         return None
-    if firing and not set(firing) <= notified:
+    if (firing and not set(firing) <= notified) or moved:
         return "firing"
     if not firing and resolved:
         return "resolved"
@@ -277,6 +286,7 @@ def dispatch(
         ).fetchall()
     )
     active = {group_id for group_id, group in groups.items() if group["state"] == "active"}
+    grouped = {alert["id"]: alert for group_alerts in members.values() for alert in group_alerts}
     for group_id in sorted(set(members) | active):
         group_alerts = members.get(group_id, [])
         group = groups.get(group_id)
@@ -285,15 +295,21 @@ def dispatch(
         if group_id in busy:
             continue  # its last notification is not delivered yet; decide again after it is
         firing = sorted((alert["id"], alert["severity"]) for alert in group_alerts)
-        notified_ids = [alert_id for alert_id, _ in json.loads(group["last_firing"])]
+        notified = json.loads(group["last_firing"])
+        notified_ids = [alert_id for alert_id, _ in notified]
         resolved = [alert_id for alert_id in notified_ids if states.get(alert_id) == "resolved"]
+        moved = [
+            grouped[alert_id]
+            for alert_id, severity in notified
+            if severity != MOVED and alert_id in grouped and grouped[alert_id]["group_id"] != group_id
+        ]
         route = routing.route(group["tenant"])
-        kind = _decide(group, firing, resolved, route, moment)
+        kind = _decide(group, firing, resolved, route, moment, moved=bool(moved))
         if kind is None:
             if not group_alerts and pd.isna(group["last_notified_at"]):
                 conn.execute(f"update {GROUPS} set state = 'resolved' where group_id = ?", [group_id])
             continue
-        _queue(conn, group, kind, group_alerts, resolved, ui_url, moment)
+        _queue(conn, group, kind, group_alerts, resolved, ui_url, moment, moved)
         report.queued += 1
     return report
 
@@ -306,8 +322,12 @@ def _queue(
     resolved: list[str],
     ui_url: str,
     now: pd.Timestamp,
+    moved: list[dict] | None = None,
 ) -> None:
-    """Record the notification (pending) and the group's new notified state in one transaction."""
+    """Record the notification (pending) and the group's new notified state in one transaction.
+
+    ``moved``: alerts the group announced that now belong to another group; the message lists them as
+    continued in that group's channel, and the group keeps them (as ``moved``) until they resolve."""
     sequence = int(group["notifications"]) + 1
     notification_id = _digest(group["group_id"], sequence)
     ongoing = not pd.isna(group["last_notified_at"]) and isinstance(group.get("incident_id"), str)
@@ -327,8 +347,16 @@ def _queue(
         ],
         "resolved": [_payload_alert(alert, ui_url, "resolved") for alert in resolved_alerts],
     }
-    payload["changes"] = _changes(payload, json.loads(group["last_firing"])) if ongoing else []
+    moved = moved or []
+    payload["firing"] += [
+        {**_payload_alert(alert, ui_url, MOVED), "moved_to": alert["_channel"]} for alert in moved
+    ]
+    notified = json.loads(group["last_firing"])
+    payload["changes"] = _changes(payload, notified) if ongoing else []
     firing = sorted([alert["id"], alert["severity"]] for alert in group_alerts)
+    current = {alert_id for alert_id, _ in firing}
+    away = {alert["id"] for alert in moved} | {i for i, severity in notified if severity == MOVED}
+    firing += sorted([alert_id, MOVED] for alert_id in away - current)
     with transaction(conn):
         conn.execute(
             f"""
@@ -362,19 +390,22 @@ def _queue(
 
 def _changes(payload: dict, last_firing: list[list[str]]) -> list[dict]:
     """What an update says in the incident's thread: alerts that are new, changed severity, or resolved."""
-    before = {alert_id: severity for alert_id, severity in last_firing}
+    before = {alert_id: severity for alert_id, severity in last_firing if severity != MOVED}
     changes = []
     for alert in payload["firing"]:
         previous = before.get(alert["id"])
-        if previous == alert["severity"]:
+        if previous == alert["severity"] and alert["status"] != MOVED:
             continue
         if previous is None:
             change = "new"
+        elif previous == alert["severity"]:
+            change = MOVED
         elif SEVERITY_RANK.get(alert["severity"], 0) > SEVERITY_RANK.get(previous, 0):
             change = "escalated"
         else:
             change = "de-escalated"
-        changes.append({**_change_of(alert), "change": change, "previous_severity": previous})
+        moved_to = {"moved_to": alert["moved_to"]} if alert["status"] == MOVED else {}
+        changes.append({**_change_of(alert), "change": change, "previous_severity": previous, **moved_to})
     changes += [{**_change_of(alert), "change": "resolved"} for alert in payload["resolved"]]
     return changes
 

@@ -35,7 +35,11 @@ def _worst(alerts: list[Mapping[str, Any]]) -> str:
 
 
 def _alert_blocks(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
-    marker = {"ended": " (already over)", "resolved": " :white_check_mark: resolved"}.get(alert["status"], "")
+    marker = {
+        "ended": " (already over)",
+        "resolved": " :white_check_mark: resolved",
+        "moved": f" :arrow_right: continued in {alert.get('moved_to')}",
+    }.get(alert["status"], "")
     text = (
         f"{SEVERITY_EMOJI.get(alert['severity'], ':bell:')} *{alert['severity']}* "
         f"<{alert['url']}|{_escape(str(alert['series']))}>{marker}\n{_escape(str(alert['summary']))}"
@@ -100,8 +104,9 @@ def notification_blocks(payload: Mapping[str, Any]) -> tuple[str, list[dict[str,
     return _clip(_escape(text), _TEXT_LIMIT), blocks
 
 
-def thread_reply(payload: Mapping[str, Any]) -> str:
-    """The reply an update posts in its incident's thread: what changed since the last message."""
+def thread_reply(payload: Mapping[str, Any], moved_link: str | None = None) -> str:
+    """The reply an update posts in its incident's thread: what changed since the last message
+    (``moved_link``: the message in the channel an alert moved to)."""
     changes = payload.get("changes") or []
     if not changes:
         return f":repeat: still firing: {len(payload['firing'])} alert{'s' * (len(payload['firing']) != 1)}"
@@ -112,8 +117,11 @@ def thread_reply(payload: Mapping[str, Any]) -> str:
         emoji = (
             ":white_check_mark:" if change["change"] == "resolved" else SEVERITY_EMOJI.get(severity, ":bell:")
         )
+        where = change.get("moved_to")
+        if where:
+            where = f", continued in <{moved_link}|{where}>" if moved_link else f", continued in {where}"
         lines.append(
-            f"{emoji} {change['change']} ({moved}): "
+            f"{emoji} {change['change']} ({moved}){where or ''}: "
             f"{_escape(str(change['series']))}: {_escape(str(change['summary']))}"
         )
     if len(changes) > MAX_LISTED_ALERTS:

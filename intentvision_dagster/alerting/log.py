@@ -361,9 +361,9 @@ def incident_messages(
     return {row[0]: IncidentMessage(*row) for row in rows}
 
 
-def earlier_incidents(conn: duckdb.DuckDBPyConnection, alert_ids: list[str], incident_id: str) -> list[str]:
-    """Other incidents whose messages announced these alerts before (e.g. the warning before its escalation
-    to another channel), oldest alert first."""
+def other_incidents(conn: duckdb.DuckDBPyConnection, alert_ids: list[str], incident_id: str) -> list[str]:
+    """Other incidents whose messages announced these alerts last, oldest alert first: before a post that
+    continues them in another channel, the earlier message; after it, the later one."""
     found = _select(conn, "list_contains(?::varchar[], id) and incident_id != ?", [alert_ids, incident_id])
     return list(dict.fromkeys(found["incident_id"]))
 

@@ -125,14 +125,26 @@ def test_a_group_firing_again_after_its_resolve_is_a_new_message(conn, slack) ->
 def test_escalation_routed_to_another_channel_posts_there_once_and_links_the_first(conn, slack) -> None:
     warn_then_escalate(conn, slack, ON_CALL)
     (first,) = slack.top_level
-    tick(conn, slack, LATER, ON_CALL)
-    permalink_call, oncall_post = slack.calls("chat.getPermalink", "chat.postMessage")[1:]
-    assert (permalink_call.channel, permalink_call.ts) == ("#acme-alerts", first.ts)
-    assert oncall_post.channel == "#acme-oncall" and oncall_post.thread_ts is None
-    link = f"https://standin.slack.test/archives/acme-alerts/p{first.ts.replace('.', '')}"
+    assert tick(conn, slack, LATER, ON_CALL).sent == 2
+    calls = [(c.method, c.channel, c.ts, c.thread_ts) for c in slack.calls()][1:]
     oncall = slack.top_level[1]
+    reply = slack.replies(first.ts)[0]
+    assert calls == [
+        ("chat.getPermalink", "#acme-alerts", first.ts, None),
+        ("chat.postMessage", "#acme-oncall", oncall.ts, None),
+        ("chat.update", "#acme-alerts", first.ts, None),
+        ("chat.getPermalink", "#acme-oncall", oncall.ts, None),
+        ("chat.postMessage", "#acme-alerts", reply.ts, first.ts),
+    ]
+    link = f"https://standin.slack.test/archives/acme-alerts/p{first.ts.replace('.', '')}"
     assert oncall.blocks[-1]["elements"][0]["text"] == f":link: <{link}|Earlier message in #acme-alerts>"
     assert header(oncall) == ":rotating_light: CRITICAL: disk-capacity (1 firing)"
+    back = f"https://standin.slack.test/archives/acme-oncall/p{oncall.ts.replace('.', '')}"
+    assert reply.text.startswith(
+        f":rotating_light: escalated (warning → critical), continued in <{back}|#acme-oncall>: "
+    )
+    edited = slack.top_level[0]
+    assert edited.blocks[1]["text"]["text"].split("\n")[0].endswith(":arrow_right: continued in #acme-oncall")
     for now in (LATEST, LATEST + pd.Timedelta(minutes=10)):  # nothing new: nothing more is posted
         tick(conn, slack, now, ON_CALL)
     assert len(slack.top_level) == 2
@@ -143,15 +155,16 @@ def test_escalation_routed_to_another_channel_posts_there_once_and_links_the_fir
         ("#acme-alerts", "white_check_mark"),
         ("#acme-oncall", "white_check_mark"),
     }
-    assert [len(slack.replies(m.ts)) for m in slack.top_level] == [1, 1]
+    assert [len(slack.replies(m.ts)) for m in slack.top_level] == [2, 1]
+    assert slack.replies(first.ts)[1].text.startswith(":white_check_mark: resolved (critical): ")
 
 
 def test_a_link_slack_cannot_give_is_left_out_not_the_post(conn, slack) -> None:
     warn_then_escalate(conn, slack, ON_CALL)
     slack.delete(slack.top_level[0].ts)
     tick(conn, slack, LATER, ON_CALL)
-    assert [r.error for r in slack.requests if r.method == "chat.getPermalink"] == ["message_not_found"]
-    (oncall,) = slack.top_level
+    assert next(r.error for r in slack.requests if r.method == "chat.getPermalink") == "message_not_found"
+    oncall = slack.top_level[0]
     assert oncall.blocks[-1]["elements"][0]["text"] == ":link: Earlier message in #acme-alerts"
 
 
@@ -235,6 +248,26 @@ def test_rate_limits_server_errors_and_a_bad_token_on_updates_reply_once(conn, s
         ("chat.postMessage", 200),
     ]
     assert len(slack.replies(slack.top_level[0].ts)) == 1 and len(slack.top_level) == 1
+
+
+def test_an_update_waits_for_the_failed_one_before_it_so_the_message_ends_current(conn, slack) -> None:
+    warn_then_escalate(conn, slack)
+    dispatch(conn, routing(), LATER)
+    slack.fail_next(("500",), ("500",), ("500",))  # the escalation's edit fails, after slack-sdk's retries
+    assert deliver_notifications(conn, notifier(slack), LATER).failed == 1
+    clear(conn, "acme", [], LATEST)
+    dispatch(conn, routing(), LATEST)  # the resolve is queued behind the failed escalation
+    slack.fail_next(("500",), ("500",), ("500",))
+    report = deliver_notifications(conn, notifier(slack), LATEST)
+    assert (report.failed, report.deferred, report.sent) == (1, 1, 0)
+    assert list_notifications(conn)["state"].tolist() == ["sent", "failed", "pending"]
+    assert deliver_notifications(conn, notifier(slack), LATEST).sent == 2
+    first = slack.top_level[0]
+    assert header(first) == ":white_check_mark: RESOLVED: disk-capacity (1 alert)"
+    assert [reply.text.split(" (")[0] for reply in slack.replies(first.ts)] == [
+        ":rotating_light: escalated",
+        ":white_check_mark: resolved",
+    ]
 
 
 def test_the_outbox_records_posts_and_updates_of_one_incident(conn, tmp_path: Path) -> None:
