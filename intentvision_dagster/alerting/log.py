@@ -86,15 +86,9 @@ alter table {TABLE} add column if not exists inhibited_by varchar;
 alter table {TABLE} add column if not exists cleared_at timestamp;
 alter table {TABLE} add column if not exists incident_id varchar;
 create table if not exists {MESSAGES} (
-    incident_id varchar primary key,
-    tenant varchar not null,
-    group_id varchar not null,
-    channel varchar,
-    channel_id varchar,
-    ts varchar not null,
-    destination varchar not null,
-    posted_at timestamp not null,
-    reposts integer not null default 0
+    incident_id varchar primary key, tenant varchar not null, group_id varchar not null,
+    destination varchar not null, channel varchar, channel_id varchar, ts varchar not null,
+    posted_at timestamp not null, reposts integer not null default 0
 );
 """
 

@@ -5,7 +5,6 @@ Slack received (method, channel, ts, thread_ts, text) and on the messages as the
 """
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -14,27 +13,24 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier, deliver_notifications
+from intentvision_dagster.alerting.delivery import OutboxNotifier, deliver_notifications
 from intentvision_dagster.alerting.dispatch import dispatch, list_notifications
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS
 from intentvision_dagster.alerting.log import incident_messages, list_alerts, update_open
-from tests.alerting.support import T0, candidate, clear, log_alerts, routing
+from tests.alerting.support import (
+    T0,
+    TOKEN,
+    DiesAfterPosting,
+    candidate,
+    clear,
+    log_alerts,
+    notifier,
+    routing,
+)
 from tests.support.slack_standin import SlackStandIn
 
-TOKEN = "xoxb-standin-token"
-CHANNELS = {"#acme-alerts", "#acme-oncall", "#globex-oncall", "#ops"}
 LATER = T0 + pd.Timedelta(minutes=10)
 LATEST = T0 + pd.Timedelta(minutes=20)
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
-    with SlackStandIn(token=TOKEN, channels=CHANNELS) as standin:
-        yield standin
-
-
-def notifier(slack: SlackStandIn, token: str = TOKEN, timeout: int = 5) -> SlackNotifier:
-    return SlackNotifier(token=token, base_url=slack.url, timeout=timeout)
 
 
 ON_CALL = routing(channels={"default": "#acme-alerts", "critical": "#acme-oncall"})
@@ -197,12 +193,6 @@ def test_an_update_whose_message_is_gone_is_posted_anew_and_recorded(conn, slack
     clear(conn, "acme", [], LATEST)
     tick(conn, slack, LATEST)
     assert slack.calls("chat.update")[-1].ts == repost.ts and len(slack.replies(repost.ts)) == 1
-
-
-class DiesAfterPosting(SlackNotifier):
-    def send(self, notification):
-        super().send(notification)
-        raise SystemExit("killed after posting")
 
 
 def test_a_kill_after_the_reply_does_not_reply_twice(conn, slack) -> None:
