@@ -391,14 +391,6 @@ CASES = [
         "not a valid label name",
     ),
     Case(
-        "rw-duplicate-label",
-        "/api/v1/write",
-        _rw(lambda: [({"__name__": "up"}, [(1.0, _ms(5))]), ({"__name__": "up"}, [(2.0, _ms(5))])]),
-        422,
-        "timeseries[1].samples[0].timestamp",
-        "duplicate",
-    ),
-    Case(
         "rw-too-old",
         "/api/v1/write",
         _rw(lambda: [({"__name__": "up"}, [(1.0, _ms(800 * DAY_S))])]),
