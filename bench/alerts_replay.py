@@ -26,8 +26,8 @@ messages per resolved group. Since one incident is one message, a notification i
 or an update (``chat.update`` of the incident's message plus a reply in its thread): top-level messages per
 incident, updates and thread replies are reported apart, next to the two older figures of the same run:
 messages per incident before incidents were edited in place (each firing notification its own message; the
-notices that an alert moved to another channel did not exist) and one message per alert (before grouping). JSON goes to
-``bench/results/alerts-replay-<timestamp>.json``.
+notices that an alert moved to another channel did not exist) and one message per alert (before grouping).
+JSON goes to ``bench/results/alerts-replay-<timestamp>.json``.
 """
 
 from __future__ import annotations
