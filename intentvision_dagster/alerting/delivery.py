@@ -16,9 +16,9 @@ Each notification (one per alert group, see :mod:`intentvision_dagster.alerting.
 ``pending`` with a deterministic id before anything is sent. Sending marks it ``in_doubt`` first (committed),
 posts, then marks it ``sent``. If the process dies between the post and that mark, or the answer is lost
 (timeout), the next pass finds it in doubt and first looks for it where it would have landed: its incident's
-thread or the channel's history (the message carries the id in its metadata), or the outbox file. An edit
-needs no such care: editing a message to the same content twice is harmless. Only if it is not there, and its
-last attempt is older than a grace period (2 min, so a slow answer gets time to land), is it posted again.
+thread or the channel's history (the message carries the id in its metadata), or the outbox file. Only if it
+is not there, and its last attempt is older than a grace period (2 min, so a slow answer gets time to land),
+is it sent again (an edit repeated is harmless: it sets the same content).
 Slack's transient answers (429 with Retry-After, 5xx, dropped connections) are retried inside slack_sdk by
 its retry handlers before a send counts as failed. What remains at least once: a post Slack accepted whose
 answer was lost *and* that its history still does not show after the grace period. What a message looks
@@ -82,7 +82,8 @@ class Delivered:
 class Notifier(Protocol):
     def send(self, notification: Mapping[str, Any]) -> Delivered:
         """Deliver one notification and say where it went: a row of alert_notifications, plus ``message``
-        (its incident's message, if posted) and ``earlier`` (the message that announced its alerts before)."""
+        (its incident's message, if posted), ``earlier`` (for a first post, the message that announced its
+        alerts before) and ``later`` (for an update, the message its moved alerts continue in)."""
         ...
 
     def find(self, notification: Mapping[str, Any]) -> Delivered | None:
