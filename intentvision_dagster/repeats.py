@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 AGGREGATION = {"gauge": "mean", "counter": "max"}
@@ -73,35 +74,38 @@ def merge_repeats(frame: pd.DataFrame, kind_of: Callable[[str], str]) -> tuple[p
     """``frame`` (``unique_id, ds, y`` plus any columns constant per series, e.g. ``tenant, metric, labels``)
     sorted by ``unique_id, ds`` with one row per series and timestamp, and what was done to get there.
 
-    ``kind_of(metric)`` gives each metric's kind (a frame without a ``metric`` column is all gauges).
-    Returns the frame untouched (but sorted) when nothing repeats.
+    ``kind_of(metric)`` gives each metric's kind (a frame without a ``metric`` column is all gauges). Only
+    finite values are merged: a NaN or infinite row stays as it is, for validation to quarantine with its
+    reason. Returns the frame untouched (but sorted) when nothing repeats.
     """
-    stamps = frame["ds"]
-    out_of_order = stamps.groupby(frame["unique_id"], sort=False).diff() < pd.Timedelta(0)
+    out_of_order = frame["ds"].groupby(frame["unique_id"], sort=False).diff() < pd.Timedelta(0)
     ordered = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
-    repeated = ordered.duplicated(["unique_id", "ds"], keep=False)
-    if not repeated.any() and not out_of_order.any():
-        return ordered, Repeats()
+    finite = pd.Series(np.isfinite(ordered["y"].to_numpy(dtype=float)), index=ordered.index)
+    key = ["unique_id", "ds"]
+    repeated = ordered[finite].duplicated(key, keep=False).reindex(ordered.index, fill_value=False)
     touched = set(frame.loc[out_of_order.to_numpy(), "unique_id"]) | set(ordered.loc[repeated, "unique_id"])
     if not repeated.any():
-        return ordered, Repeats(out_of_order=int(out_of_order.sum()), series=len(touched))
+        summary = Repeats(out_of_order=int(out_of_order.sum()), series=len(touched))
+        return ordered, summary
     metrics = ordered["metric"] if "metric" in ordered else pd.Series("", index=ordered.index)
     kinds = metrics.map({metric: kind_of(metric) for metric in metrics.unique()})
     groups = ordered[repeated]
-    keep = ordered.drop_duplicates(["unique_id", "ds"]).reset_index(drop=True)
     merged = pd.concat(
         [
-            groups[kinds[repeated] == kind].groupby(["unique_id", "ds"], sort=False)["y"].agg(how)
+            groups[kinds[repeated] == kind].groupby(key, sort=False)["y"].agg(how)
             for kind, how in AGGREGATION.items()
         ]
     )
-    keys = pd.MultiIndex.from_frame(keep[["unique_id", "ds"]])
-    keep["y"] = keep["y"].where(~keys.isin(merged.index), merged.reindex(keys).to_numpy())
+    folded = ordered[finite].duplicated(key).reindex(ordered.index, fill_value=False)
+    keep = ordered[~folded]
+    at = pd.MultiIndex.from_frame(keep[key])
+    target = at.isin(merged.index) & finite[keep.index].to_numpy()
+    keep = keep.assign(y=keep["y"].mask(target, merged.reindex(at).to_numpy())).reset_index(drop=True)
     first = groups.iloc[0]
     summary = Repeats(
-        repeated_timestamps=int(groups[["unique_id", "ds"]].drop_duplicates().shape[0]),
-        merged_rows=len(ordered) - len(keep),
-        identical_rows=int(ordered.duplicated(["unique_id", "ds", "y"]).sum()),
+        repeated_timestamps=len(merged),
+        merged_rows=int(folded.sum()),
+        identical_rows=int(ordered[finite].duplicated([*key, "y"]).sum()),
         out_of_order=int(out_of_order.sum()),
         series=len(touched),
         kinds=tuple(kind for kind in AGGREGATION if (kinds[repeated] == kind).any()),
