@@ -22,8 +22,12 @@ repeated, as the daemon repeats a sensor tick whose cursor did not advance):
 
 Figures: Slack notifications (firing) per labelled incident, notifications not matching any incident,
 duplicates (the same notification id posted twice), incidents missed, breach lead time (demo disk), resolve
-messages per resolved group; the baseline in the same run is one message per alert (what delivery did before
-grouping: every alert posted on its own). JSON goes to ``bench/results/alerts-replay-<timestamp>.json``.
+messages per resolved group. Since one incident is one message, a notification is either a top-level post
+or an update (``chat.update`` of the incident's message plus a reply in its thread): top-level messages per
+incident, updates and thread replies are reported apart, next to the two older figures of the same run:
+messages per incident before incidents were edited in place (each firing notification its own message; the
+notices that an alert moved to another channel did not exist) and one message per alert (before grouping).
+JSON goes to ``bench/results/alerts-replay-<timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -111,11 +115,22 @@ class Faults:
 
 
 def delivered_messages(slack: SlackStandIn) -> tuple[list[str], int]:
-    """Notification ids of every message Slack holds, and how many ids it holds more than once."""
+    """Notification ids of every message Slack holds (top-level and thread replies), and how many ids it
+    holds more than once."""
     ids = [
         (message.metadata or {}).get("event_payload", {}).get("notification_id") for message in slack.messages
     ]
     return ids, len(ids) - len(set(ids))
+
+
+def message_shapes(slack: SlackStandIn) -> dict[str, int]:
+    """What the channels show: top-level messages, edits of them, replies in their threads."""
+    return {
+        "slack_top_level_messages": len(slack.top_level),
+        "slack_updates": len(slack.calls("chat.update")),
+        "slack_thread_replies": len(slack.messages) - len(slack.top_level),
+        "slack_permalinks": len(slack.calls("chat.getPermalink")),
+    }
 
 
 def notification_table(conn: duckdb.DuckDBPyConnection, sent_at: dict[str, pd.Timestamp]) -> pd.DataFrame:
@@ -154,6 +169,7 @@ def incident_figures(notifications: pd.DataFrame, incidents: list[dict], alerts:
     """Match firing notifications to incidents: a notification counts for an incident when it announces an
     alert the incident's ``match`` accepts (by series and time)."""
     firing = notifications[(notifications["kind"] == "firing") & (notifications["state"] == "sent")]
+    posted = set(firing.loc[firing["action"] == "post", "id"])
     matched_ids: set[str] = set()
     per_incident = []
     for incident in incidents:
@@ -164,11 +180,36 @@ def incident_figures(notifications: pd.DataFrame, incidents: list[dict], alerts:
         ]
         matched_ids.update(hits)
         first = firing[firing["id"].isin(hits)]["simulated_at"].min() if hits else None
-        per_incident.append({"name": incident["name"], "notifications": len(hits), "first_at": first})
+        channels = set(firing.loc[firing["id"].isin(posted & set(hits)), "channel"])
+        per_incident.append(
+            {
+                "name": incident["name"],
+                "notifications": len(hits),
+                "top_level": len(posted & set(hits)),
+                "channels": sorted(channels),
+                "first_at": first,
+            }
+        )
     count = len(incidents)
+    reached = sum(len(item["channels"]) for item in per_incident)
+    # Before incidents were edited in place, every firing notification was its own message, and a group
+    # whose alert moved to another channel (an escalation) sent nothing: those move notices are new.
+    move_notices = firing["payload"].map(
+        lambda p: bool(p.get("changes")) and all(c.get("moved_to") for c in p["changes"])
+    )
+    old = int((~move_notices).sum())
     return {
         "incidents": count,
+        "old_messages": old,
+        "old_messages_per_incident": round(old / count, 3) if count else None,
         "firing_notifications": len(firing),
+        "firing_top_level": len(posted),
+        "firing_updates": len(firing) - len(posted),
+        "top_level_per_incident": round(len(posted) / count, 3) if count else None,
+        "matching_top_level_per_incident": round(len(posted & matched_ids) / count, 3) if count else None,
+        "matching_top_level_per_incident_channel": round(len(posted & matched_ids) / reached, 3)
+        if reached
+        else None,
         "notifications_matching_incidents": len(matched_ids),
         "notifications_per_incident": round(len(firing) / count, 3) if count else None,
         "matching_notifications_per_incident": round(len(matched_ids) / count, 3) if count else None,
@@ -404,6 +445,7 @@ def main() -> None:
             ids, duplicates = delivered_messages(slack)
             figures["slack_messages"] = len(ids)
             figures["duplicates"] = duplicates
+            figures.update(message_shapes(slack))
             figures["slack_requests"] = len(slack.requests)
         results[name] = figures
     results["seconds"] = round(time.perf_counter() - started, 1)
@@ -419,6 +461,19 @@ def main() -> None:
             f"  incidents {r['incidents']}, firing notifications {r['firing_notifications']} "
             f"({r['notifications_per_incident']} per incident; {r['matching_notifications_per_incident']} "
             f"matching an incident), unmatched {r['unmatched_notifications']}, missed {len(r['missed'])}"
+        )
+        echo(
+            f"  one incident, one message: top-level firing messages {r['firing_top_level']} "
+            f"({r['top_level_per_incident']} per incident; matching an incident "
+            f"{r['matching_top_level_per_incident']} per incident, "
+            f"{r['matching_top_level_per_incident_channel']} per incident and channel it reached), "
+            f"firing updates {r['firing_updates']}; in Slack: {r['slack_top_level_messages']} top-level "
+            f"messages, {r['slack_updates']} updates (chat.update), "
+            f"{r['slack_thread_replies']} thread replies, {r['slack_permalinks']} permalinks"
+        )
+        echo(
+            f"  old figure, each firing notification its own message (no move notices): {r['old_messages']} "
+            f"({r['old_messages_per_incident']} per incident)"
         )
         echo(
             f"  baseline one message per alert: {r['baseline_messages_one_per_alert']} messages "

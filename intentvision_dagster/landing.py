@@ -59,6 +59,8 @@ class LandedBatch:
     path: Path
     metrics: list[str]
     rows: int
+    note: str = ""
+    """What was done to the input on its way in (repeated or out-of-order timestamps merged), if anything."""
 
 
 def new_batch_id(now: datetime | None = None) -> str:
@@ -210,8 +212,10 @@ def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataF
     """Merge all batches of these (tenant, metric) pairs into ``tenant, metric, labels, unique_id, ds, y``.
 
     Only ``<landing_dir>/<tenant>/<batch_id>/<metric>.parquet`` files are opened (tenant isolation, and other
-    metrics' files are never read). A point landed twice (same ``unique_id, ds``) keeps the newest batch's
-    value (the last row, within one batch). Sorted by ``unique_id, ds``.
+    metrics' files are never read). A point landed by several batches (same ``unique_id, ds``) keeps the
+    newest batch's rows: a later batch resends or corrects. Rows of one batch that repeat a timestamp all
+    stay, in their order, for validation to merge per the metric's kind (``ingest`` and the API merge before
+    landing; older batches or other writers may not have). Sorted by ``unique_id, ds``.
     """
     wanted = sorted({(validate_tenant(t), validate_metric(m)) for t, m in keys})
     files = []
@@ -231,10 +235,8 @@ def read_landed_many(landing_dir: Path, keys: list[tuple[str, str]]) -> pd.DataF
             select tenant, metric, labels, unique_id, ds, y
             from read_parquet(?, filename = true, file_row_number = true)
             where tenant || '/' || metric in (select unnest(?))
-            qualify row_number() over (
-                partition by unique_id, ds order by filename desc, file_row_number desc
-            ) = 1
-            order by unique_id, ds
+            qualify filename = max(filename) over (partition by unique_id, ds)
+            order by unique_id, ds, file_row_number
             """,
             params=[files, [f"{t}/{m}" for t, m in wanted]],
         )

@@ -6,6 +6,7 @@ definitions the webserver and daemon load.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,18 +14,26 @@ from pathlib import Path
 
 import dagster as dg
 
+from intentvision_dagster.catalog import load_catalog
 from intentvision_dagster.ingest.files import read_metric_file
 from intentvision_dagster.jobs import PIPELINE_JOB_NAME, process_tags, tenant_tags
 from intentvision_dagster.landing import LandedBatch, land_batch
 from intentvision_dagster.names import partition_key
 from intentvision_dagster.partitions import series_partitions
+from intentvision_dagster.repeats import merge_repeats
 from intentvision_dagster.settings import Settings
 
 
 def ingest_file(path: Path, tenant: str, settings: Settings) -> LandedBatch:
-    """Validate a metric file at the boundary and land it durably; nothing is stored if it is refused."""
-    frame = read_metric_file(path, tenant)
-    return land_batch(frame, settings.landing_dir, tenant)
+    """Validate a metric file at the boundary and land it durably; nothing is stored if it is refused.
+
+    Repeated timestamps of a series are merged per the metric's kind and rows put in time order
+    (:mod:`intentvision_dagster.repeats`); the batch's ``note`` says so.
+    """
+    catalog = load_catalog(settings.metrics_catalog)
+    frame, repeats = merge_repeats(read_metric_file(path, tenant), lambda metric: catalog.spec(metric).kind)
+    batch = land_batch(frame, settings.landing_dir, tenant)
+    return dataclasses.replace(batch, note=repeats.warning())
 
 
 def register_partitions(instance: dg.DagsterInstance, batches: list[LandedBatch]) -> list[str]:

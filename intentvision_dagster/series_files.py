@@ -2,6 +2,10 @@
 
 ``intentvision detect`` and ``intentvision forecast`` take the same files; the parsed frame keeps each row's
 input text and order, so a command can write its verdict back beside the input exactly as it was given.
+Repeated timestamps of a series (a clock change that repeats an hour, a row written twice) and rows out of
+order are taken: the models get :attr:`SeriesFile.points`, one point per series and timestamp in time order
+(repeated timestamps averaged, the file's values being levels), and :attr:`SeriesFile.repeats` says what was
+done (see :mod:`intentvision_dagster.repeats`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from intentvision_dagster.errors import InputError
+from intentvision_dagster.repeats import Repeats, merge_repeats
 
 SINGLE = ("timestamp", "value")
 LONG = ("unique_id", "ds", "y")
@@ -32,6 +37,9 @@ class SeriesFile:
 
     frame: pd.DataFrame
     columns: tuple[str, ...]
+    points: pd.DataFrame
+    """``unique_id, ds, y``: one point per series and timestamp, sorted: what the models take."""
+    repeats: Repeats
 
     @property
     def series(self) -> int:
@@ -81,9 +89,5 @@ def read_series(path: Path) -> SeriesFile:
             "value_text": values,
         }
     )
-    repeated = frame.duplicated(["unique_id", "ds"])
-    if repeated.any():
-        raise _first_bad(
-            path, times, repeated, time_column, "repeats an earlier timestamp of the same series"
-        )
-    return SeriesFile(frame, columns)
+    points, repeats = merge_repeats(frame[["unique_id", "ds", "y"]], lambda _: "gauge")
+    return SeriesFile(frame, columns, points, repeats)

@@ -6,12 +6,15 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from intentvision_dagster.cli import main
+from intentvision_dagster.landing import read_landed
 from intentvision_dagster.settings import load_settings
 
 
@@ -209,3 +212,72 @@ def test_ingest_then_run_all_works_without_the_daemon(tmp_path):
     result = subprocess.run([*cli, "run", "--all"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "[1/1] myteam/node_cpu_utilization_percent: ok" in result.stdout
+
+
+def test_ingest_takes_repeated_and_out_of_order_rows_with_a_warning(tmp_path, monkeypatch):
+    """A clock change repeating 01:00 (40 and 50), a retried write (02:00 twice), rows out of order."""
+    monkeypatch.setenv("INTENTVISION_HOME", str(tmp_path / "home"))
+    source = tmp_path / "dst.csv"
+    metric = "node_cpu_utilization_percent"
+    source.write_text(
+        "timestamp,metric,labels,value\n"
+        f"2026-10-25T02:00:00Z,{metric},host=a,60\n"
+        f"2026-10-25T00:00:00Z,{metric},host=a,30\n"
+        f"2026-10-25T01:00:00Z,{metric},host=a,40\n"
+        f"2026-10-25T01:00:00Z,{metric},host=a,50\n"
+        f"2026-10-25T02:00:00Z,{metric},host=a,60\n"
+    )
+    result = CliRunner().invoke(main, ["ingest", str(source), "--tenant", "acme"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: dst.csv: 1 series: 4 rows at 2 repeated timestamps merged into one row each "
+        '(gauges: mean; 1 exact repeat), e.g. acme/node_cpu_utilization_percent{host="a"} at '
+        "2026-10-25 01:00:00; 1 row out of order put in time order"
+    ) in result.output
+    assert "landed 3 rows for tenant acme" in result.output
+    landed = read_landed(load_settings().landing_dir, "acme", metric)
+    assert landed["y"].tolist() == [30.0, 45.0, 60.0] and landed["ds"].dt.hour.tolist() == [0, 1, 2]
+
+
+def test_detect_takes_a_repeated_hour_and_rows_out_of_order(tmp_path):
+    """A file repeating an hour at a clock change, with a retried row, shuffled: every row is scored."""
+    stamps = pd.date_range("2026-01-05", periods=28 * 24, freq="h")
+    values = 50 + 30 * np.sin(2 * np.pi * (np.arange(len(stamps)) - 8) / 24)
+    values += np.random.default_rng(0).normal(0, 1, len(stamps))
+    frame = pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": values.round(3)})
+    repeated_hour = frame.iloc[[500]].assign(value=frame["value"].iloc[500] + 2)
+    retried = frame.iloc[[600]]
+    frame = pd.concat([frame, repeated_hour, retried]).sample(frac=1, random_state=0)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    result = CliRunner().invoke(
+        main, ["detect", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: in.csv: 1 series: 4 rows at 2 repeated timestamps merged into one row each "
+        "(gauges: mean; 1 exact repeat)" in result.output
+    )
+    assert (
+        "rows out of order put in time order; each input row gets the verdict of its timestamp"
+        in result.output
+    )
+    assert "scored 674 rows of 1 series" in result.output
+    out = pd.read_csv(tmp_path / "out.csv", dtype={"timestamp": str})
+    assert list(out["timestamp"]) == list(frame["timestamp"]) and len(out) == 674
+    for stamp in (frame["timestamp"].iloc[0], stamps[500].strftime("%Y-%m-%dT%H:%M:%SZ")):
+        same = out[out["timestamp"] == stamp]
+        assert same[["anomaly_score", "severity", "is_anomaly"]].nunique().max() == 1
+
+
+def test_detect_takes_the_nab_files_that_repeat_an_hour(tmp_path):
+    """NAB's ec2_disk_write_bytes_1ef3de repeats 2014-03-09 03:00 twelve times (the US clock change)."""
+    nab = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
+    path = nab / "data" / "realAWSCloudwatch" / "ec2_disk_write_bytes_1ef3de.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared NAB data is not mounted)")
+    result = CliRunner().invoke(main, ["detect", "--input", str(path), "--output", str(tmp_path / "out.csv")])
+    assert result.exit_code == 0, result.output
+    assert "12 rows at 1 repeated timestamp merged into one row each (gauges: mean; 11 exact repeats)" in (
+        result.output
+    )
+    assert len(pd.read_csv(tmp_path / "out.csv")) == len(pd.read_csv(path))

@@ -63,7 +63,7 @@ def test_list_batches_sorts_by_batch_id_and_skips_seen_ones(tmp_path: Path) -> N
     assert list_batches(tmp_path / "nothing-here") == []
 
 
-def test_read_landed_merges_batches_newest_wins(tmp_path: Path) -> None:
+def test_read_landed_merges_batches_newest_wins_keeping_its_repeats_for_validation(tmp_path: Path) -> None:
     land_batch(series("acme", "cpu", "a", [0, 1, 2], [1, 2, 3]), tmp_path, "acme")
     land_batch(series("acme", "cpu", "a", [2, 3], [30, 40]), tmp_path, "acme")
     land_batch(
@@ -80,6 +80,7 @@ def test_read_landed_merges_batches_newest_wins(tmp_path: Path) -> None:
         (uid[-3:-2], ds.hour, y) for uid, ds, y in zip(merged.unique_id, merged.ds, merged.y, strict=True)
     ] == [
         ("a", 0, 1.0),
+        ("a", 1, 20.0),
         ("a", 1, 21.0),
         ("a", 2, 30.0),
         ("a", 3, 40.0),

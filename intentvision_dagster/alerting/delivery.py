@@ -1,11 +1,24 @@
 """Send queued notifications to Slack (slack_sdk) or to a local JSON-lines outbox, recording each outcome.
 
+One incident is one message. An incident's first notification is posted (``chat.postMessage``) and its channel
+and ts recorded in the alert log (:func:`intentvision_dagster.alerting.log.record_message`); every later one
+(escalation, alerts joining, reminder, resolve) edits that message to the incident's current state
+(``chat.update``) and replies in its thread with what changed (``chat.postMessage`` with ``thread_ts``). If
+the message is gone or may not be edited (``message_not_found``, ``cant_update_message``,
+``edit_window_closed``) the update is posted as a new message, which becomes the incident's message. An
+incident whose alerts were announced before by another incident's message (an escalation routed to another
+channel, e.g. critical to the on-call channel) is posted once in its own channel with a link to that earlier
+message (``chat.getPermalink``; without a link if Slack cannot give one). The outbox writes the same
+structure: ``"action": "post"`` lines and ``"action": "update"`` lines that name the posted line they edit
+(``thread_ts``) and carry the reply.
+
 Each notification (one per alert group, see :mod:`intentvision_dagster.alerting.dispatch`) was queued as
 ``pending`` with a deterministic id before anything is sent. Sending marks it ``in_doubt`` first (committed),
 posts, then marks it ``sent``. If the process dies between the post and that mark, or the answer is lost
-(timeout), the next pass finds it in doubt and first looks for it where it would have landed: Slack's channel
-history (the message carries the id in its metadata) or the outbox file. Only if it is not there, and its
-last attempt is older than a grace period (2 min, so a slow answer gets time to land), is it posted again.
+(timeout), the next pass finds it in doubt and first looks for it where it would have landed: its incident's
+thread or the channel's history (the message carries the id in its metadata), or the outbox file. Only if it
+is not there, and its last attempt is older than a grace period (2 min, so a slow answer gets time to land),
+is it sent again (an edit repeated is harmless: it sets the same content).
 Slack's transient answers (429 with Retry-After, 5xx, dropped connections) are retried inside slack_sdk by
 its retry handlers before a send counts as failed. What remains at least once: a post Slack accepted whose
 answer was lost *and* that its history still does not show after the grace period. What a message looks
@@ -32,16 +45,19 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from intentvision_dagster.alerting import log
 from intentvision_dagster.alerting.dispatch import NOTIFICATIONS, ensure_tables, list_notifications
 from intentvision_dagster.alerting.inputs import json_safe
-from intentvision_dagster.alerting.layout import notification_blocks
-from intentvision_dagster.alerting.log import mark_delivered, mark_failed, utc_naive
+from intentvision_dagster.alerting.layout import earlier_message_block, notification_blocks, thread_reply
+from intentvision_dagster.alerting.log import IncidentMessage, mark_delivered, mark_failed, utc_naive
 from intentvision_dagster.errors import NotFoundError
 from intentvision_dagster.warehouse import transaction
 
 METADATA_EVENT = "intentvision_notification"
 IN_DOUBT_GRACE = pd.Timedelta(minutes=2)
 """How long an in-doubt post may take to show in the channel's history before it is posted again."""
+MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+"""chat.update errors after which the update is posted as a new message instead."""
 
 
 class NoChannelError(NotFoundError):
@@ -50,14 +66,24 @@ class NoChannelError(NotFoundError):
 
 @dataclass(frozen=True)
 class Delivered:
+    """Where a notification went: ``ts`` is what was posted, ``thread_ts`` the message it edited and replied
+    to (None for a new message)."""
+
     destination: str
     channel_id: str | None = None
     ts: str | None = None
+    thread_ts: str | None = None
+
+    @property
+    def action(self) -> str:
+        return "post" if self.thread_ts is None else "update"
 
 
 class Notifier(Protocol):
     def send(self, notification: Mapping[str, Any]) -> Delivered:
-        """Deliver one notification (a row of alert_notifications) and say where it went."""
+        """Deliver one notification and say where it went: a row of alert_notifications, plus ``message``
+        (its incident's message, if posted), ``earlier`` (for a first post, the message that announced its
+        alerts before) and ``later`` (for an update, the message its moved alerts continue in)."""
         ...
 
     def find(self, notification: Mapping[str, Any]) -> Delivered | None:
@@ -97,43 +123,83 @@ class SlackNotifier:
 
     def send(self, notification: Mapping[str, Any]) -> Delivered:
         channel = self._channel(notification)
-        text, blocks = notification_blocks(json.loads(notification["payload"]))
-        response = self.client.chat_postMessage(
-            channel=channel,
-            text=text,
-            blocks=blocks,
-            metadata={
-                "event_type": METADATA_EVENT,
-                "event_payload": {
-                    "notification_id": notification["id"],
-                    "group_id": notification["group_id"],
-                },
-            },
-        )
+        payload = json.loads(notification["payload"])
+        text, blocks = notification_blocks(payload)
+        metadata = {
+            "event_type": METADATA_EVENT,
+            "event_payload": {"notification_id": notification["id"], "group_id": notification["group_id"]},
+        }
+        message: IncidentMessage | None = notification.get("message")
+        if message is not None and message.channel_id:
+            try:
+                self.client.chat_update(channel=message.channel_id, ts=message.ts, text=text, blocks=blocks)
+            except SlackApiError as error:
+                if error.response.get("error") not in MESSAGE_GONE:
+                    raise
+            else:
+                later: IncidentMessage | None = notification.get("later")
+                reply = self.client.chat_postMessage(
+                    channel=message.channel_id,
+                    thread_ts=message.ts,
+                    text=thread_reply(payload, self._permalink(later) if later else None),
+                    metadata=metadata,
+                )
+                return Delivered(f"slack:{channel}", reply.get("channel"), reply.get("ts"), message.ts)
+        earlier: IncidentMessage | None = notification.get("earlier")
+        if earlier is not None:
+            blocks = [*blocks, earlier_message_block(self._permalink(earlier), earlier.channel)]
+        response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, metadata=metadata)
         return Delivered(f"slack:{channel}", response.get("channel"), response.get("ts"))
 
-    def find(self, notification: Mapping[str, Any]) -> Delivered | None:
-        """Look for the notification's id in the channel's recent history (Slack has no idempotency key)."""
-        channel = self._channel(notification)
-        created = utc_naive(notification["created_at"]).tz_localize("UTC").timestamp()
-        known_id = notification.get("channel_id")
+    def _permalink(self, message: IncidentMessage) -> str | None:
+        """Slack's link to a message; None when Slack cannot give one (the post goes out without it)."""
+        if not message.channel_id:
+            return None
         try:
-            history = self.client.conversations_history(
-                channel=known_id if isinstance(known_id, str) else channel,
-                oldest=f"{created - 60:.6f}",
-                include_all_metadata=True,
-                limit=200,
+            return self.client.chat_getPermalink(channel=message.channel_id, message_ts=message.ts).get(
+                "permalink"
             )
+        except (SlackClientError, OSError):
+            return None
+
+    def find(self, notification: Mapping[str, Any]) -> Delivered | None:
+        """Look for the notification's id in its incident's thread, then in the channel's recent history
+        (Slack has no idempotency key)."""
+        channel = self._channel(notification)
+        oldest = f"{utc_naive(notification['created_at']).tz_localize('UTC').timestamp() - 60:.6f}"
+        message: IncidentMessage | None = notification.get("message")
+        if message is not None and message.channel_id:
+            reply = self._with_id(
+                self.client.conversations_replies,
+                notification["id"],
+                channel=message.channel_id,
+                ts=message.ts,
+                oldest=oldest,
+            )
+            if reply is not None:
+                return Delivered(f"slack:{channel}", message.channel_id, reply.get("ts"), message.ts)
+        known_id = notification.get("channel_id")
+        channel_id = known_id if isinstance(known_id, str) else channel
+        posted = self._with_id(
+            self.client.conversations_history, notification["id"], channel=channel_id, oldest=oldest
+        )
+        return None if posted is None else Delivered(f"slack:{channel}", channel_id, posted.get("ts"))
+
+    @staticmethod
+    def _with_id(listing, notification_id: str, **query: str) -> dict | None:
+        """The message of a history/replies listing whose metadata carries the notification's id."""
+        try:
+            answer = listing(**query, include_all_metadata=True, limit=200)
         except SlackApiError:  # e.g. a '#name' Slack cannot read history by: cannot tell, so post again
             return None
-        for message in history.get("messages", []):
+        for message in answer.get("messages", []):
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
             if (
                 metadata.get("event_type") == METADATA_EVENT
-                and payload.get("notification_id") == notification["id"]
+                and payload.get("notification_id") == notification_id
             ):
-                return Delivered(f"slack:{channel}", history.get("channel") or channel, message.get("ts"))
+                return message
         return None
 
 
@@ -144,21 +210,38 @@ class OutboxNotifier:
         self.path = Path(path)
 
     def send(self, notification: Mapping[str, Any]) -> Delivered:
+        """One line per notification; an update names the line it edits (``thread_ts``, that line's id)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {key: json_safe(value) for key, value in notification.items() if key != "payload"}
+        record = {
+            key: json_safe(value)
+            for key, value in notification.items()
+            if key not in ("payload", "message", "earlier", "later")
+        }
         record["payload"] = json.loads(notification["payload"])
+        message: IncidentMessage | None = notification.get("message")
+        if message is not None:
+            record |= {"action": "update", "thread_ts": message.ts, "reply": thread_reply(record["payload"])}
+        else:
+            record["action"] = "post"
+        for link in ("earlier", "later"):
+            linked: IncidentMessage | None = notification.get(link)
+            if linked is not None:
+                record[link] = {"channel": linked.channel, "channel_id": linked.channel_id, "ts": linked.ts}
         with self.path.open("a", encoding="utf-8") as outbox:
             outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
             outbox.flush()
             os.fsync(outbox.fileno())
-        return Delivered(f"outbox:{self.path}")
+        return Delivered(f"outbox:{self.path}", None, notification["id"], record.get("thread_ts"))
 
     def find(self, notification: Mapping[str, Any]) -> Delivered | None:
         if not self.path.exists():
             return None
         marker = f'"id": "{notification["id"]}"'
         with self.path.open(encoding="utf-8") as outbox:
-            return Delivered(f"outbox:{self.path}") if any(marker in line for line in outbox) else None
+            line = next((line for line in outbox if marker in line), None)
+        if line is None:
+            return None
+        return Delivered(f"outbox:{self.path}", None, notification["id"], json.loads(line).get("thread_ts"))
 
 
 @dataclass
@@ -186,15 +269,64 @@ def _set(conn: duckdb.DuckDBPyConnection, notification_id: str, assignments: str
 def _mark_sent(
     conn: duckdb.DuckDBPyConnection, notification: Mapping[str, Any], where: Delivered, now
 ) -> None:
-    """The notification and the alerts it announced as firing are delivered, in one transaction."""
+    """The notification and the alerts it announced as firing are delivered, and a posted message is recorded
+    as its incident's, in one transaction."""
     alert_ids = json.loads(notification["alert_ids"])
+    incident_id = _incident(notification)
     with transaction(conn):
         conn.execute(
             f"update {NOTIFICATIONS} set state = 'sent', in_doubt = false, sent_at = ?, destination = ?, "
-            "channel_id = ?, ts = ?, last_error = null where id = ?",
-            [now, where.destination, where.channel_id, where.ts, notification["id"]],
+            "channel_id = ?, ts = ?, action = ?, thread_ts = ?, last_error = null where id = ?",
+            [
+                now,
+                where.destination,
+                where.channel_id,
+                where.ts,
+                where.action,
+                where.thread_ts,
+                notification["id"],
+            ],
         )
-        mark_delivered(conn, alert_ids, where.destination, now)
+        mark_delivered(conn, alert_ids, where.destination, now, incident_id)
+        if incident_id is not None and where.action == "post" and where.ts is not None:
+            log.record_message(
+                conn,
+                incident_id,
+                notification["tenant"],
+                notification["group_id"],
+                notification["channel"] if isinstance(notification["channel"], str) else None,
+                (where.destination, where.channel_id, where.ts),
+                now,
+            )
+
+
+def _incident(notification: Mapping[str, Any]) -> str | None:
+    incident_id = notification.get("incident_id")
+    return incident_id if isinstance(incident_id, str) else None
+
+
+def _with_messages(conn: duckdb.DuckDBPyConnection, notification: dict[str, Any]) -> dict[str, Any]:
+    """The notification plus its incident's message (to edit), and the other incidents' messages to link:
+    for a first post, the ``earlier`` one that announced its alerts; for an update whose alerts moved to
+    another group, the ``later`` one that announces them now."""
+    incident_id = _incident(notification)
+    if incident_id is None:
+        return {**notification, "message": None, "earlier": None, "later": None}
+    message = log.incident_messages(conn, [incident_id]).get(incident_id)
+    if message is None:
+        alert_ids = json.loads(notification["alert_ids"])
+    else:
+        changes = json.loads(notification["payload"]).get("changes") or []
+        alert_ids = [change["id"] for change in changes if change.get("moved_to")]
+    others = log.other_incidents(conn, alert_ids, incident_id)
+    found = log.incident_messages(conn, others)
+    linked = next((found[other] for other in others if other in found), None)
+    return {
+        **notification,
+        "message": message,
+        "earlier": linked if message is None else None,
+        "later": linked if message is not None else None,
+    }
 
 
 def _mark_failed(
@@ -222,7 +354,8 @@ def deliver_notifications(
     in_doubt_grace: pd.Timedelta = IN_DOUBT_GRACE,
 ) -> DeliveryReport:
     """Send every pending or retryable notification (or only the ``only`` ids), oldest first, recording each
-    outcome as soon as it is known.
+    outcome as soon as it is known. A notification whose incident has an earlier one not sent yet waits for
+    it (so an old update never overwrites a newer one).
 
     An in-doubt notification not found where it would have landed is posted again only once
     ``in_doubt_grace`` has passed since its last attempt, so a slow answer gets time to show up first.
@@ -243,7 +376,17 @@ def deliver_notifications(
     queue = queue[
         (queue["state"] == "pending") | ((queue["state"] == "failed") & (queue["attempts"] < max_attempts))
     ]
-    for notification in queue.to_dict("records"):
+    # Of notifications queued together, incidents' first posts go before updates, so an update can link to
+    # the message its alerts moved to.
+    queue = queue.assign(_update=queue["incident_id"].ne(queue["id"]) & queue["incident_id"].notna())
+    queue = queue.sort_values(["created_at", "_update"], kind="stable").drop(columns="_update")
+    waiting: set[str] = set()  # incidents whose earlier notification is not sent: later ones keep their order
+    for row in queue.to_dict("records"):
+        incident_id = _incident(row)
+        if incident_id is not None and incident_id in waiting:
+            report.deferred += 1
+            continue
+        notification = _with_messages(conn, row)
         label = (
             f"notification {notification['id']} ({notification['kind']}, group {notification['group_id']})"
         )
@@ -256,6 +399,7 @@ def deliver_notifications(
                     continue
                 if _too_recent(notification["attempted_at"], moment, in_doubt_grace):
                     report.deferred += 1  # its answer may still be on the way: look again next pass
+                    waiting.add(incident_id)
                     continue
             _set(
                 conn,
@@ -275,4 +419,5 @@ def deliver_notifications(
         _mark_failed(conn, notification, failure, in_doubt, moment)
         report.failed += 1
         report.errors.append(f"{label}: {failure}")
+        waiting.add(incident_id)
     return report

@@ -9,9 +9,12 @@ One tick (:func:`dispatch`) at an explicit ``now``:
    (or escalated) since the last one, at most every ``group_interval``; a reminder after ``repeat_interval``;
    and a resolve message when every alert the group last notified has resolved.
 
-A notification is written as ``pending`` with a deterministic id in the same transaction that records it as
-the group's latest, *before* anything is sent (:mod:`intentvision_dagster.alerting.delivery` sends it), so a
-tick that dies half-way and repeats finds the notification already queued and never queues it twice.
+A group's notifications from its first to its resolve are one *incident*, whose id is its first
+notification's: the first is posted, every later one edits that message and replies in its thread
+(``incident_id`` on each notification; what changed since the last one is in the payload's ``changes``). A
+notification is written as ``pending`` with a deterministic id in the same transaction that records it as the
+group's latest, *before* anything is sent (:mod:`intentvision_dagster.alerting.delivery` sends it), so a tick
+that dies half-way and repeats finds the notification already queued and never queues it twice.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from intentvision_dagster.severity import SEVERITY_RANK
 from intentvision_dagster.warehouse import SCHEMA, transaction
 
 GROUPS = f"{SCHEMA}.alert_groups"
+MOVED = "moved"
+"""Severity recorded in a group's ``last_firing`` for an alert it announced that now belongs to another
+group (e.g. escalated to critical, routed to another channel): the group said so once, resolves it later."""
 NOTIFICATIONS = f"{SCHEMA}.alert_notifications"
 NOTIFICATION_COLUMNS = [
     "id",
@@ -56,6 +62,9 @@ NOTIFICATION_COLUMNS = [
     "channel_id",
     "ts",
     "last_error",
+    "incident_id",
+    "action",
+    "thread_ts",
 ]
 _DDL = f"""
 create schema if not exists {SCHEMA};
@@ -70,6 +79,7 @@ create table if not exists {GROUPS} (
     notifications integer not null default 0,
     state varchar not null default 'active'
 );
+alter table {GROUPS} add column if not exists incident_id varchar;
 create table if not exists {NOTIFICATIONS} (
     id varchar primary key,
     group_id varchar not null,
@@ -90,6 +100,9 @@ create table if not exists {NOTIFICATIONS} (
     ts varchar,
     last_error varchar
 );
+alter table {NOTIFICATIONS} add column if not exists incident_id varchar;
+alter table {NOTIFICATIONS} add column if not exists action varchar;
+alter table {NOTIFICATIONS} add column if not exists thread_ts varchar;
 """
 
 
@@ -213,7 +226,7 @@ def _open_group(
         insert into {GROUPS} (group_id, tenant, channel, group_labels, created_at, notifications)
         values (?, ?, ?, ?, ?, ?)
         on conflict (group_id) do update set created_at = excluded.created_at, last_notified_at = null,
-                                             last_firing = '[]', state = 'active'
+                                             last_firing = '[]', state = 'active', incident_id = null
         """,
         [group_id, group["tenant"], group["channel"], group["group_labels"], now, group["notifications"]],
     )
@@ -226,16 +239,22 @@ def _pending_groups(conn: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _decide(
-    group: dict, firing: list[tuple[str, str]], resolved: list[str], route: TenantRoute, now: pd.Timestamp
+    group: dict,
+    firing: list[tuple[str, str]],
+    resolved: list[str],
+    route: TenantRoute,
+    now: pd.Timestamp,
+    moved: bool = False,
 ) -> str | None:
-    """Which notification a group needs now: 'firing', 'resolved' or None (Alertmanager's flush rules)."""
+    """Which notification a group needs now: 'firing', 'resolved' or None (Alertmanager's flush rules; an
+    alert that moved to another group, e.g. escalated to another channel, is an update like one joining)."""
     last = group["last_notified_at"]
     if pd.isna(last):
         return "firing" if firing and now >= group["created_at"] + route.group_wait else None
     notified = {tuple(item) for item in json.loads(group["last_firing"])}
     if now < last + route.group_interval:
         return None
-    if firing and not set(firing) <= notified:
+    if (firing and not set(firing) <= notified) or moved:
         return "firing"
     if not firing and resolved:
         return "resolved"
@@ -267,6 +286,7 @@ def dispatch(
         ).fetchall()
     )
     active = {group_id for group_id, group in groups.items() if group["state"] == "active"}
+    grouped = {alert["id"]: alert for group_alerts in members.values() for alert in group_alerts}
     for group_id in sorted(set(members) | active):
         group_alerts = members.get(group_id, [])
         group = groups.get(group_id)
@@ -275,15 +295,21 @@ def dispatch(
         if group_id in busy:
             continue  # its last notification is not delivered yet; decide again after it is
         firing = sorted((alert["id"], alert["severity"]) for alert in group_alerts)
-        notified_ids = [alert_id for alert_id, _ in json.loads(group["last_firing"])]
+        notified = json.loads(group["last_firing"])
+        notified_ids = [alert_id for alert_id, _ in notified]
         resolved = [alert_id for alert_id in notified_ids if states.get(alert_id) == "resolved"]
+        moved = [
+            grouped[alert_id]
+            for alert_id, severity in notified
+            if severity != MOVED and alert_id in grouped and grouped[alert_id]["group_id"] != group_id
+        ]
         route = routing.route(group["tenant"])
-        kind = _decide(group, firing, resolved, route, moment)
+        kind = _decide(group, firing, resolved, route, moment, moved=bool(moved))
         if kind is None:
             if not group_alerts and pd.isna(group["last_notified_at"]):
                 conn.execute(f"update {GROUPS} set state = 'resolved' where group_id = ?", [group_id])
             continue
-        _queue(conn, group, kind, group_alerts, resolved, ui_url, moment)
+        _queue(conn, group, kind, group_alerts, resolved, ui_url, moment, moved)
         report.queued += 1
     return report
 
@@ -296,10 +322,16 @@ def _queue(
     resolved: list[str],
     ui_url: str,
     now: pd.Timestamp,
+    moved: list[dict] | None = None,
 ) -> None:
-    """Record the notification (pending) and the group's new notified state in one transaction."""
+    """Record the notification (pending) and the group's new notified state in one transaction.
+
+    ``moved``: alerts the group announced that now belong to another group; the message lists them as
+    continued in that group's channel, and the group keeps them (as ``moved``) until they resolve."""
     sequence = int(group["notifications"]) + 1
     notification_id = _digest(group["group_id"], sequence)
+    ongoing = not pd.isna(group["last_notified_at"]) and isinstance(group.get("incident_id"), str)
+    incident_id = group["incident_id"] if ongoing else notification_id
     resolved_alerts = log.alerts_by_id(conn, resolved).to_dict("records") if resolved else []
     payload = {
         "kind": kind,
@@ -315,13 +347,22 @@ def _queue(
         ],
         "resolved": [_payload_alert(alert, ui_url, "resolved") for alert in resolved_alerts],
     }
+    moved = moved or []
+    payload["firing"] += [
+        {**_payload_alert(alert, ui_url, MOVED), "moved_to": alert["_channel"]} for alert in moved
+    ]
+    notified = json.loads(group["last_firing"])
+    payload["changes"] = _changes(payload, notified) if ongoing else []
     firing = sorted([alert["id"], alert["severity"]] for alert in group_alerts)
+    current = {alert_id for alert_id, _ in firing}
+    away = {alert["id"] for alert in moved} | {i for i, severity in notified if severity == MOVED}
+    firing += sorted([alert_id, MOVED] for alert_id in away - current)
     with transaction(conn):
         conn.execute(
             f"""
             insert into {NOTIFICATIONS} (id, group_id, tenant, channel, kind, alert_ids, resolved_ids,
-                                         payload, state, attempts, in_doubt, created_at)
-            values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, false, ?)
+                                         payload, state, attempts, in_doubt, created_at, incident_id)
+            values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, false, ?, ?)
             on conflict do nothing
             """,
             [
@@ -334,16 +375,43 @@ def _queue(
                 json.dumps(resolved),
                 json.dumps(payload, default=str),
                 now,
+                incident_id,
             ],
         )
         conn.execute(
             f"""
-            update {GROUPS} set last_notified_at = ?, last_firing = ?, notifications = ?,
+            update {GROUPS} set last_notified_at = ?, last_firing = ?, notifications = ?, incident_id = ?,
                                 state = case when ? = 'resolved' then 'resolved' else 'active' end
             where group_id = ?
             """,
-            [now, json.dumps(firing), sequence, kind, group["group_id"]],
+            [now, json.dumps(firing), sequence, incident_id, kind, group["group_id"]],
         )
+
+
+def _changes(payload: dict, last_firing: list[list[str]]) -> list[dict]:
+    """What an update says in the incident's thread: alerts that are new, changed severity, or resolved."""
+    before = {alert_id: severity for alert_id, severity in last_firing if severity != MOVED}
+    changes = []
+    for alert in payload["firing"]:
+        previous = before.get(alert["id"])
+        if previous == alert["severity"] and alert["status"] != MOVED:
+            continue
+        if previous is None:
+            change = "new"
+        elif previous == alert["severity"]:
+            change = MOVED
+        elif SEVERITY_RANK.get(alert["severity"], 0) > SEVERITY_RANK.get(previous, 0):
+            change = "escalated"
+        else:
+            change = "de-escalated"
+        moved_to = {"moved_to": alert["moved_to"]} if alert["status"] == MOVED else {}
+        changes.append({**_change_of(alert), "change": change, "previous_severity": previous, **moved_to})
+    changes += [{**_change_of(alert), "change": "resolved"} for alert in payload["resolved"]]
+    return changes
+
+
+def _change_of(alert: dict) -> dict:
+    return {key: alert[key] for key in ("id", "series", "severity", "summary")}
 
 
 def list_notifications(conn: duckdb.DuckDBPyConnection, tenant: str | None = None) -> pd.DataFrame:

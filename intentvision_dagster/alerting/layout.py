@@ -35,7 +35,11 @@ def _worst(alerts: list[Mapping[str, Any]]) -> str:
 
 
 def _alert_blocks(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
-    marker = {"ended": " (already over)", "resolved": " :white_check_mark: resolved"}.get(alert["status"], "")
+    marker = {
+        "ended": " (already over)",
+        "resolved": " :white_check_mark: resolved",
+        "moved": f" :arrow_right: continued in {alert.get('moved_to')}",
+    }.get(alert["status"], "")
     text = (
         f"{SEVERITY_EMOJI.get(alert['severity'], ':bell:')} *{alert['severity']}* "
         f"<{alert['url']}|{_escape(str(alert['series']))}>{marker}\n{_escape(str(alert['summary']))}"
@@ -98,3 +102,35 @@ def notification_blocks(payload: Mapping[str, Any]) -> tuple[str, list[dict[str,
     )
     text = f"{header}: " + "; ".join(str(alert["summary"]) for alert in listed)
     return _clip(_escape(text), _TEXT_LIMIT), blocks
+
+
+def thread_reply(payload: Mapping[str, Any], moved_link: str | None = None) -> str:
+    """The reply an update posts in its incident's thread: what changed since the last message
+    (``moved_link``: the message in the channel an alert moved to)."""
+    changes = payload.get("changes") or []
+    if not changes:
+        return f":repeat: still firing: {len(payload['firing'])} alert{'s' * (len(payload['firing']) != 1)}"
+    lines = []
+    for change in changes[:MAX_LISTED_ALERTS]:
+        severity = change["severity"]
+        moved = f"{change['previous_severity']} → {severity}" if change.get("previous_severity") else severity
+        emoji = (
+            ":white_check_mark:" if change["change"] == "resolved" else SEVERITY_EMOJI.get(severity, ":bell:")
+        )
+        where = change.get("moved_to")
+        if where:
+            where = f", continued in <{moved_link}|{where}>" if moved_link else f", continued in {where}"
+        lines.append(
+            f"{emoji} {change['change']} ({moved}){where or ''}: "
+            f"{_escape(str(change['series']))}: {_escape(str(change['summary']))}"
+        )
+    if len(changes) > MAX_LISTED_ALERTS:
+        lines.append(f"… and {len(changes) - MAX_LISTED_ALERTS} more changes")
+    return _clip("\n".join(lines), _TEXT_LIMIT)
+
+
+def earlier_message_block(permalink: str | None, channel: str | None) -> dict[str, Any]:
+    """A context line linking the message that announced these alerts before (e.g. in another channel)."""
+    where = f"in {_escape(channel)}" if channel else "elsewhere"
+    text = f"<{permalink}|Earlier message {where}>" if permalink else f"Earlier message {where}"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f":link: {text}"}]}

@@ -8,6 +8,12 @@ open, so an ongoing problem raises one alert rather than one per nightly forecas
 clears, a notified alert resolves; one never notified gets ``cleared_at`` and resolves after its first
 notification, so a problem that started and ended between two evaluations is still reported once.
 Times are naive UTC timestamps; ``updated_at`` is the time of the last state change (resolve, failure).
+
+An incident (one episode of a group, from its first notification to its resolve) is one Slack message.
+``alert_messages`` remembers, per incident, where that message is (channel id and ts, or the outbox line), so
+escalations, updates and the resolve edit it and reply in its thread after any restart; each alert's
+``incident_id`` says which incident's message announced it last, so an alert routed to another channel can
+link back to it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from intentvision_dagster.severity import SEVERITY_RANK
 from intentvision_dagster.warehouse import SCHEMA, transaction
 
 TABLE = f"{SCHEMA}.alert_log"
+MESSAGES = f"{SCHEMA}.alert_messages"
 OPEN_STATES = ("pending", "delivered", "failed")
 ALERT_STATES = (*OPEN_STATES, "resolved")
 ALERT_COLUMNS = [
@@ -48,6 +55,7 @@ ALERT_COLUMNS = [
     "silence_id",
     "inhibited_by",
     "cleared_at",
+    "incident_id",
 ]
 _OPEN = "state in ('pending', 'delivered', 'failed')"
 
@@ -76,6 +84,12 @@ alter table {TABLE} add column if not exists group_id varchar;
 alter table {TABLE} add column if not exists silence_id varchar;
 alter table {TABLE} add column if not exists inhibited_by varchar;
 alter table {TABLE} add column if not exists cleared_at timestamp;
+alter table {TABLE} add column if not exists incident_id varchar;
+create table if not exists {MESSAGES} (
+    incident_id varchar primary key, tenant varchar not null, group_id varchar not null,
+    destination varchar not null, channel varchar, channel_id varchar, ts varchar not null,
+    posted_at timestamp not null, reposts integer not null default 0
+);
 """
 
 
@@ -269,17 +283,83 @@ def _update(
 
 
 def mark_delivered(
-    conn: duckdb.DuckDBPyConnection, alert_ids: list[str], destination: str, now: datetime
+    conn: duckdb.DuckDBPyConnection,
+    alert_ids: list[str],
+    destination: str,
+    now: datetime,
+    incident_id: str | None = None,
 ) -> int:
-    """Record that a notification announcing these alerts was sent; resolved alerts stay resolved."""
+    """Record that a notification announcing these alerts was sent (as part of ``incident_id``'s message);
+    resolved alerts stay resolved."""
     return _update(
         conn,
         alert_ids,
-        "state = 'delivered', delivered_at = ?, destination = ?, attempts = attempts + 1, last_error = null",
+        "state = 'delivered', delivered_at = ?, destination = ?, attempts = attempts + 1, last_error = null, "
+        "incident_id = coalesce(?, incident_id)",
         "state != 'resolved'",
-        [utc_naive(now), destination],
+        [utc_naive(now), destination, incident_id],
         now,
     )
+
+
+@dataclass(frozen=True)
+class IncidentMessage:
+    """Where an incident's one message is: Slack's channel id and ts, or (outbox) the posting line's id."""
+
+    incident_id: str
+    channel: str | None
+    channel_id: str | None
+    ts: str
+    destination: str
+
+
+def record_message(
+    conn: duckdb.DuckDBPyConnection,
+    incident_id: str,
+    tenant: str,
+    group_id: str,
+    channel: str | None,
+    where: tuple[str, str | None, str],
+    now: datetime,
+) -> None:
+    """Remember the incident's message (``where`` = destination, channel id, ts); a repost replaces it.
+
+    Idempotent: recording the same message twice changes nothing, so a repeated delivery pass is harmless.
+    """
+    ensure_table(conn)
+    destination, channel_id, ts = where
+    conn.execute(
+        f"""
+        insert into {MESSAGES} (incident_id, tenant, group_id, channel, channel_id, ts, destination,
+                                posted_at)
+        values (?, ?, ?, ?, ?, ?, ?, ?)
+        on conflict (incident_id) do update set
+            reposts = reposts + case when ts = excluded.ts then 0 else 1 end,
+            channel_id = excluded.channel_id, ts = excluded.ts, destination = excluded.destination,
+            posted_at = excluded.posted_at
+        """,
+        [incident_id, tenant, group_id, channel, channel_id, ts, destination, utc_naive(now)],
+    )
+
+
+def incident_messages(
+    conn: duckdb.DuckDBPyConnection, incident_ids: Iterable[str]
+) -> dict[str, IncidentMessage]:
+    """The recorded message of each of these incidents that has one."""
+    ensure_table(conn)
+    rows = conn.execute(
+        f"select incident_id, channel, channel_id, ts, destination from {MESSAGES} "
+        "where list_contains(?::varchar[], incident_id)",
+        [sorted({i for i in incident_ids if isinstance(i, str)})],
+    ).fetchall()
+    return {row[0]: IncidentMessage(*row) for row in rows}
+
+
+def other_incidents(conn: duckdb.DuckDBPyConnection, alert_ids: list[str], incident_id: str) -> list[str]:
+    """Other incidents whose messages announced these alerts last, oldest alert first: before a post that
+    continues them in another channel, the earlier message; after it, the later one."""
+    found = _select(conn, "list_contains(?::varchar[], id) and incident_id != ?", [alert_ids, incident_id])
+    return list(dict.fromkeys(found["incident_id"]))
 
 
 def mark_failed(conn: duckdb.DuckDBPyConnection, alert_ids: list[str], error: str, now: datetime) -> int:

@@ -2,7 +2,9 @@
 
 Two input shapes: ``timestamp,value`` (one series) or ``unique_id,ds,y`` (the long format, many series).
 The output has one row per input row in input order, with the input's own timestamp and value text kept as
-they were (so a round trip never reformats a timestamp), followed by the detector's verdict.
+they were (so a round trip never reformats a timestamp), followed by the detector's verdict. The detector
+scores :attr:`~intentvision_dagster.series_files.SeriesFile.points` (time order, one point per timestamp);
+rows that shared a timestamp share its verdict.
 """
 
 from __future__ import annotations
@@ -41,14 +43,17 @@ def score_series(
     on_progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Detector verdict for every row, back in input order; ``on_progress(n)`` after each n series."""
-    ids = source.frame["unique_id"].unique()
+    points = source.points
+    ids = points["unique_id"].unique()
     parts = []
     for start in range(0, len(ids), BATCH_SERIES):
-        batch = source.frame[source.frame["unique_id"].isin(ids[start : start + BATCH_SERIES])]
+        batch = points[points["unique_id"].isin(ids[start : start + BATCH_SERIES])]
         parts.append(detect(batch, season_length=season_length, sensitivity=sensitivity))
         if on_progress:
             on_progress(len(ids[start : start + BATCH_SERIES]))
-    return pd.concat(parts, ignore_index=True).sort_values("row", ignore_index=True)
+    verdicts = pd.concat(parts, ignore_index=True)[["unique_id", "ds", *VERDICT]]
+    scored = source.frame.merge(verdicts, on=["unique_id", "ds"], how="left", validate="many_to_one")
+    return scored.sort_values("row", ignore_index=True)
 
 
 def write_scored(scored: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:

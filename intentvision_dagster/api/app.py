@@ -49,11 +49,14 @@ from intentvision_dagster.api.protocols.remote_write import decode_remote_write
 from intentvision_dagster.api.protocols.webhook import JSON_SHAPE, decode_json
 from intentvision_dagster.api.reads import READABLE, read_rows
 from intentvision_dagster.api.registry import ApiKey, Registry, split_key
+from intentvision_dagster.catalog import load_catalog
 from intentvision_dagster.errors import IntentVisionError, StorageUnavailable
 from intentvision_dagster.landing import land_columns
 from intentvision_dagster.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
+WARNING_HEADER = "X-IntentVision-Warning"
+"""remote_write answers 204 without a body: what was done to the samples (if anything) goes in this header."""
 INGEST_SCHEMA = {
     "type": "object",
     "required": ["series"],
@@ -344,6 +347,9 @@ def create_app(settings: Settings) -> FastAPI:
             if errors:
                 raise ApiError(422, "refused, nothing stored: no item is valid", errors)
             return None, columns
+        if columns.needs_merge:
+            catalog = load_catalog(settings.metrics_catalog)
+            columns.warnings.append(columns.merge_repeats(lambda metric: catalog.spec(metric).kind).warning())
         batch = land_columns(
             settings.landing_dir,
             key.tenant,
@@ -378,6 +384,7 @@ def create_app(settings: Settings) -> FastAPI:
             "tenant": key.tenant,
             "batch_id": batch.batch_id if batch else None,
             "accepted_samples": len(columns.value),
+            **({"warnings": columns.warnings} if columns.warnings else {}),
             **({"report": columns.report()} if partial else {}),
         }
 
@@ -397,9 +404,12 @@ def create_app(settings: Settings) -> FastAPI:
                 "protobuf_message: prometheus.WriteRequest (remote write 1.0)",
             )
         _, columns = await ingest(request, decode_remote_write, key, partial)
+        warned = {"warnings": columns.warnings} if columns.warnings else {}
         if partial:
-            return JSONResponse({"tenant": key.tenant, "report": columns.report()}, status_code=200)
-        return Response(status_code=204)
+            return JSONResponse({"tenant": key.tenant, **warned, "report": columns.report()}, status_code=200)
+        return Response(
+            status_code=204, headers={WARNING_HEADER: "; ".join(columns.warnings)} if warned else None
+        )
 
     @app.post(
         "/api/v2/series",
@@ -413,6 +423,8 @@ def create_app(settings: Settings) -> FastAPI:
         _, columns = await ingest(request, decode_datadog, key, partial)
         shown = [str(p) for p in columns.problems[:MAX_REPORTED_ERRORS]]
         body: dict = capped_errors(shown, len(columns.problems))
+        if columns.warnings:
+            body["warnings"] = columns.warnings
         if partial:
             body["report"] = columns.report()
         return JSONResponse(body, status_code=202)

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 ALERT_FIELDS = [
     c
     for c in ALERT_COLUMNS
-    if c not in ("summary", "details", "updated_at", "last_error", "labels", "cleared_at")
+    if c not in ("summary", "details", "updated_at", "last_error", "labels", "cleared_at", "incident_id")
 ]
-"""What ``alerts list --json`` prints per alert (the log's columns less the long texts)."""
+"""What ``alerts list --json`` prints per alert (the log's columns less the long texts and plumbing)."""
 
 
 @click.group()

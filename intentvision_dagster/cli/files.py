@@ -43,6 +43,9 @@ def detect_command(input_path: Path, output_path: Path, sensitivity: str, season
     """Score every row of INPUT with the causal anomaly detector and write OUTPUT in the same row order.
 
     OUTPUT keeps the input columns as written and adds anomaly_score, is_anomaly, severity, reason, event_id.
+    Rows may come in any order and a timestamp may repeat (a clock change, a row written twice): the
+    detector scores each series in time order with one point per timestamp (repeats averaged), every input
+    row gets the verdict of its timestamp, and a warning on stderr says what was done.
 
     \b
     Examples:
@@ -53,7 +56,13 @@ def detect_command(input_path: Path, output_path: Path, sensitivity: str, season
     from intentvision_dagster.series_files import read_series
 
     source = read_series(input_path)
-    season_length = season_length or infer_season_length(source.frame)
+    if source.repeats:
+        click.echo(
+            f"warning: {input_path.name}: {source.repeats.warning()}; each input row gets the verdict of its "
+            "timestamp",
+            err=True,
+        )
+    season_length = season_length or infer_season_length(source.points)
     if source.long_running:
         with click.progressbar(length=source.series, label="scoring series", file=sys.stderr) as bar:
             scored = score_series(source, season_length, sensitivity, on_progress=bar.update)
@@ -143,6 +152,8 @@ def forecast_command(
     n_jobs = jobs or settings.model_jobs
     timegpt = TimeGPTOptions(api_key=key, base_url=settings.nixtla_base_url) if key else None
     source = read_forecast_input(input_path, freq)
+    if source.warning:
+        click.echo(f"warning: {input_path.name}: {source.warning}", err=True)
     run = partial(forecast_input, source, horizon, levels, model, n_jobs, timegpt)
     if source.long_running:
         steps = progress_steps(source, model)

@@ -20,6 +20,10 @@ from intentvision_dagster.settings import load_settings
 def ingest(file: Path, tenant: str) -> None:
     """Validate FILE (CSV or Parquet; columns timestamp, metric, labels, value) and land it durably.
 
+    Rows may come in any order and a series may repeat a timestamp (a clock change, a retried write): the
+    rows of one timestamp become one, the mean for gauges and the max for counters (the metric's kind in
+    the metric catalog), and a warning says what was done.
+
     The landing sensor picks the batch up and runs the pipeline for its partitions; without the daemon,
     run `intentvision run --all`.
 
@@ -35,6 +39,8 @@ def ingest(file: Path, tenant: str) -> None:
         batch = ingest_file(file, tenant, settings)
     except ValueError as exc:  # the file's problems (IngestFileError) and landing's refusals alike
         raise click.ClickException(f"refused, nothing stored: {exc}") from None
+    if batch.note:
+        click.echo(f"warning: {file.name}: {batch.note}", err=True)
     click.echo(
         f"landed {batch.rows} rows for tenant {batch.tenant} as batch {batch.batch_id}: "
         f"{len(batch.metrics)} metric(s) ({', '.join(batch.metrics)}) in {batch.path}"

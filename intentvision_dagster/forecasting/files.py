@@ -34,6 +34,8 @@ class ForecastFileError(InputError):
 class ForecastInput:
     frame: pd.DataFrame
     freq: str
+    warning: str = ""
+    """What was done to repeated or out-of-order timestamps, if anything."""
 
     @property
     def series(self) -> int:
@@ -56,9 +58,10 @@ class ForecastOutput:
 def read_forecast_input(path: Path, freq: str | None) -> ForecastInput:
     """Parse ``path`` and settle the frequency: ``freq`` as given (validated) or inferred from the data."""
     try:
-        frame = read_series(path).frame[["unique_id", "ds", "y"]]
+        source = read_series(path)
     except SeriesFileError as exc:
         raise ForecastFileError(str(exc)) from None
+    frame = source.points
     if frame.empty:
         raise ForecastFileError(f"{path.name}: no rows to forecast")
     if freq is None:
@@ -73,7 +76,7 @@ def read_forecast_input(path: Path, freq: str | None) -> ForecastInput:
             raise ForecastFileError(
                 f"--freq {freq!r} is not a pandas frequency alias (e.g. h, 5min, D)"
             ) from None
-    return ForecastInput(frame, freq)
+    return ForecastInput(frame, freq, source.repeats.warning())
 
 
 def forecast_input(

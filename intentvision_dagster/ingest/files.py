@@ -42,7 +42,8 @@ def read_metric_file(path: Path, tenant: str) -> pd.DataFrame:
 
     ``timestamp`` is ISO-8601 (offsets converted to UTC, naive means UTC) or epoch seconds; ``labels`` is
     optional and stored canonically; the literal strings ``nan``/``inf`` are numbers and are kept for the
-    validation step to quarantine. Raises :class:`IngestFileError` naming up to five bad cells.
+    validation step to quarantine. Rows stay in file order (repeated timestamps too: see
+    :mod:`intentvision_dagster.repeats`). Raises :class:`IngestFileError` naming up to five bad cells.
     """
     path = Path(path)
     try:
@@ -73,7 +74,7 @@ def read_metric_file(path: Path, tenant: str) -> pd.DataFrame:
             "y": parsed["value"],
         }
     )
-    return frame[SERIES_COLUMNS].sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    return frame[SERIES_COLUMNS]
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -10,7 +10,7 @@ from intentvision_dagster.frequency import sampling_freq
 from intentvision_dagster.isolation import each_partition
 from intentvision_dagster.partitions import keep_failed_partitions, series_asset, series_partitions
 from intentvision_dagster.quality.expectations import ExpectationOutcome, run_expectations
-from intentvision_dagster.quality.schema import QUARANTINE_COLUMNS, NoValidRowsError, split_valid
+from intentvision_dagster.quality.schema import QUARANTINE_COLUMNS, NoValidRowsError, Split, split_valid
 from intentvision_dagster.resources import ProjectConfig
 from intentvision_dagster.series import SERIES_COLUMNS
 from intentvision_dagster.warehouse import SCHEMA, transaction
@@ -59,15 +59,17 @@ def validated_series(
 ) -> pd.DataFrame:
     """Rows that pass the pandera schema; the rest go to ``intentvision.quarantine`` with the reason.
 
-    A partition with nothing valid (or nothing landed) is skipped and reported, its quarantined rows still
-    stored; the run's other partitions go on (see :func:`~.partitions.keep_failed_partitions`).
+    Repeated timestamps of a series are merged per the metric's kind and logged as a warning per partition,
+    with counts only (a range run's log is shared by its tenants). A partition with nothing valid (or nothing
+    landed) is skipped and reported, its quarantined rows still stored; the run's other partitions go on (see
+    :func:`~.partitions.keep_failed_partitions`).
     """
     catalog = project.catalog()
     keys = list(context.partition_keys)
     started = time.perf_counter()
     refused: list[pd.DataFrame] = []
 
-    def validate(tenant: str, metric: str, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def validate(tenant: str, metric: str, rows: pd.DataFrame) -> Split:
         if rows.empty:
             raise ValueError(f"tenant {tenant!r}, metric {metric!r}: no landed rows to validate")
         try:
@@ -77,14 +79,19 @@ def validated_series(
             raise
 
     done = each_partition(keys, raw_series, validate)
-    refused.extend(q for _, q in done.results.values())
+    refused.extend(split.quarantined for split in done.results.values())
+    merged = {
+        key: split.repeats.warning(with_example=False) for key, split in done.results.items() if split.repeats
+    }
+    for key, note in merged.items():
+        context.log.warning(f"{key}: {note}")
     quarantined = (
         pd.concat(refused, ignore_index=True) if refused else pd.DataFrame(columns=QUARANTINE_COLUMNS)
     )
     with warehouse.get_connection() as conn:
         replace_quarantine(conn, keys, quarantined)
     kept, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
-    valid = pd.concat([*(v for v, _ in done.results.values()), *kept], ignore_index=True)
+    valid = pd.concat([*(split.valid for split in done.results.values()), *kept], ignore_index=True)
     compute_seconds = time.perf_counter() - started
     by_rule = quarantined["rule"].value_counts().to_dict() if len(quarantined) else {}
     context.add_output_metadata(
@@ -94,6 +101,7 @@ def validated_series(
             "quarantined_rows": len(quarantined),
             "quarantined_by_rule": dg.MetadataValue.json({str(k): int(v) for k, v in by_rule.items()}),
             "quarantine_table": QUARANTINE_TABLE,
+            "merged_repeats": dg.MetadataValue.json(merged),
             **skipped,
         }
     )

@@ -2,9 +2,13 @@
 
 Bad rows are never dropped silently: each goes to the quarantine frame with the rule it broke and a sentence
 naming the value. A row breaking several rules is quarantined once, under the first rule in :data:`RULES`.
+Repeated timestamps are not bad rows: the good rows of one series and timestamp are merged per the metric's
+kind (:mod:`intentvision_dagster.repeats`: gauges the mean, counters the max) and the split says so.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -13,9 +17,10 @@ from pandera.typing.pandas import Series
 
 from intentvision_dagster.catalog import MetricSpec
 from intentvision_dagster.errors import InputError
+from intentvision_dagster.repeats import Repeats, merge_repeats
 from intentvision_dagster.series import SERIES_COLUMNS
 
-RULES = ("missing", "finite", "non_negative", "min", "max", "duplicate_timestamp")
+RULES = ("missing", "finite", "non_negative", "min", "max")
 """Quarantine rules, in the order that decides which one a row is filed under."""
 QUARANTINE_COLUMNS = [*SERIES_COLUMNS, "rule", "reason"]
 INCREASING_CHECK = "ds_strictly_increasing"
@@ -70,13 +75,21 @@ class NoValidRowsError(InputError):
         )
 
 
-def split_valid(df: pd.DataFrame, spec: MetricSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split one partition's rows into (valid, quarantined) using ``spec``'s bounds.
+class Split(NamedTuple):
+    valid: pd.DataFrame
+    quarantined: pd.DataFrame
+    repeats: Repeats
+    """What merging the valid rows' repeated timestamps did (falsy when nothing repeated)."""
+
+
+def split_valid(df: pd.DataFrame, spec: MetricSpec) -> Split:
+    """Split one partition's rows into (valid, quarantined, repeats) using ``spec``'s bounds and kind.
 
     ``valid`` has the series columns sorted by ``unique_id, ds`` and passes :class:`SeriesSchema`;
-    ``quarantined`` adds ``rule`` and ``reason``. Of several rows with the same timestamp the last one (file
-    or landing order) is kept. Raises :class:`NoValidRowsError` when rows were given but none is valid, and
-    pandera's ``SchemaErrors`` for frame-level problems (wrong dtypes); other columns are ignored.
+    ``quarantined`` adds ``rule`` and ``reason``. The valid rows of one series and timestamp become one row
+    (the mean for a gauge, the max for a counter), so a bad row never spoils a good one at its timestamp.
+    Raises :class:`NoValidRowsError` when rows were given but none is valid, and pandera's ``SchemaErrors``
+    for frame-level problems (wrong dtypes); other columns are ignored.
     """
     absent = [c for c in SERIES_COLUMNS if c not in df.columns]
     if absent:
@@ -85,9 +98,7 @@ def split_valid(df: pd.DataFrame, spec: MetricSpec) -> tuple[pd.DataFrame, pd.Da
     if others:
         raise ValueError(f"split_valid got rows of metric(s) {others} with the spec of {spec.name!r}")
     rows = df[SERIES_COLUMNS].sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
-    broken = _failures(_row_schema(spec), rows)
-    duplicates = _failures(SeriesSchema.to_schema(), rows.drop(index=broken.index))
-    failures = pd.concat([broken, duplicates]).sort_index()
+    failures = _failures(_row_schema(spec), rows).sort_index()
     quarantined = rows.loc[failures.index].assign(
         rule=failures["rule"].to_numpy(),
         reason=[
@@ -97,14 +108,15 @@ def split_valid(df: pd.DataFrame, spec: MetricSpec) -> tuple[pd.DataFrame, pd.Da
             )
         ],
     )
-    valid = rows.drop(index=failures.index).reset_index(drop=True)
+    valid, repeats = merge_repeats(rows.drop(index=failures.index), lambda _: spec.kind)
     if valid.empty and not rows.empty:
         tenants = ",".join(sorted(set(rows["tenant"])))
         counts = quarantined["rule"].value_counts()
         by_rule = {rule: int(counts[rule]) for rule in RULES if rule in counts}
         quarantined = quarantined[QUARANTINE_COLUMNS].reset_index(drop=True)
         raise NoValidRowsError(tenants, spec.name, by_rule, quarantined["reason"].iloc[0], quarantined)
-    return valid, quarantined[QUARANTINE_COLUMNS].reset_index(drop=True)
+    SeriesSchema.validate(valid)
+    return Split(valid, quarantined[QUARANTINE_COLUMNS].reset_index(drop=True), repeats)
 
 
 def _row_schema(spec: MetricSpec) -> pa.DataFrameSchema:
@@ -142,7 +154,7 @@ def _failures(schema: pa.DataFrameSchema, rows: pd.DataFrame) -> pd.DataFrame:
 def _rule(column: str, check: str) -> str:
     if check == "not_nullable":
         return "finite" if column == "y" else "missing"
-    return "duplicate_timestamp" if check == INCREASING_CHECK else check
+    return check
 
 
 def _reason(rule: str, column: str, row: tuple, spec: MetricSpec) -> str:
@@ -157,9 +169,4 @@ def _reason(rule: str, column: str, row: tuple, spec: MetricSpec) -> str:
             return f"y={y!r} is negative but {spec.name} is declared non-negative (min {spec.min_value:g})"
         case "min":
             return f"y={y!r} is below the minimum {spec.min_value:g} declared for {spec.name}"
-        case "max":
-            return f"y={y!r} is above the maximum {spec.max_value:g} declared for {spec.name}"
-    return (
-        f"ds={row.ds} appears more than once in {row.unique_id}; "
-        f"the last row for that timestamp was kept and this one (y={y!r}) dropped"
-    )
+    return f"y={y!r} is above the maximum {spec.max_value:g} declared for {spec.name}"

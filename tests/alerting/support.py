@@ -8,12 +8,29 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from intentvision_dagster.alerting.delivery import SlackNotifier
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS
 from intentvision_dagster.alerting.log import list_alerts, record, resolve_missing
 from intentvision_dagster.alerting.routing import Routing, TenantRoute
 
 DISK = "node_filesystem_usage_percent"
 T0 = pd.Timestamp("2026-01-05 02:00")
+TOKEN = "xoxb-standin-token"
+CHANNELS = {"#acme-alerts", "#acme-oncall", "#globex-oncall", "#ops"}
+"""The channels the Slack stand-in of the alerting tests knows."""
+
+
+def notifier(slack, token: str = TOKEN, timeout: int = 5) -> SlackNotifier:
+    """The real Slack notifier, pointed at the stand-in ``slack``."""
+    return SlackNotifier(token=token, base_url=slack.url, timeout=timeout)
+
+
+class DiesAfterPosting(SlackNotifier):
+    """The real notifier, but the process dies right after Slack accepted the post (before it is recorded)."""
+
+    def send(self, notification):
+        super().send(notification)
+        raise SystemExit("killed after posting")
 
 
 def candidate(

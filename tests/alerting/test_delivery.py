@@ -1,7 +1,6 @@
 """Group notifications through slack-sdk against a loopback stand-in of Slack's Web API: exactly once."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -13,21 +12,8 @@ from slack_sdk.errors import SlackApiError
 from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier, deliver_notifications
 from intentvision_dagster.alerting.dispatch import dispatch, list_notifications, queue_run_failure
 from intentvision_dagster.alerting.log import list_alerts
-from tests.alerting.support import T0, candidate, log_alerts, routing
+from tests.alerting.support import T0, TOKEN, DiesAfterPosting, candidate, log_alerts, notifier, routing
 from tests.support.slack_standin import SlackStandIn
-
-TOKEN = "xoxb-standin-token"
-CHANNELS = {"#acme-alerts", "#globex-oncall", "#ops"}
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackStandIn]:
-    with SlackStandIn(token=TOKEN, channels=CHANNELS) as standin:
-        yield standin
-
-
-def notifier(slack: SlackStandIn, token: str = TOKEN, timeout: int = 5) -> SlackNotifier:
-    return SlackNotifier(token=token, base_url=slack.url, timeout=timeout)
 
 
 def queue(conn: duckdb.DuckDBPyConnection, *tenants: str) -> None:
@@ -117,14 +103,6 @@ def test_a_timed_out_post_that_slack_accepted_is_found_not_posted_again(conn, sl
     assert (report.sent, report.reconciled) == (0, 1)
     assert len(slack.messages) == 1
     assert notification(conn)["state"] == "sent"
-
-
-class DiesAfterPosting(SlackNotifier):
-    """The real notifier, but the process dies right after Slack accepted the post (before it is recorded)."""
-
-    def send(self, notification):
-        super().send(notification)
-        raise SystemExit("killed after posting")
 
 
 def test_a_process_killed_between_post_and_record_does_not_post_twice(conn, slack) -> None:

@@ -102,10 +102,6 @@ def test_season_length_is_points_per_day(tmp_path: Path) -> None:
             "in.csv line 3, column 'y': 'abc' is not a finite number",
         ),
         ("timestamp,value\n2026-01-01T00:00:00Z,\n", "line 2, column 'value': '' is not a finite number"),
-        (
-            "timestamp,value\n2026-01-01T00:00:00Z,1\n2026-01-01T01:00:00+01:00,2\n",
-            "line 3, column 'timestamp': '2026-01-01T01:00:00+01:00' repeats an earlier timestamp",
-        ),
     ],
 )
 def test_bad_files_are_refused_naming_line_and_column(tmp_path: Path, text: str, message: str) -> None:
@@ -113,3 +109,28 @@ def test_bad_files_are_refused_naming_line_and_column(tmp_path: Path, text: str,
     with pytest.raises(SeriesFileError) as caught:
         read_series(tmp_path / "in.csv")
     assert message in str(caught.value)
+
+
+def test_repeated_and_out_of_order_rows_are_taken_one_point_per_timestamp(tmp_path: Path) -> None:
+    """The same instant twice (an offset spelling of 00:00), a retried row, and rows out of order."""
+    (tmp_path / "in.csv").write_text(
+        "unique_id,ds,y\n"
+        "a,2026-01-01T02:00:00Z,5\n"
+        "a,2026-01-01T00:00:00Z,1\n"
+        "a,2026-01-01T01:00:00+01:00,3\n"
+        "a,2026-01-01T01:00:00Z,2\n"
+        "a,2026-01-01T01:00:00Z,2\n"
+        "b,2026-01-01T00:00:00Z,7\n"
+    )
+    parsed = read_series(tmp_path / "in.csv")
+    assert len(parsed.frame) == 6 and parsed.frame["row"].tolist() == list(range(6))
+    assert parsed.points.values.tolist() == [
+        ["a", pd.Timestamp("2026-01-01 00:00"), 2.0],
+        ["a", pd.Timestamp("2026-01-01 01:00"), 2.0],
+        ["a", pd.Timestamp("2026-01-01 02:00"), 5.0],
+        ["b", pd.Timestamp("2026-01-01 00:00"), 7.0],
+    ]
+    assert parsed.repeats.warning() == (
+        "1 series: 4 rows at 2 repeated timestamps merged into one row each (gauges: mean; 1 exact repeat), "
+        "e.g. a at 2026-01-01 00:00:00; 1 row out of order put in time order"
+    )

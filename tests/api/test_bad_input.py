@@ -289,22 +289,6 @@ CASES = [
         "missing",
     ),
     Case(
-        "json-duplicate-in-item",
-        "/v1/ingest",
-        _points({"timestamp": now_s() - 5, "value": 1}, {"timestamp": now_s() - 5, "value": 2}),
-        422,
-        "series[0].points[1].timestamp",
-        "duplicate",
-    ),
-    Case(
-        "json-duplicate-across-items",
-        "/v1/ingest",
-        _json(lambda: {"series": json_body()["series"] * 2}),
-        422,
-        "series[1].points[0].timestamp",
-        "duplicate sample of this series, as series[0].points[0]",
-    ),
-    Case(
         "json-points-type",
         "/v1/ingest",
         _json(json_body(points={"timestamp": 1})),
@@ -405,14 +389,6 @@ CASES = [
         422,
         "timeseries[0].labels.a.b",
         "not a valid label name",
-    ),
-    Case(
-        "rw-duplicate-label",
-        "/api/v1/write",
-        _rw(lambda: [({"__name__": "up"}, [(1.0, _ms(5))]), ({"__name__": "up"}, [(2.0, _ms(5))])]),
-        422,
-        "timeseries[1].samples[0].timestamp",
-        "duplicate",
     ),
     Case(
         "rw-too-old",

@@ -35,16 +35,21 @@ def test_items_repeating_one_series_are_all_kept_without_the_per_point_slow_path
     assert set(out.unique_id) == {'acme/node_cpu{host="web-1"}'}
 
 
-def test_a_sample_repeated_by_a_later_item_names_the_first_one():
+def test_a_sample_repeated_by_a_later_item_is_kept_and_merged_by_kind():
     builder = _builder()
-    raw = lambda i: (NOW_MS - 1000, 1.0)  # noqa: E731
     for index in range(500):
-        builder.add_item(index, "node_cpu", (), [NOW_MS - (600 - index) * 1000], [1.0], raw)
-    builder.add_item(500, "node_cpu", (), [NOW_MS - 5000, NOW_MS - 590_000], [1.0, 2.0], raw)
-    [problem] = builder.out.problems
-    assert (problem.index, problem.field) == (500, "series[500].points[1].timestamp")
-    assert problem.problem == "duplicate sample of this series, as series[10].points[0]"
-    assert len(builder.out.value) == 500
+        builder.add_item(index, "node_cpu", (), [NOW_MS - (600 - index) * 1000], [1.0], _never_read)
+    assert not builder.out.needs_merge
+    builder.add_item(500, "node_cpu", (), [NOW_MS - 5000, NOW_MS - 590_000], [1.0, 3.0], _never_read)
+    out = builder.out
+    assert (out.problems, len(out.value), out.needs_merge) == ([], 502, True)
+    repeats = out.merge_repeats(lambda metric: "gauge")
+    assert len(out.value) == 501 and out.timestamp_ms == sorted(out.timestamp_ms)
+    assert out.value[out.timestamp_ms.index(NOW_MS - 590_000)] == 2.0, "the mean of 1.0 and 3.0"
+    assert repeats.warning() == (
+        "1 series: 2 rows at 1 repeated timestamp merged into one row each (gauges: mean; 0 exact repeats), "
+        "e.g. acme/node_cpu at 2026-11-27 05:50:10; 1 row out of order put in time order"
+    )
 
 
 def test_the_identity_cache_is_bounded_in_bytes_of_label_text(monkeypatch):

@@ -72,11 +72,11 @@ def test_parquet_with_typed_columns_round_trips(tmp_path: Path) -> None:
 
     assert frame["ds"].dtype == "datetime64[ns]"
     assert frame[["labels", "ds"]].to_dict("records") == [
-        {"labels": 'ns="prod",pod="api-1"', "ds": pd.Timestamp("2024-03-01T01:00:00")},
         {"labels": 'pod="api-0"', "ds": pd.Timestamp("2024-03-01T00:00:00")},
-    ]
-    assert frame["unique_id"].iloc[1] == 'acme/container_memory_working_set_bytes{pod="api-0"}'
-    assert frame["y"].iloc[1] == 1.5e9 and math.isnan(frame["y"].iloc[0])
+        {"labels": 'ns="prod",pod="api-1"', "ds": pd.Timestamp("2024-03-01T01:00:00")},
+    ], "file order: ingest sorts when it merges repeats"
+    assert frame["unique_id"].iloc[0] == 'acme/container_memory_working_set_bytes{pod="api-0"}'
+    assert frame["y"].iloc[0] == 1.5e9 and math.isnan(frame["y"].iloc[1])
 
 
 def test_csv_and_parquet_of_the_same_rows_agree(tmp_path: Path) -> None:

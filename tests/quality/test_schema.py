@@ -35,7 +35,7 @@ def frame(values: list[float], hours: list[int] | None = None, host: str = "web-
 def test_bad_rows_are_quarantined_with_rule_and_reason() -> None:
     rows = pd.concat([frame([1, math.nan, math.inf, -3, 150, 99.5]), frame([2, 3], host="web-2")])
 
-    valid, quarantined = split_valid(rows.iloc[::-1], CPU)
+    valid, quarantined, repeats = split_valid(rows.iloc[::-1], CPU)
 
     assert list(valid.columns) == SERIES_COLUMNS
     assert list(quarantined.columns) == QUARANTINE_COLUMNS
@@ -51,41 +51,52 @@ def test_bad_rows_are_quarantined_with_rule_and_reason() -> None:
         ["max", "y=150.0 is above the maximum 100 declared for node_cpu_utilization_percent"],
     ]
     assert quarantined["ds"].dt.hour.tolist() == [1, 2, 3, 4]
+    assert not repeats, (
+        "rows out of input order are sorted, not reported: the order of a landed frame is not the input's"
+    )
 
 
 def test_min_above_zero_and_negative_minimum() -> None:
     spec = MetricSpec("disk_free_bytes", min_value=10)
-    _, quarantined = split_valid(frame([-1, 5, 20], spec=spec), spec)
+    _, quarantined, _ = split_valid(frame([-1, 5, 20], spec=spec), spec)
     assert quarantined[["rule", "reason"]].values.tolist() == [
         ["non_negative", "y=-1.0 is negative but disk_free_bytes is declared non-negative (min 10)"],
         ["min", "y=5.0 is below the minimum 10 declared for disk_free_bytes"],
     ]
 
     temperature = MetricSpec("temperature_celsius", min_value=-40)
-    valid, quarantined = split_valid(frame([-50, -10], spec=temperature), temperature)
+    valid, quarantined, _ = split_valid(frame([-50, -10], spec=temperature), temperature)
     assert valid["y"].tolist() == [-10.0]
     assert quarantined["rule"].tolist() == ["min"]
 
 
-def test_duplicate_timestamps_keep_the_last_row() -> None:
-    rows = frame([1, 2, 3, 4], hours=[0, 1, 1, 2])
+def test_repeated_timestamps_of_a_gauge_are_averaged_and_reported() -> None:
+    """A clock change repeating 01:00 (2 and 3), and a retried write repeating 02:00 exactly (4 and 4)."""
+    rows = frame([1, 2, 3, 4, 4], hours=[0, 1, 1, 2, 2])
 
-    valid, quarantined = split_valid(rows, CPU)
+    valid, quarantined, repeats = split_valid(rows, CPU)
 
-    assert valid["y"].tolist() == [1.0, 3.0, 4.0]
-    assert quarantined["rule"].tolist() == ["duplicate_timestamp"]
-    assert quarantined["reason"].iloc[0] == (
-        'ds=2024-03-01 01:00:00 appears more than once in acme/node_cpu_utilization_percent{host="web-1"}; '
-        "the last row for that timestamp was kept and this one (y=2.0) dropped"
+    assert valid["y"].tolist() == [1.0, 2.5, 4.0] and valid["ds"].dt.hour.tolist() == [0, 1, 2]
+    assert quarantined.empty
+    assert repeats.warning(with_example=False) == (
+        "1 series: 4 rows at 2 repeated timestamps merged into one row each (gauges: mean; 1 exact repeat)"
     )
     SeriesSchema.validate(valid)
 
 
+def test_repeated_timestamps_of_a_counter_keep_the_largest_total() -> None:
+    requests = MetricSpec("http_requests_total", kind="counter", min_value=0)
+    valid, _, repeats = split_valid(frame([10, 25, 20, 30], hours=[0, 1, 1, 2], spec=requests), requests)
+    assert valid["y"].tolist() == [10.0, 25.0, 30.0]
+    assert repeats.kinds == ("counter",) and repeats.merged_rows == 1
+
+
 def test_a_bad_duplicate_does_not_evict_a_good_one() -> None:
-    valid, quarantined = split_valid(frame([5, math.nan], hours=[0, 0]), CPU)
+    valid, quarantined, repeats = split_valid(frame([5, math.nan], hours=[0, 0]), CPU)
 
     assert valid["y"].tolist() == [5.0]
     assert quarantined["rule"].tolist() == ["finite"]
+    assert not repeats
 
 
 def test_nothing_valid_names_tenant_metric_and_rules() -> None:

@@ -1,8 +1,11 @@
 """A loopback stand-in for Slack's Web API, so tests exercise the real slack_sdk client over real HTTP.
 
-It answers ``chat.postMessage``, ``conversations.history`` and ``auth.test`` the way Slack does (HTTP 200
-with ``{"ok": false, "error": ...}`` for API errors), records accepted messages, and can be scripted with
-faults for the next requests::
+It answers ``chat.postMessage`` (top-level or, with ``thread_ts``, a reply in a thread), ``chat.update``,
+``chat.getPermalink``, ``conversations.history``, ``conversations.replies`` and ``auth.test`` the way Slack
+does (HTTP 200 with ``{"ok": false, "error": ...}`` for API errors such as ``invalid_auth``,
+``channel_not_found``, ``message_not_found``, ``cant_update_message``, ``thread_not_found``), records every
+request (:attr:`SlackStandIn.requests`) and the messages as they now stand (:attr:`SlackStandIn.messages`),
+and can be scripted with faults for the next requests::
 
     with SlackStandIn(token="xoxb-test", channels={"#acme-alerts"}) as slack:
         slack.fail_next(("429", 1), ("500",), ("hang", 2.0))
@@ -11,10 +14,14 @@ faults for the next requests::
 
 A ``hang`` sleeps and then answers normally (the message is recorded), like a slow Slack that accepted a post
 the client had already given up on; :meth:`SlackStandIn.wait_idle` waits for such late answers.
+:meth:`SlackStandIn.delete` and :meth:`SlackStandIn.lock` act as a person who deletes a message, or a
+workspace that forbids editing it: a later ``chat.update`` answers ``message_not_found`` /
+``cant_update_message``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterable
@@ -33,6 +40,9 @@ class PostedMessage:
     blocks: list[dict[str, Any]] | None
     metadata: dict[str, Any] | None = None
     ts: str = ""
+    thread_ts: str | None = None
+    """The parent's ts for a reply in a thread; None for a top-level message."""
+    edits: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,12 +52,26 @@ class Request:
     method: str
     status: int
     error: str | None
+    channel: str | None = None
+    ts: str | None = None
+    """The message the request posted (postMessage) or addressed (update, getPermalink, replies)."""
+    thread_ts: str | None = None
+    text: str | None = None
 
 
 class SlackStandIn(LoopbackStandIn):
     """Context manager running the stand-in on 127.0.0.1 on a free port, in a daemon thread."""
 
     FAULTS = ("429", "500", "hang")
+    METHODS = (
+        "auth.test",
+        "chat.postMessage",
+        "chat.update",
+        "chat.getPermalink",
+        "conversations.history",
+        "conversations.replies",
+    )
+    WORKSPACE_URL = "https://standin.slack.test/"
 
     def __init__(self, token: str = "xoxb-test-token", channels: Iterable[str] | None = None) -> None:
         super().__init__(_handler_for(self))
@@ -56,6 +80,8 @@ class SlackStandIn(LoopbackStandIn):
         self._messages: list[PostedMessage] = []
         self._requests: list[Request] = []
         self._in_flight = 0
+        self._locked: set[str] = set()
+        self._last_ts = 0.0
 
     @property
     def url(self) -> str:
@@ -71,17 +97,55 @@ class SlackStandIn(LoopbackStandIn):
         with self._lock:
             return list(self._requests)
 
+    @property
+    def top_level(self) -> list[PostedMessage]:
+        """Messages posted to a channel, not in a thread."""
+        return [message for message in self.messages if message.thread_ts is None]
+
+    def replies(self, ts: str) -> list[PostedMessage]:
+        """The replies in the thread of message ``ts``, oldest first."""
+        return [message for message in self.messages if message.thread_ts == ts]
+
+    def calls(self, *methods: str) -> list[Request]:
+        """The accepted requests of these methods (all methods when none is given), in order."""
+        return [r for r in self.requests if r.error is None and (not methods or r.method in methods)]
+
+    def delete(self, ts: str) -> None:
+        """A person deletes message ``ts`` (and Slack its thread): updates now answer message_not_found."""
+        with self._lock:
+            self._messages = [m for m in self._messages if ts not in (m.ts, m.thread_ts)]
+
+    def lock(self, ts: str) -> None:
+        """The workspace forbids editing message ``ts``: updates now answer cant_update_message."""
+        with self._lock:
+            self._locked.add(ts)
+
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Block until no request is being answered (e.g. a hung one finished late)."""
         with self._lock:
             if not self._lock.wait_for(lambda: self._in_flight == 0, timeout):
                 raise TimeoutError(f"{self._in_flight} request(s) still in flight after {timeout} s")
 
-    def _log(self, method: str, status: int, error: str | None, message: PostedMessage | None = None) -> None:
+    def _log(
+        self, method: str, status: int, error: str | None, message: PostedMessage | None = None, **seen: Any
+    ) -> None:
         with self._lock:
-            self._requests.append(Request(method, status, error))
+            self._requests.append(Request(method, status, error, **seen))
             if message is not None:
                 self._messages.append(message)
+
+    def _new_ts(self) -> str:
+        """Slack's ts: seconds.microseconds, unique within a channel."""
+        with self._lock:
+            self._last_ts = max(time.time(), self._last_ts + 1e-6)
+            return f"{self._last_ts:.6f}"
+
+    def _find(self, channel: str, ts: str | None) -> PostedMessage | None:
+        return next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
+
+    def _error(self, method: str, error: str, **seen: Any) -> tuple[int, dict, dict]:
+        self._log(method, 200, error, **seen)
+        return 200, {}, {"ok": False, "error": error}
 
     def _track(self, delta: int) -> None:
         with self._lock:
@@ -99,51 +163,102 @@ class SlackStandIn(LoopbackStandIn):
             return 500, {}, {"ok": False, "error": "internal_error"}
         if fault is not None:
             time.sleep(fault[1])
-        if method not in ("chat.postMessage", "auth.test", "conversations.history"):
+        if method not in self.METHODS:
             self._log(method, 404, "unknown_method")
             return 404, {}, {"ok": False, "error": "unknown_method"}
         if authorization != f"Bearer {self.token}":
-            self._log(method, 200, "invalid_auth")
-            return 200, {}, {"ok": False, "error": "invalid_auth"}
+            return self._error(method, "invalid_auth")
         if method == "auth.test":
             self._log(method, 200, None)
-            body = {"ok": True, "url": "https://standin.slack.test/", "team": "IntentVision", "user": "bot"}
+            body = {"ok": True, "url": self.WORKSPACE_URL, "team": "IntentVision", "user": "bot"}
             return 200, {}, {**body, "team_id": "T0STANDIN", "user_id": "U0STANDIN", "bot_id": "B0STANDIN"}
         channel = form.get("channel")
+        if not channel or (self.channels is not None and channel not in self.channels):
+            return self._error(method, "channel_not_found", channel=channel)
         if method == "conversations.history":
             return self._history(channel, form)
-        if not channel or (self.channels is not None and channel not in self.channels):
-            self._log(method, 200, "channel_not_found")
-            return 200, {}, {"ok": False, "error": "channel_not_found"}
+        if method == "conversations.replies":
+            return self._replies(channel, form)
+        if method == "chat.getPermalink":
+            return self._permalink(channel, form.get("message_ts"))
         blocks = form.get("blocks")
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         text = form.get("text")
         if not text and not blocks:
-            self._log(method, 200, "no_text")
-            return 200, {}, {"ok": False, "error": "no_text"}
+            return self._error(method, "no_text", channel=channel)
+        if method == "chat.update":
+            return self._update(channel, form.get("ts"), text, blocks)
         metadata = form.get("metadata")
         if isinstance(metadata, str):
             metadata = json.loads(metadata)
-        ts = f"{time.time():.6f}"
-        self._log(method, 200, None, PostedMessage(channel, text, blocks, metadata, ts))
-        return 200, {}, {"ok": True, "channel": channel, "ts": ts, "message": {"text": text, "ts": ts}}
+        thread_ts = form.get("thread_ts") or None
+        seen = {"channel": channel, "thread_ts": thread_ts, "text": text}
+        if thread_ts is not None and self._find(channel, thread_ts) is None:
+            return self._error(method, "thread_not_found", **seen)
+        ts = self._new_ts()
+        message = PostedMessage(channel, text, blocks, metadata, ts, thread_ts)
+        self._log(method, 200, None, message, ts=ts, **seen)
+        answer = {"text": text, "ts": ts} | ({"thread_ts": thread_ts} if thread_ts else {})
+        return 200, {}, {"ok": True, "channel": channel, "ts": ts, "message": answer}
 
-    def _history(self, channel: str | None, form: dict[str, Any]) -> tuple[int, dict, dict]:
-        """The channel's messages since ``oldest``, newest first, with metadata on request."""
-        if not channel or (self.channels is not None and channel not in self.channels):
-            self._log("conversations.history", 200, "channel_not_found")
-            return 200, {}, {"ok": False, "error": "channel_not_found"}
+    def _update(
+        self, channel: str, ts: str | None, text: str | None, blocks: list | None
+    ) -> tuple[int, dict, dict]:
+        """chat.update: replace the text and blocks of an existing message, keeping its ts and thread."""
+        seen = {"channel": channel, "ts": ts, "text": text}
+        with self._lock:
+            found = self._find(channel, ts)
+            if found is None:
+                return self._error("chat.update", "message_not_found", **seen)
+            if ts in self._locked:
+                return self._error("chat.update", "cant_update_message", **seen)
+            edited = dataclasses.replace(found, text=text, blocks=blocks, edits=found.edits + 1)
+            self._messages[self._messages.index(found)] = edited
+            self._requests.append(Request("chat.update", 200, None, **seen))
+        return 200, {}, {"ok": True, "channel": channel, "ts": ts, "text": text, "message": {"text": text}}
+
+    def _permalink(self, channel: str, ts: str | None) -> tuple[int, dict, dict]:
+        """chat.getPermalink: Slack's https://<workspace>.slack.com/archives/<channel>/p<ts digits> form."""
+        if self._find(channel, ts) is None:
+            return self._error("chat.getPermalink", "message_not_found", channel=channel, ts=ts)
+        self._log("chat.getPermalink", 200, None, channel=channel, ts=ts)
+        link = f"{self.WORKSPACE_URL}archives/{channel.lstrip('#')}/p{str(ts).replace('.', '')}"
+        return 200, {}, {"ok": True, "channel": channel, "permalink": link}
+
+    def _replies(self, channel: str, form: dict[str, Any]) -> tuple[int, dict, dict]:
+        """conversations.replies: the parent then its replies since ``oldest``, oldest first."""
+        ts = form.get("ts")
+        parent = self._find(channel, ts)
+        if parent is None:
+            return self._error("conversations.replies", "thread_not_found", channel=channel, ts=ts)
         oldest = float(form.get("oldest") or 0)
-        with_metadata = str(form.get("include_all_metadata")).lower() in ("1", "true")
+        thread = [parent, *(m for m in self.replies(str(ts)) if float(m.ts) >= oldest)]
+        self._log("conversations.replies", 200, None, channel=channel, ts=ts)
+        found = [_shown(message, form) for message in thread]
+        return 200, {}, {"ok": True, "messages": found, "has_more": False}
+
+    def _history(self, channel: str, form: dict[str, Any]) -> tuple[int, dict, dict]:
+        """The channel's top-level messages since ``oldest``, newest first (replies stay in their threads)."""
+        oldest = float(form.get("oldest") or 0)
         found = [
-            {"type": "message", "text": message.text, "ts": message.ts}
-            | ({"metadata": message.metadata} if with_metadata and message.metadata else {})
-            for message in reversed(self.messages)
+            _shown(message, form)
+            for message in reversed(self.top_level)
             if message.channel == channel and float(message.ts) >= oldest
         ]
-        self._log("conversations.history", 200, None)
+        self._log("conversations.history", 200, None, channel=channel)
         return 200, {}, {"ok": True, "channel": channel, "messages": found, "has_more": False}
+
+
+def _shown(message: PostedMessage, form: dict[str, Any]) -> dict[str, Any]:
+    """A message as history and replies list it, its metadata only with ``include_all_metadata``."""
+    with_metadata = str(form.get("include_all_metadata")).lower() in ("1", "true")
+    shown = {"type": "message", "text": message.text, "ts": message.ts}
+    if message.thread_ts:
+        shown["thread_ts"] = message.thread_ts
+    if with_metadata and message.metadata:
+        shown["metadata"] = message.metadata
+    return shown
 
 
 def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:

@@ -1,8 +1,9 @@
 """What every ingest protocol decodes into: validated columns, per-item problems and the request limits.
 
 A protocol module only walks its own document and hands each item to :class:`ColumnBuilder`, so the rules
-for names, timestamps, values and duplicates (and the wording of every problem) are the same for all of
-them.
+for names, timestamps and values (and the wording of every problem) are the same for all of them. A series
+repeating a timestamp, or sending it out of order, is not a problem: the builder only notes it
+(:attr:`Columns.needs_merge`) and the samples are merged before landing (:mod:`intentvision_dagster.repeats`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
+
 from intentvision_dagster.errors import InputError
 from intentvision_dagster.names import LABEL_NAME_PATTERN, METRIC_PATTERN
+from intentvision_dagster.repeats import Repeats, merge_repeats
 from intentvision_dagster.series import canonical_labels
 from intentvision_dagster.settings import Settings
 
@@ -95,6 +99,30 @@ class Columns:
     items: int = 0
     problems: list[ItemProblem] = field(default_factory=list)
     stale_markers: int = 0
+    needs_merge: bool = False
+    """A series repeats a timestamp or goes back in time: merge and sort before landing."""
+    warnings: list[str] = field(default_factory=list)
+    """What was done to the accepted samples (e.g. repeated timestamps merged), for the answer."""
+
+    def merge_repeats(self, kind_of: Callable[[str], str]) -> Repeats:
+        """One sample per series and timestamp, in time order, merged per ``kind_of(metric)``; says what
+        was done. The columns are replaced; nothing happens unless :attr:`needs_merge`."""
+        if not self.needs_merge:
+            return Repeats()
+        frame = pd.DataFrame(
+            {
+                "metric": self.metric,
+                "labels": self.labels,
+                "unique_id": self.unique_id,
+                "ds": pd.to_datetime(self.timestamp_ms, unit="ms"),
+                "y": self.value,
+            }
+        )
+        merged, repeats = merge_repeats(frame, kind_of)
+        self.metric, self.labels = merged["metric"].tolist(), merged["labels"].tolist()
+        self.unique_id, self.value = merged["unique_id"].tolist(), merged["y"].tolist()
+        self.timestamp_ms = (merged["ds"].astype("int64") // 1_000_000).tolist()
+        return repeats
 
     @property
     def rejected_items(self) -> list[int]:
@@ -188,9 +216,8 @@ class ColumnBuilder:
         self.item_name = item_name
         self.points_field = points_field
         self.out = Columns()
-        self._first: dict[str, dict[int, tuple[int, int]]] = {}
-        """unique_id -> timestamp -> (item index, point position) of its first accepted sample: one lookup
-        per point finds a duplicate, however many earlier items repeat the series."""
+        self._seen: dict[str, set[int]] = {}
+        """unique_id -> timestamps accepted so far: notes a repeat across items of the same series."""
         self._oldest, self._newest = limits.oldest_ms, limits.newest_ms
 
     def series_identity(
@@ -294,18 +321,15 @@ class ColumnBuilder:
             self.out.problems.extend(identity)
             return
         labels_text, uid = identity
-        first = self._first.get(uid)
         clean = (
             stamps
             and None not in stamps
             and None not in values
             and min(stamps) >= self._oldest
             and max(stamps) <= self._newest
-            and len(set(stamps)) == len(stamps)
-            and (first is None or first.keys().isdisjoint(stamps))
         )
         if not clean:
-            problems = self._point_problems(index, first or {}, stamps, values, raw)
+            problems = self._point_problems(index, stamps, values, raw)
             if problems:
                 self.out.problems.extend(problems)
                 return
@@ -316,8 +340,11 @@ class ColumnBuilder:
                 "points, the limit per request; split it into smaller requests",
                 status=413,
             )
-        # Every stamp is new here (the checks above refused the item otherwise), so a plain update is right.
-        self._first.setdefault(uid, {}).update({ts: (index, at) for at, ts in enumerate(stamps)})
+        seen = self._seen.setdefault(uid, set())
+        before = len(seen)
+        seen.update(stamps)
+        if len(seen) - before != count or stamps != sorted(stamps):
+            self.out.needs_merge = True
         out = self.out
         out.metric.extend([metric] * count)
         out.labels.extend([labels_text] * count)
@@ -328,7 +355,6 @@ class ColumnBuilder:
     def _point_problems(
         self,
         index: int,
-        earlier: dict[int, tuple[int, int]],
         stamps: list[int | None],
         values: list[float | None],
         raw: Callable[[int], tuple[object, object]],
@@ -338,7 +364,6 @@ class ColumnBuilder:
         if not stamps:
             return [ItemProblem(index, where, [], "the item has no points")]
         problems: list[ItemProblem] = []
-        here: dict[int, str] = {}
         for position, (ts, value) in enumerate(zip(stamps, values, strict=True)):
             path = f"{where}[{position}]"
             raw_ts, raw_value = raw(position)
@@ -348,19 +373,6 @@ class ColumnBuilder:
                 problems.append(ItemProblem(index, f"{path}.timestamp", raw_ts, self._bounds_problem(ts)))
             if value is None:
                 problems.append(ItemProblem(index, f"{path}.value", raw_value, _value_problem(raw_value)))
-            if ts is None or value is None:
-                continue
-            first = here.get(ts)
-            if first is None and ts in earlier:
-                item, position_there = earlier[ts]
-                first = f"{self.item_name}[{item}].{self.points_field}[{position_there}]"
-            if first is not None:
-                problems.append(
-                    ItemProblem(
-                        index, f"{path}.timestamp", raw_ts, f"duplicate sample of this series, as {first}"
-                    )
-                )
-            here.setdefault(ts, path)
         return problems
 
     def _bounds_problem(self, ts: int) -> str:
