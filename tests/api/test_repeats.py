@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from intentvision_dagster.landing import read_landed
-from tests.api.conftest import Api, make_api_home, now_s, post_remote_write, remote_write_body
+from intentvision_dagster.remote_write import write_request_body
+from tests.api.conftest import Api, make_api_home, now_s, post_remote_write
 from tests.support.api_server import api_in_thread
 
 GAUGE = 'acme/node_cpu_utilization_percent{host="web-1"}'
@@ -77,7 +78,7 @@ def test_a_clean_request_has_no_warning_and_another_tenant_never_sees_one(api: A
 def test_remote_write_and_datadog_repeats_are_taken(api: Api) -> None:
     t_ms = (now_s() - 600) * 1000
     labels = {"__name__": "node_cpu_utilization_percent", "host": "web-2"}
-    body = remote_write_body([(labels, [(1.0, t_ms), (3.0, t_ms)]), (labels, [(1.0, t_ms)])])
+    body = write_request_body([(labels, [(1.0, t_ms), (3.0, t_ms)]), (labels, [(1.0, t_ms)])])
     response = post_remote_write(api, body, api.headers("globex"))
     assert response.status_code == 204
     assert response.headers["X-IntentVision-Warning"].startswith(
