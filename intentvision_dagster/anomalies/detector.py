@@ -63,6 +63,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from intentvision_dagster.anomalies.likelihood import anomaly_likelihood, likelihood_nines, noise_level
+
 DETECTOR = "seasonal_mad"
 DETECTORS = (DETECTOR, "forecast_residual", "level_shift", "flatline", "no_data")
 SENSITIVITY_THRESHOLDS: dict[str, dict[str, float]] = {
@@ -87,6 +89,18 @@ SHIFT_POINTS = 6
 SHIFT_FACTOR = 1.5
 FLAT_STRENGTH = 6.0
 GAP_STRENGTH = 3.5
+WARM_SEASONS = 3
+"""Seasons of history before the first flag: two references per phase (the likelihood learns meanwhile)."""
+LIKELIHOOD_NINES = {"info": 3.0, "warning": 4.0, "critical": 4.0}
+"""A point beyond its bar also needs its recent scores this unusual for the series (4 = likelihood 0.9999)."""
+SUSTAINED_NINES = 3.0
+"""Extra nines of likelihood that let a point at the ``info`` bar reach ``warning`` (a run of modest points)."""
+SHIFT_NINES = 1.0
+"""Likelihood nines a level shift needs to be flagged (0.9: its scores are above the series' usual)."""
+CRITICAL_AGREEMENT = 2
+"""Detectors (seasonal_mad, forecast_residual, level_shift) past the critical bar needed for ``critical``."""
+SUPPRESSION = pd.Timedelta(hours=6)
+"""Flags closer than this to the previous flag of the series join its event instead of opening a new one."""
 REQUIRED_COLUMNS = ("unique_id", "ds", "y")
 OUTPUT_COLUMNS = [
     "unique_id",
@@ -105,6 +119,11 @@ OUTPUT_COLUMNS = [
 def default_seasons(season_length: int, step: pd.Timedelta) -> int:
     """Seasons of references: enough to cover a week (so weekends are usual), at least 4, at most 7."""
     return int(np.clip(np.ceil(pd.Timedelta(days=7) / (max(season_length, 1) * step)), 4, 7))
+
+
+def warm_seasons(seasons: int) -> int:
+    """Seasons of history before a series is judged: ``WARM_SEASONS``, or all of them if there are fewer."""
+    return min(seasons, WARM_SEASONS)
 
 
 def stale_points(season_length: int) -> int:
@@ -208,11 +227,12 @@ def _floored(scale: np.ndarray, level: np.ndarray) -> np.ndarray:
     return np.fmax(np.fmax(scale, RELATIVE_FLOOR * np.abs(level)), ABSOLUTE_FLOOR)
 
 
-def _event_ids(scored: pd.DataFrame, flagged: np.ndarray, step: pd.Timedelta) -> pd.Series:
-    """Onset-based ids for runs of flagged points; a run survives one unflagged point (2 steps apart)."""
+def _event_ids(scored: pd.DataFrame, flagged: np.ndarray, gap: pd.Timedelta) -> pd.Series:
+    """Onset-based ids for runs of flagged points; a run goes on while flagged points are at most ``gap``
+    apart, so the flags that follow an event join it instead of opening new ones (suppression)."""
     points = scored.loc[flagged, ["unique_id", "ds"]]
     previous = points.groupby("unique_id", sort=False)["ds"].shift()
-    onset = points["ds"].where(previous.isna() | (points["ds"] - previous > 2 * step)).ffill()
+    onset = points["ds"].where(previous.isna() | (points["ds"] - previous > gap)).ffill()
     ids = points["unique_id"] + "@" + onset.dt.strftime("%Y-%m-%dT%H:%M:%S")
     # A string dtype (not object of None) so the warehouse column is VARCHAR even when nothing is flagged.
     return ids.reindex(scored.index).astype("string")
@@ -252,7 +272,7 @@ def _seasonal_mad(s: _Series) -> _Seasonal:
     mad = _past_median(frame, np.abs(y - expected), window, min_periods=max(s.season_length, 2))
     scale = _floored(mad, expected)
     history = frame["ds"] - frame.groupby("unique_id", sort=False)["ds"].transform("min")
-    warm = (history >= s.seasons * season).to_numpy() & (np.isfinite(raw_refs).sum(axis=1) >= 2)
+    warm = (history >= warm_seasons(s.seasons) * season).to_numpy() & (np.isfinite(raw_refs).sum(axis=1) >= 2)
     z = np.nan_to_num((y - np.clip(y, low, high)) / scale)
 
     def describe(i: int) -> str:
@@ -263,9 +283,10 @@ def _seasonal_mad(s: _Series) -> _Seasonal:
         )
 
     # The same time a week ago (0 without seasonality): what level shifts are judged against, so that daily
-    # batch jobs and weekends are not shifts.
+    # batch jobs and weekends are not shifts. Until a week of history exists, the latest season there is.
     week = min(round(pd.Timedelta(days=7) / season), s.seasons)
-    profile = raw_refs[:, max(week, 1) - 1] if s.season_length > 1 else np.zeros(len(y))
+    latest = pd.DataFrame(raw_refs[:, : max(week, 1)][:, ::-1]).bfill(axis=1).iloc[:, 0].to_numpy()
+    profile = latest if s.season_length > 1 else np.zeros(len(y))
     signal = _Signal(DETECTOR, np.abs(z), describe)
     return _Seasonal(signal, expected, low, high, scale, warm, raw_refs[:, 0], profile)
 
@@ -362,6 +383,65 @@ def _no_data(s: _Series) -> _Signal:
     return _Signal("no_data", np.where(late, GAP_STRENGTH, 0.0), describe)
 
 
+AGREEING = ("seasonal_mad", "forecast_residual", "level_shift")
+
+
+@dataclass(frozen=True)
+class _Grade:
+    """Severity per point and what it rests on: the strength, the likelihood, the bar, who agreed."""
+
+    severity: np.ndarray
+    strength: np.ndarray
+    likelihood: np.ndarray
+    stretch: np.ndarray
+    agreeing: np.ndarray
+    bar: float
+
+    def explain(self, i: int, described: str) -> str:
+        """The strongest detector's reason, then why this severity for this series."""
+        notes = [f"likelihood {self.likelihood[i]:.6g} for this series"]
+        if self.stretch[i] > 1:
+            notes.append(f"noisy series: bar raised to {self.bar * self.stretch[i]:.1f} MADs")
+        if self.severity[i] == "critical":
+            agreeing = [name for name, agrees in zip(AGREEING, self.agreeing[i], strict=True) if agrees]
+            notes.insert(0, f"critical: {' and '.join(agreeing)} agree")
+        return f"{described} ({'; '.join(notes)})"
+
+
+def _grade(s: _Series, strengths: np.ndarray, warm: np.ndarray, thresholds: dict[str, float]) -> _Grade:
+    """Severity per point: past the series' adaptive bar *and* unlikely for the series, or a structural
+    detector (level shift, flatline, gap) firing; ``critical`` also needs ``CRITICAL_AGREEMENT`` detectors
+    past the critical bar. Points of a series still warming up are ``none``."""
+    groups = s.frame["unique_id"].to_numpy()
+    point = np.where(warm, strengths[:, :2].max(axis=1, initial=0.0), np.nan)
+    likelihood = anomaly_likelihood(point / (point + SCORE_HALF_Z), groups)
+    nines = likelihood_nines(likelihood)
+    stretch = np.fmax(1.0, noise_level(point, groups) / thresholds["warning"])
+    point = np.nan_to_num(point)
+    # A level shift counts where the series' scores back it up (tiny quantised series shift all the time);
+    # a flatline or a gap is judged on its own.
+    shift = np.where(nines >= SHIFT_NINES, strengths[:, 2], 0.0)
+    structural = np.where(warm, np.fmax(shift, strengths[:, 3:].max(axis=1, initial=0.0)), 0.0)
+
+    def reaches(level: str) -> np.ndarray:
+        unlikely = (point >= thresholds[level] * stretch) & (nines >= LIKELIHOOD_NINES[level])
+        # A sustained deviation: every point modest, their run very unlikely for the series.
+        sustained = (point >= thresholds["info"] * stretch) & (nines >= LIKELIHOOD_NINES[level] + SUSTAINED_NINES)
+        return unlikely | (sustained & (level != "critical")) | (structural >= thresholds[level])
+
+    critical_bar = thresholds["critical"] * stretch
+    agreeing = np.column_stack(
+        [strengths[:, 0] >= critical_bar, strengths[:, 1] >= critical_bar, strengths[:, 2] >= critical_bar]
+    )
+    critical = reaches("critical") & (agreeing.sum(axis=1) >= CRITICAL_AGREEMENT)
+    severity = np.select(
+        [critical, reaches("warning"), reaches("info")], ["critical", "warning", "info"], default="none"
+    )
+    severity = np.where(warm, severity, "none")
+    strength = np.where(warm, strengths.max(axis=1, initial=0.0), 0.0)
+    return _Grade(severity, strength, likelihood, stretch, agreeing, thresholds["warning"])
+
+
 def detect(
     df: pd.DataFrame, season_length: int, sensitivity: str = "medium", seasons: int | None = None
 ) -> pd.DataFrame:
@@ -407,34 +487,27 @@ def detect(
     ranked = np.hstack([strengths[:, :2], structural])
     strongest = ranked.argmax(axis=1) if len(frame) else np.zeros(0, dtype=int)
     raw_strength = strengths.max(axis=1, initial=0.0)
-    strength = np.where(seasonal.warm, raw_strength, 0.0)
-    severity = np.select(
-        [
-            strength >= thresholds["critical"],
-            strength >= thresholds["warning"],
-            strength >= thresholds["info"],
-        ],
-        ["critical", "warning", "info"],
-        default="none",
-    )
-    flagged = severity != "none"
+    grade = _grade(series, strengths, seasonal.warm, thresholds)
+    flagged = grade.severity != "none"
     names = np.array([signal.name for signal in signals])
     scored = frame.assign(
         expected=seasonal.expected,
-        anomaly_score=strength / (strength + SCORE_HALF_Z),
+        anomaly_score=grade.strength / (grade.strength + SCORE_HALF_Z),
         is_anomaly=flagged,
-        severity=severity,
+        severity=grade.severity,
         detector=np.where(flagged, names[strongest], ""),
     )
     scored["reason"] = ""
-    scored.loc[flagged, "reason"] = [signals[strongest[i]].describe(i) for i in np.flatnonzero(flagged)]
+    scored.loc[flagged, "reason"] = [
+        grade.explain(i, signals[strongest[i]].describe(i)) for i in np.flatnonzero(flagged)
+    ]
     warming = ~seasonal.warm & (raw_strength >= thresholds["info"])
     if warming.any():
-        needed = round(seasons * series.season / step)
+        needed = round(warm_seasons(seasons) * series.season / step)
         done = frame.groupby("unique_id", sort=False).cumcount().to_numpy() + 1
         scored.loc[warming, "reason"] = [
             f"warming up: {done[i]} of {needed} points" for i in np.flatnonzero(warming)
         ]
-    scored["event_id"] = _event_ids(scored, flagged, step)
+    scored["event_id"] = _event_ids(scored, flagged, max(2 * step, SUPPRESSION))
     passthrough = [column for column in df.columns if column not in OUTPUT_COLUMNS]
     return scored[OUTPUT_COLUMNS + passthrough]
