@@ -97,6 +97,8 @@ SUSTAINED_NINES = 3.0
 """Extra nines of likelihood that let a point at the ``info`` bar reach ``warning`` (a run of modest points)."""
 SHIFT_NINES = 1.0
 """Likelihood nines a level shift needs to be flagged (0.9: its scores are above the series' usual)."""
+EXTREME = 4.0
+"""Multiple of the critical bar at which a point reaches ``warning`` without the likelihood's backing."""
 CRITICAL_AGREEMENT = 2
 """Detectors (seasonal_mad, forecast_residual, level_shift) past the critical bar needed for ``critical``."""
 SUPPRESSION = pd.Timedelta(hours=6)
@@ -397,8 +399,10 @@ class _Grade:
     agreeing: np.ndarray
     bar: float
 
-    def explain(self, i: int, described: str) -> str:
-        """The strongest detector's reason, then why this severity for this series."""
+    def explain(self, i: int, detector: str, described: str) -> str:
+        """The detector's reason, then why this severity for this series (flatlines and gaps speak alone)."""
+        if detector not in AGREEING:
+            return described
         notes = [f"likelihood {self.likelihood[i]:.6g} for this series"]
         if self.stretch[i] > 1:
             notes.append(f"noisy series: bar raised to {self.bar * self.stretch[i]:.1f} MADs")
@@ -409,36 +413,43 @@ class _Grade:
 
 
 def _grade(s: _Series, strengths: np.ndarray, warm: np.ndarray, thresholds: dict[str, float]) -> _Grade:
-    """Severity per point: past the series' adaptive bar *and* unlikely for the series, or a structural
+    """Severity per point: past the bar *and* unlikely for the series, far past the bar, or a structural
     detector (level shift, flatline, gap) firing; ``critical`` also needs ``CRITICAL_AGREEMENT`` detectors
-    past the critical bar. Points of a series still warming up are ``none``."""
+    past the critical bar. Each point detector's bar is stretched by its own noise on this series, so a series
+    whose days differ in level does not blunt the one-step forecast. Warming-up points are ``none``."""
     groups = s.frame["unique_id"].to_numpy()
-    point = np.where(warm, strengths[:, :2].max(axis=1, initial=0.0), np.nan)
+    own = np.where(warm[:, None], strengths[:, :2], np.nan)
+    stretch = np.column_stack(
+        [np.fmax(1.0, noise_level(own[:, k], groups) / thresholds["warning"]) for k in range(2)]
+    )
+    relative = own / stretch
+    point = relative.max(axis=1, initial=0.0) if len(own) else np.zeros(0)
     likelihood = anomaly_likelihood(point / (point + SCORE_HALF_Z), groups)
     nines = likelihood_nines(likelihood)
-    stretch = np.fmax(1.0, noise_level(point, groups) / thresholds["warning"])
-    point = np.nan_to_num(point)
+    point, relative = np.nan_to_num(point), np.nan_to_num(relative)
     # A level shift counts where the series' scores back it up (tiny quantised series shift all the time);
     # a flatline or a gap is judged on its own.
     shift = np.where(nines >= SHIFT_NINES, strengths[:, 2], 0.0)
     structural = np.where(warm, np.fmax(shift, strengths[:, 3:].max(axis=1, initial=0.0)), 0.0)
+    # Far past the series' own noise, one point is enough (HTM pairs its likelihood with a "spatial" check for
+    # the same reason: averaging dilutes a single huge spike).
+    extreme = point >= EXTREME * thresholds["critical"]
 
     def reaches(level: str) -> np.ndarray:
-        unlikely = (point >= thresholds[level] * stretch) & (nines >= LIKELIHOOD_NINES[level])
+        unlikely = (point >= thresholds[level]) & (nines >= LIKELIHOOD_NINES[level])
         # A sustained deviation: every point modest, their run very unlikely for the series.
-        sustained = (point >= thresholds["info"] * stretch) & (nines >= LIKELIHOOD_NINES[level] + SUSTAINED_NINES)
-        return unlikely | (sustained & (level != "critical")) | (structural >= thresholds[level])
+        sustained = (point >= thresholds["info"]) & (nines >= LIKELIHOOD_NINES[level] + SUSTAINED_NINES)
+        alone = (extreme | sustained) & (level != "critical")
+        return unlikely | alone | (structural >= thresholds[level])
 
-    critical_bar = thresholds["critical"] * stretch
-    agreeing = np.column_stack(
-        [strengths[:, 0] >= critical_bar, strengths[:, 1] >= critical_bar, strengths[:, 2] >= critical_bar]
-    )
+    agreeing = np.column_stack([relative, strengths[:, 2]]) >= thresholds["critical"]
     critical = reaches("critical") & (agreeing.sum(axis=1) >= CRITICAL_AGREEMENT)
     severity = np.select(
         [critical, reaches("warning"), reaches("info")], ["critical", "warning", "info"], default="none"
     )
     severity = np.where(warm, severity, "none")
-    strength = np.where(warm, strengths.max(axis=1, initial=0.0), 0.0)
+    strength = np.where(warm, np.fmax(point, strengths[:, 2:].max(axis=1, initial=0.0)), 0.0)
+    stretch = np.nan_to_num(stretch.max(axis=1, initial=1.0), nan=1.0)
     return _Grade(severity, strength, likelihood, stretch, agreeing, thresholds["warning"])
 
 
@@ -499,7 +510,8 @@ def detect(
     )
     scored["reason"] = ""
     scored.loc[flagged, "reason"] = [
-        grade.explain(i, signals[strongest[i]].describe(i)) for i in np.flatnonzero(flagged)
+        grade.explain(i, signals[strongest[i]].name, signals[strongest[i]].describe(i))
+        for i in np.flatnonzero(flagged)
     ]
     warming = ~seasonal.warm & (raw_strength >= thresholds["info"])
     if warming.any():
