@@ -32,7 +32,7 @@ ESTIMATION_POINTS = 100
 """Averages needed before the distribution is trusted (HTM: 100); before that the likelihood is 0.5."""
 MEAN_FLOOR = 0.03
 VARIANCE_FLOOR = 0.0003
-NOISE_QUANTILE = 0.99
+NOISE_QUANTILE = 0.995
 NOISE_FACTOR = 1.0
 MAX_NINES = 10.0
 """``likelihood_nines`` caps here: beyond 10 nines float64 cannot tell likelihoods apart."""
@@ -54,8 +54,9 @@ def anomaly_likelihood(raw: np.ndarray, groups: np.ndarray) -> np.ndarray:
     history = _grouped(recent, groups).rolling(HISTORY_POINTS, min_periods=ESTIMATION_POINTS)
     mean = _grouped(history.mean().to_numpy(dtype=float), groups).shift(1).to_numpy(dtype=float)
     std = _grouped(history.std(ddof=0).to_numpy(dtype=float), groups).shift(1).to_numpy(dtype=float)
-    mean = np.fmax(mean, MEAN_FLOOR)
-    std = np.sqrt(np.fmax(np.square(std), VARIANCE_FLOOR))
+    # np.maximum, not fmax: a distribution not yet estimated (NaN) stays unknown, and the likelihood 0.5.
+    mean = np.maximum(mean, MEAN_FLOOR)
+    std = np.sqrt(np.maximum(np.square(std), VARIANCE_FLOOR))
     likelihood = ndtr((recent - mean) / std)
     return np.where(np.isfinite(likelihood) & np.isfinite(raw), likelihood, 0.5)
 
