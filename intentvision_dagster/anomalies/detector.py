@@ -89,7 +89,7 @@ SHIFT_POINTS = 6
 SHIFT_FACTOR = 1.5
 FLAT_STRENGTH = 6.0
 GAP_STRENGTH = 3.5
-WARM_SEASONS = 3
+WARM_SEASONS = 2
 """Seasons of history before the first flag: two references per phase (the likelihood learns meanwhile)."""
 LIKELIHOOD_NINES = {"info": 3.0, "warning": 4.0, "critical": 4.0}
 """A point beyond its bar also needs its recent scores this unusual for the series (4 = likelihood 0.9999)."""

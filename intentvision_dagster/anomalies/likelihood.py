@@ -28,7 +28,7 @@ AVERAGING_POINTS = 10
 """Raw scores averaged before the likelihood (HTM: 10 records)."""
 HISTORY_POINTS = 8640
 """Points of history behind the long-run distribution (HTM: 8640, a month of 5-minute data)."""
-ESTIMATION_POINTS = 100
+ESTIMATION_POINTS = 30
 """Averages needed before the distribution is trusted (HTM: 100); before that the likelihood is 0.5."""
 MEAN_FLOOR = 0.03
 VARIANCE_FLOOR = 0.0003

@@ -128,7 +128,7 @@ def test_one_detector_alone_is_not_critical() -> None:
     hours = np.arange(DAYS * 24)
     daily = np.repeat(1 + 0.15 * rng.standard_normal(DAYS), 24)
     values = (50 + 30 * np.sin(2 * np.pi * (hours - 8) / 24)) * daily * (1 + 0.005 * rng.standard_normal(len(hours)))
-    values[21 * 24 + 3 : 21 * 24 + 6] += 60
+    values[21 * 24 + 3 : 21 * 24 + 6] += 80
     scored = detect(_hourly(values), 24)
     paged = _pages(scored)
     assert len(paged) >= 1 and (paged["severity"] == "warning").all()
