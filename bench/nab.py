@@ -95,7 +95,9 @@ def long_frame(nab_file: NabFile) -> pd.DataFrame:
     return pd.DataFrame({"unique_id": nab_file.name, "ds": stamps + repeat, "y": nab_file.frame["value"]})
 
 
-def run_ours(corpus: list[NabFile], sensitivity: str, detector: Detect = detect) -> tuple[pd.DataFrame, float]:
+def run_ours(
+    corpus: list[NabFile], sensitivity: str, detector: Detect = detect
+) -> tuple[pd.DataFrame, float]:
     """A detector on every file (one ``detector`` call per season length); returns output, seconds.
 
     The seconds include building the detector's input frame, as a caller of ``detect`` would pay it.
@@ -376,7 +378,8 @@ def main() -> None:
     print()
     print()
     print(
-        f"PAGING: a page is the row where an event first reaches {args.min_severity!r}; NAB score per profile; "
+        f"PAGING: a page is the row where an event first reaches {args.min_severity!r}; NAB score per profile;"
+        " "
         f"false pages per series-day on {REAL_FOLDER} files for NAB; critical precision = share of critical "
         "pages inside a labelled window; tune = the part tuned on, report = held out (headline)"
     )

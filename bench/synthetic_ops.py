@@ -68,8 +68,8 @@ def _incident(
         values[start:] += direction * rng.uniform(0.3, 0.6 if direction < 0 else 1.5) * level
     elif kind == "variance":
         width = int(rng.integers(72, 289))
-        values[start : start + width] += rng.uniform(4, 8) * scale[start] * rng.standard_normal(
-            len(values[start : start + width])
+        values[start : start + width] += (
+            rng.uniform(4, 8) * scale[start] * rng.standard_normal(len(values[start : start + width]))
         )
     else:
         width = int(rng.integers(72, 289))

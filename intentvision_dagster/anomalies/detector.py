@@ -94,7 +94,7 @@ WARM_SEASONS = 2
 LIKELIHOOD_NINES = {"info": 3.0, "warning": 4.0, "critical": 4.0}
 """A point beyond its bar also needs its recent scores this unusual for the series (4 = likelihood 0.9999)."""
 SUSTAINED_NINES = 3.0
-"""Extra nines of likelihood that let a point at the ``info`` bar reach ``warning`` (a run of modest points)."""
+"""Extra nines that let a point at the ``info`` bar reach ``warning`` (a run of modest points)."""
 SHIFT_NINES = 1.0
 """Likelihood nines a level shift needs to be flagged (0.9: its scores are above the series' usual)."""
 EXTREME = 4.0
@@ -199,14 +199,24 @@ def _neighbourhood(frame: pd.DataFrame, values: np.ndarray, half_width: pd.Timed
     return getattr(rolled, how)().to_numpy()
 
 
-def _lagged(series: pd.Series, frame: pd.DataFrame, lag: pd.Timedelta) -> np.ndarray:
-    """``series`` (indexed by unique_id, ds) at ``lag`` before each row of ``frame``; NaN where absent."""
-    return series.reindex(pd.MultiIndex.from_arrays([frame["unique_id"], frame["ds"] - lag])).to_numpy()
+def _lag_rows(frame: pd.DataFrame, lags: list[pd.Timedelta]) -> np.ndarray:
+    """One column per lag: the row of the same series exactly that long before each row, -1 where none.
+
+    Looked up once and reused for every quantity with references (the MultiIndex lookup is the slow part).
+    """
+    rows = pd.Series(
+        np.arange(len(frame)), index=pd.MultiIndex.from_arrays([frame["unique_id"], frame["ds"]])
+    )
+    lagged = [
+        rows.reindex(pd.MultiIndex.from_arrays([frame["unique_id"], frame["ds"] - lag])).to_numpy()
+        for lag in lags
+    ]
+    return np.nan_to_num(np.column_stack(lagged), nan=-1).astype(np.int64)
 
 
-def _refs(series: pd.Series, frame: pd.DataFrame, lags: list[pd.Timedelta]) -> np.ndarray:
-    """One column per lag: ``series`` that long before each row."""
-    return np.column_stack([_lagged(series, frame, lag) for lag in lags])
+def _refs(values: np.ndarray, lag_rows: np.ndarray) -> np.ndarray:
+    """``values`` (one per row of the frame) at each row's lagged rows; NaN where there is none."""
+    return np.where(lag_rows >= 0, values[lag_rows], np.nan) if len(values) else lag_rows.astype(float)
 
 
 def _phase_text(ds: pd.Timestamp, season: pd.Timedelta, step: pd.Timedelta, season_length: int) -> str:
@@ -258,19 +268,17 @@ def _seasonal_mad(s: _Series) -> _Seasonal:
     frame, y, season = s.frame, s.y, s.season
     window = max(s.seasons * season, MIN_SCALE_POINTS * s.step)
     level = _past_median(frame, y, season, min_periods=1)
-    key = pd.MultiIndex.from_arrays([frame["unique_id"], frame["ds"]])
-    raw, shifted = pd.Series(y, index=key), pd.Series(y - level, index=key)
-    lags = [k * season for k in range(1, s.seasons + 1)]
-    raw_refs = _refs(raw, frame, lags)
-    shifted_refs = _refs(shifted, frame, lags) + level[:, None]
+    lag_rows = _lag_rows(frame, [k * season for k in range(1, s.seasons + 1)])
+    raw_refs = _refs(y, lag_rows)
+    shifted_refs = _refs(y - level, lag_rows) + level[:, None]
     refs = pd.DataFrame(np.hstack([raw_refs, shifted_refs]))
     expected = refs.median(axis=1).fillna(pd.Series(level)).to_numpy()
     low, high = refs.min(axis=1).to_numpy(), refs.max(axis=1).to_numpy()
     if s.step <= PHASE_TOLERANCE < season - s.step:
-        near_low = pd.Series(_neighbourhood(frame, y, PHASE_TOLERANCE, "min"), index=key)
-        near_high = pd.Series(_neighbourhood(frame, y, PHASE_TOLERANCE, "max"), index=key)
-        low = np.fmin(low, pd.DataFrame(_refs(near_low, frame, lags)).min(axis=1).to_numpy())
-        high = np.fmax(high, pd.DataFrame(_refs(near_high, frame, lags)).max(axis=1).to_numpy())
+        near_low = _refs(_neighbourhood(frame, y, PHASE_TOLERANCE, "min"), lag_rows)
+        near_high = _refs(_neighbourhood(frame, y, PHASE_TOLERANCE, "max"), lag_rows)
+        low = np.fmin(low, pd.DataFrame(near_low).min(axis=1).to_numpy())
+        high = np.fmax(high, pd.DataFrame(near_high).max(axis=1).to_numpy())
     mad = _past_median(frame, np.abs(y - expected), window, min_periods=max(s.season_length, 2))
     scale = _floored(mad, expected)
     history = frame["ds"] - frame.groupby("unique_id", sort=False)["ds"].transform("min")

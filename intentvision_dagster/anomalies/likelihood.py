@@ -48,9 +48,7 @@ def anomaly_likelihood(raw: np.ndarray, groups: np.ndarray) -> np.ndarray:
     ``raw`` are scores in [0, 1] (NaN while a series warms up: not part of its history), ``groups`` the series
     of each point; rows are sorted by series, then time.
     """
-    recent = (
-        _grouped(raw, groups).rolling(AVERAGING_POINTS, min_periods=1).mean().to_numpy(dtype=float)
-    )
+    recent = _grouped(raw, groups).rolling(AVERAGING_POINTS, min_periods=1).mean().to_numpy(dtype=float)
     history = _grouped(recent, groups).rolling(HISTORY_POINTS, min_periods=ESTIMATION_POINTS)
     mean = _grouped(history.mean().to_numpy(dtype=float), groups).shift(1).to_numpy(dtype=float)
     std = _grouped(history.std(ddof=0).to_numpy(dtype=float), groups).shift(1).to_numpy(dtype=float)

@@ -39,7 +39,9 @@ def test_likelihood_of_one_raised_score_after_a_flat_history() -> None:
     likelihood = anomaly_likelihood(raw, np.zeros(len(raw)))
     z = (0.15 - 0.1) / math.sqrt(VARIANCE_FLOOR)
     expected = 0.5 * (1 + math.erf(z / math.sqrt(2)))
-    assert likelihood[-1] == pytest.approx(expected, abs=1e-9) and expected == pytest.approx(0.99805, abs=1e-5)
+    assert likelihood[-1] == pytest.approx(expected, abs=1e-9) and expected == pytest.approx(
+        0.99805, abs=1e-5
+    )
     assert likelihood_nines(likelihood[-1:])[0] == pytest.approx(-math.log10(1 - expected))
     assert likelihood[-2] == pytest.approx(0.5)  # the average equals the past: as likely as not
 
@@ -81,7 +83,7 @@ def test_likelihood_is_causal() -> None:
 
 def test_a_noisy_series_earns_a_higher_bar_a_quiet_one_pages_on_a_modest_jump() -> None:
     """Same cycle, same core spread; one series has regular heavy-tailed outliers. Its normal noise pages
-    nothing; a four-hour jump of 15 (about 12 % of the level) pages on the quiet series, not on the noisy one."""
+    nothing; a four-hour jump of 15 (about 12 % of the level) pages on the quiet series, not the noisy one."""
     rng = np.random.default_rng(7)
     quiet = _cycle(rng.standard_normal(DAYS * 24))
     noisy = _cycle(rng.standard_t(1.5, DAYS * 24))
@@ -127,7 +129,11 @@ def test_one_detector_alone_is_not_critical() -> None:
     rng = np.random.default_rng(4)
     hours = np.arange(DAYS * 24)
     daily = np.repeat(1 + 0.15 * rng.standard_normal(DAYS), 24)
-    values = (50 + 30 * np.sin(2 * np.pi * (hours - 8) / 24)) * daily * (1 + 0.005 * rng.standard_normal(len(hours)))
+    values = (
+        (50 + 30 * np.sin(2 * np.pi * (hours - 8) / 24))
+        * daily
+        * (1 + 0.005 * rng.standard_normal(len(hours)))
+    )
     values[21 * 24 + 3 : 21 * 24 + 6] += 80
     scored = detect(_hourly(values), 24)
     paged = _pages(scored)

@@ -12,7 +12,10 @@ from bench.nab_scoring import NabFile, Profile
 from bench.synthetic_ops import POINTS, synthetic_corpus, synthetic_series
 from tests.bench.test_nab_scoring import N_ROWS, STANDARD, nab_file
 
-PROFILES = {"standard": STANDARD, "reward_low_FP_rate": Profile("reward_low_FP_rate", tp=1.0, fp=0.22, fn=1.0)}
+PROFILES = {
+    "standard": STANDARD,
+    "reward_low_FP_rate": Profile("reward_low_FP_rate", tp=1.0, fp=0.22, fn=1.0),
+}
 
 
 def scored_rows(severities: list[str], events: list[str | None]) -> pd.DataFrame:
