@@ -378,8 +378,8 @@ def main() -> None:
     print()
     print()
     print(
-        f"PAGING: a page is the row where an event first reaches {args.min_severity!r}; NAB score per profile;"
-        " "
+        f"PAGING: a page is the row where an event first reaches {args.min_severity!r}; "
+        "NAB score per profile; "
         f"false pages per series-day on {REAL_FOLDER} files for NAB; critical precision = share of critical "
         "pages inside a labelled window; tune = the part tuned on, report = held out (headline)"
     )
