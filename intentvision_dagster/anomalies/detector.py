@@ -70,10 +70,28 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from intentvision_dagster.anomalies.likelihood import anomaly_likelihood, likelihood_nines, noise_level
+from intentvision_dagster.anomalies.likelihood import (
+    ESTIMATION_POINTS,
+    HISTORY_POINTS,
+    anomaly_likelihood,
+    likelihood_nines,
+    noise_level,
+)
 
 DETECTOR = "seasonal_mad"
-DETECTORS = (DETECTOR, "forecast_residual", "level_shift", "flatline", "no_data")
+DETECTORS = (
+    DETECTOR,
+    "forecast_residual",
+    "sustained_shift",
+    "variance_change",
+    "level_shift",
+    "flatline",
+    "no_data",
+)
+POINT_DETECTORS = 2
+"""The first ``DETECTORS`` score single points: bars stretched by their noise, backed by the likelihood."""
+WINDOW_DETECTORS = 4
+"""``DETECTORS[POINT_DETECTORS:WINDOW_DETECTORS]`` score a window against the series' own history."""
 SENSITIVITY_THRESHOLDS: dict[str, dict[str, float]] = {
     # Strength (MADs outside the usual range, or equivalent) at which a point is info / warning / critical.
     "low": {"info": 4.0, "warning": 7.0, "critical": 12.0},
@@ -94,6 +112,10 @@ RESIDUAL_CLIP = 3.0
 RESIDUAL_FACTOR = 1.5
 SHIFT_POINTS = 6
 SHIFT_FACTOR = 1.5
+WINDOW_POINTS = 24
+"""The recent window of ``sustained_shift`` and ``variance_change``: 2 h of 5-minute data, a day of hourly."""
+SURPRISE_FLOOR = 0.5
+"""Smallest spread (MADs) of a window statistic's history: a perfectly smooth past is no hair trigger."""
 FLAT_STRENGTH = 6.0
 GAP_STRENGTH = 3.5
 WARM_SEASONS = 2
@@ -269,6 +291,7 @@ class _Seasonal:
     warm: np.ndarray
     last_season: np.ndarray
     profile: np.ndarray
+    last_week: np.ndarray
 
 
 def _seasonal_mad(s: _Series) -> _Seasonal:
@@ -304,8 +327,12 @@ def _seasonal_mad(s: _Series) -> _Seasonal:
     week = min(round(pd.Timedelta(days=7) / season), s.seasons)
     latest = pd.DataFrame(raw_refs[:, : max(week, 1)][:, ::-1]).bfill(axis=1).iloc[:, 0].to_numpy()
     profile = latest if s.season_length > 1 else np.zeros(len(y))
+    # The same time a week ago moved to today's level: what the series would be now if only its level had
+    # changed, so weekends and steady growth are expected and a change of course is not.
+    moved = pd.DataFrame(shifted_refs[:, : max(week, 1)][:, ::-1]).bfill(axis=1).iloc[:, 0].to_numpy()
+    last_week = moved if s.season_length > 1 else expected
     signal = _Signal(DETECTOR, np.abs(z), describe)
-    return _Seasonal(signal, expected, low, high, scale, warm, raw_refs[:, 0], profile)
+    return _Seasonal(signal, expected, low, high, scale, warm, raw_refs[:, 0], profile, last_week)
 
 
 def _forecast_residual(s: _Series, seasonal: _Seasonal) -> _Signal:
@@ -344,6 +371,65 @@ def _shift_size(s: _Series, values: np.ndarray, level: np.ndarray) -> tuple[np.n
     ]
     spread = _floored((past[2] - past[0]) / 1.349, level + past[1])
     return past[1], np.nan_to_num(np.abs(recent - past[1]) / spread)
+
+
+def _own_surprise(s: _Series, recent: np.ndarray) -> np.ndarray:
+    """How far ``recent`` (a statistic of the last ``WINDOW_POINTS`` points) is above its own past values,
+    in their standard deviations over the ``HISTORY_POINTS`` before the window (the likelihood's history):
+    the series is its own reference, so a residual that is always biased or always jumpy is no surprise.
+    The deviation is floored at ``SURPRISE_FLOOR`` MADs."""
+    past = s.grouped(recent).rolling(HISTORY_POINTS, min_periods=ESTIMATION_POINTS)
+    mean = s.shifted(past.mean().to_numpy(dtype=float), WINDOW_POINTS)
+    spread = np.fmax(s.shifted(past.std(ddof=0).to_numpy(dtype=float), WINDOW_POINTS), SURPRISE_FLOOR)
+    return np.nan_to_num(np.fmax((recent - mean) / spread, 0.0))
+
+
+def _sustained(s: _Series, seasonal: _Seasonal, info: float) -> tuple[_Signal, _Signal]:
+    """Changes no single point shows: the median (``sustained_shift``) and the spread (``variance_change``)
+    of the last ``WINDOW_POINTS`` residuals, each against the series' own history of it.
+
+    A level shift or a ramp inside the usual range moves the median; a flapping dependency the spread.
+    Residuals are taken from the same time a week ago moved to today's level, so weekends and steady growth
+    are expected; a change of course is not. Points the point detectors flag are left out: a spike is theirs
+    and must not echo here for the length of the window.
+    """
+    quiet = seasonal.warm & (seasonal.signal.strength < info)
+    weekly = np.where(quiet, (s.y - seasonal.last_week) / seasonal.scale, np.nan)
+    # For the median, the typical day must agree (the nearer of the two counts): one noisy week-old point
+    # is outvoted by the median of all references.
+    typical = (s.y - seasonal.expected) / seasonal.scale
+    agree = np.where(np.sign(typical) == np.sign(weekly), 1.0, 0.0)
+    nearer = agree * np.sign(weekly) * np.fmin(abs(typical), abs(weekly))
+    median = s.rolling(nearer, WINDOW_POINTS, "median", min_periods=WINDOW_POINTS // 2)
+    quartiles = [
+        s.rolling(weekly, WINDOW_POINTS, "quantile", min_periods=WINDOW_POINTS // 2, q=q)
+        for q in (0.25, 0.75)
+    ]
+    spread = (quartiles[1] - quartiles[0]) / 1.349
+    shift = np.fmax(_own_surprise(s, median), _own_surprise(s, -median))
+    variance = _own_surprise(s, spread)
+    # Unusual for the series is not enough: the window must also have moved as far as one point needs to
+    # be noticed at all (the info bar in MADs), so a fill a little faster than last week's is no anomaly.
+    shift = np.where(np.abs(np.nan_to_num(median)) >= info, shift, 0.0)
+    variance = np.where(np.nan_to_num(spread) >= info, variance, 0.0)
+    span = duration_text(WINDOW_POINTS * s.step)
+
+    def describe_shift(i: int) -> str:
+        return (
+            f"the last {span} ran {median[i]:+.1f} MADs (median) off both the usual day and the same time "
+            f"last week, {shift[i]:.1f} standard deviations past this series' usual"
+        )
+
+    def describe_variance(i: int) -> str:
+        return (
+            f"the spread of the last {span} is {spread[i]:.1f} MADs, {variance[i]:.1f} standard deviations "
+            f"above this series' usual spread"
+        )
+
+    return (
+        _Signal("sustained_shift", shift, describe_shift),
+        _Signal("variance_change", variance, describe_variance),
+    )
 
 
 def _level_shift(s: _Series, profile: np.ndarray, info: float) -> _Signal:
@@ -400,7 +486,9 @@ def _no_data(s: _Series) -> _Signal:
     return _Signal("no_data", np.where(late, GAP_STRENGTH, 0.0), describe)
 
 
-AGREEING = ("seasonal_mad", "forecast_residual", "level_shift")
+AGREEING = (*DETECTORS[:POINT_DETECTORS], DETECTORS[WINDOW_DETECTORS])
+"""Detectors that can confirm a ``critical``: the point detectors and ``level_shift`` (the window detectors
+see the same residuals, so their agreement would be no confirmation)."""
 
 
 @dataclass(frozen=True)
@@ -433,9 +521,9 @@ def _grade(s: _Series, strengths: np.ndarray, warm: np.ndarray, thresholds: dict
     past the critical bar. Each point detector's bar is stretched by its own noise on this series, so a series
     whose days differ in level does not blunt the one-step forecast. Warming-up points are ``none``."""
     groups = s.frame["unique_id"].to_numpy()
-    own = np.where(warm[:, None], strengths[:, :2], np.nan)
+    own = np.where(warm[:, None], strengths[:, :POINT_DETECTORS], np.nan)
     stretch = np.column_stack(
-        [np.fmax(1.0, noise_level(own[:, k], groups) / thresholds["warning"]) for k in range(2)]
+        [np.fmax(1.0, noise_level(own[:, k], groups) / thresholds["warning"]) for k in range(POINT_DETECTORS)]
     )
     relative = own / stretch
     point = relative.max(axis=1, initial=0.0) if len(own) else np.zeros(0)
@@ -444,8 +532,13 @@ def _grade(s: _Series, strengths: np.ndarray, warm: np.ndarray, thresholds: dict
     point, relative = np.nan_to_num(point), np.nan_to_num(relative)
     # A level shift counts where the series' scores back it up (tiny quantised series shift all the time);
     # a flatline or a gap is judged on its own.
-    shift = np.where(nines >= SHIFT_NINES, strengths[:, 2], 0.0)
-    structural = np.where(warm, np.fmax(shift, strengths[:, 3:].max(axis=1, initial=0.0)), 0.0)
+    shift = np.where(nines >= SHIFT_NINES, strengths[:, WINDOW_DETECTORS], 0.0)
+    window = strengths[:, POINT_DETECTORS:WINDOW_DETECTORS].max(axis=1, initial=0.0)
+    # A window detector needs the recent point scores as unlikely as an info point does, and speaks only from
+    # the warning bar: a window that is merely a little unusual is what the point detectors' info says.
+    window = np.where((nines >= LIKELIHOOD_NINES["info"]) & (window >= thresholds["warning"]), window, 0.0)
+    alone = strengths[:, WINDOW_DETECTORS + 1 :].max(axis=1, initial=0.0)
+    structural = np.where(warm, np.fmax.reduce([shift, window, alone]), 0.0)
     # Far past the series' own noise, one point is enough (HTM pairs its likelihood with a "spatial" check for
     # the same reason: averaging dilutes a single huge spike).
     extreme = point >= EXTREME * thresholds["critical"]
@@ -457,13 +550,13 @@ def _grade(s: _Series, strengths: np.ndarray, warm: np.ndarray, thresholds: dict
         alone = (extreme | sustained) & (level != "critical")
         return unlikely | alone | (structural >= thresholds[level])
 
-    agreeing = np.column_stack([relative, strengths[:, 2]]) >= thresholds["critical"]
+    agreeing = np.column_stack([relative, strengths[:, WINDOW_DETECTORS]]) >= thresholds["critical"]
     critical = reaches("critical") & (agreeing.sum(axis=1) >= CRITICAL_AGREEMENT)
     severity = np.select(
         [critical, reaches("warning"), reaches("info")], ["critical", "warning", "info"], default="none"
     )
     severity = np.where(warm, severity, "none")
-    strength = np.where(warm, np.fmax(point, strengths[:, 2:].max(axis=1, initial=0.0)), 0.0)
+    strength = np.where(warm, np.fmax(point, strengths[:, POINT_DETECTORS:].max(axis=1, initial=0.0)), 0.0)
     stretch = np.nan_to_num(stretch.max(axis=1, initial=1.0), nan=1.0)
     return _Grade(severity, strength, likelihood, stretch, agreeing, thresholds["warning"])
 
@@ -502,6 +595,7 @@ def detect(
     signals = [
         seasonal.signal,
         _forecast_residual(series, seasonal),
+        *_sustained(series, seasonal, thresholds["info"]),
         _level_shift(series, seasonal.profile, thresholds["info"]),
         _flatline(series, seasonal.last_season),
         _no_data(series),
@@ -509,8 +603,9 @@ def detect(
     strengths = np.column_stack([signal.strength for signal in signals])
     # The point is named by the strongest detector, except that a level shift, flatline or gap that fired
     # names it whatever else is stronger: "level shifted from 120 to 340" says more than "52 MADs above".
-    structural = np.where(strengths[:, 2:] >= thresholds["info"], strengths[:, 2:] + np.inf, 0.0)
-    ranked = np.hstack([strengths[:, :2], structural])
+    fired = strengths[:, WINDOW_DETECTORS:]
+    structural = np.where(fired >= thresholds["info"], fired + np.inf, 0.0)
+    ranked = np.hstack([strengths[:, :WINDOW_DETECTORS], structural])
     strongest = ranked.argmax(axis=1) if len(frame) else np.zeros(0, dtype=int)
     raw_strength = strengths.max(axis=1, initial=0.0)
     grade = _grade(series, strengths, seasonal.warm, thresholds)
