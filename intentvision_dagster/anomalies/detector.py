@@ -329,8 +329,8 @@ def _seasonal_mad(s: _Series) -> _Seasonal:
     profile = latest if s.season_length > 1 else np.zeros(len(y))
     # The same time a week ago moved to today's level: what the series would be now if only its level had
     # changed, so weekends and steady growth are expected and a change of course is not.
-    moved = pd.DataFrame(shifted_refs[:, : max(week, 1)][:, ::-1]).bfill(axis=1).iloc[:, 0].to_numpy()
-    last_week = moved if s.season_length > 1 else expected
+    # Not before a week of history: the first weekend of a weekday pattern would look like a change of course.
+    last_week = shifted_refs[:, max(week, 1) - 1] if s.season_length > 1 else expected
     signal = _Signal(DETECTOR, np.abs(z), describe)
     return _Seasonal(signal, expected, low, high, scale, warm, raw_refs[:, 0], profile, last_week)
 
