@@ -173,3 +173,55 @@ def test_duration_text() -> None:
     assert duration_text(pd.Timedelta(hours=2, minutes=35)) == "2 h 35 min"
     assert duration_text(pd.Timedelta(days=3, hours=4, minutes=5)) == "3 d 4 h"
     assert duration_text(pd.Timedelta(seconds=45)) == "45 s"
+
+
+def _five_minute(
+    extra: np.ndarray | None = None, noise_factor: np.ndarray | None = None, seed: int = 1
+) -> pd.DataFrame:
+    """14 days of 5-minute data (NAB's shape): a daily cycle around 100 with Gaussian noise of 4."""
+    points = 14 * 288
+    t = np.arange(points)
+    noise = 4.0 * np.random.default_rng(seed).standard_normal(points)
+    values = (
+        100 + 20 * np.sin(2 * np.pi * (t / 288 - 0.3)) + noise * (1 if noise_factor is None else noise_factor)
+    )
+    values = values + (0 if extra is None else extra)
+    return pd.DataFrame(
+        {"unique_id": "acme/queue", "ds": pd.date_range(START, periods=points, freq="5min"), "y": values}
+    )
+
+
+ONSET_5MIN = 10 * 288 + 100  # day 10, 08:20: a week of history for the window detectors
+
+
+def _pages(scored: pd.DataFrame) -> pd.DataFrame:
+    return scored[scored["severity"].isin(["warning", "critical"])].drop_duplicates("event_id")
+
+
+def test_a_variance_change_inside_the_usual_range_pages_once_as_a_variance_change() -> None:
+    """Noise 2.5x for 12 h: no single point is far out, the spread of the last 2 h is."""
+    factor = np.ones(14 * 288)
+    factor[ONSET_5MIN : ONSET_5MIN + 144] = 2.5
+    pages = _pages(detect(_five_minute(noise_factor=factor), 288))
+    assert len(pages) == 1
+    assert pages["detector"].iloc[0] == "variance_change"
+    assert 0 <= pages.index[0] - ONSET_5MIN <= 48  # within 4 h
+    assert "spread of the last 2 h" in pages["reason"].iloc[0]
+
+
+def test_a_steady_ramp_from_the_start_does_not_page() -> None:
+    """A disk filling at the same pace all along: steady growth is the series' normal, a capacity matter."""
+    ramp = 60 * np.arange(14 * 288) / (14 * 288)
+    scored = detect(_five_minute(extra=ramp), 288)
+    assert _pages(scored).empty
+
+
+def test_a_change_of_slope_pages_once_as_a_sustained_shift() -> None:
+    """Flat until day 10, then +40 a day: the residuals drift off both the usual day and last week."""
+    t = np.arange(14 * 288)
+    slope = np.where(t >= ONSET_5MIN, 40 * (t - ONSET_5MIN) / 288, 0.0)
+    pages = _pages(detect(_five_minute(extra=slope, seed=3), 288))
+    assert len(pages) == 1
+    assert pages["detector"].iloc[0] == "sustained_shift"
+    assert 0 < pages.index[0] - ONSET_5MIN <= 96  # within 8 h: +13 by then, 3 noise deviations
+    assert "same time last week" in pages["reason"].iloc[0]
