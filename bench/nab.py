@@ -1,7 +1,7 @@
 """NAB dev-subset benchmark: the product's anomaly detector vs a causal rolling-Gaussian baseline, same run.
 
     python bench/nab.py [--nab-dir ../shared/data/nab] [--sensitivity medium] [--min-severity warning]
-                        [--synthetic 80] [--old-detector FILE]
+                        [--synthetic 160] [--old-detector FILE]
 
 Scoring follows NAB v1.1 (``bench/nab_scoring.py``; 0 = null detector, 100 = perfect) on the 28 files present
 (realAWSCloudwatch, artificialWithAnomaly, artificialNoAnomaly). Two settings per detector and profile:
@@ -310,7 +310,7 @@ def main() -> None:
     parser.add_argument(
         "--min-severity", default="warning", help="severity that pages (the anomalies rule's min_severity)"
     )
-    parser.add_argument("--synthetic", type=int, default=80, help="labelled synthetic ops series")
+    parser.add_argument("--synthetic", type=int, default=160, help="labelled synthetic ops series")
     parser.add_argument("--old-detector", type=Path, help="also score detect() from this detector file")
     args = parser.parse_args()
     if not (args.nab_dir / "labels" / "combined_windows.json").is_file():

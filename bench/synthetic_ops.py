@@ -1,6 +1,6 @@
 """Labelled synthetic ops series for tuning the anomaly detector beyond the 28 NAB dev files.
 
-    corpus = synthetic_corpus(series=80, seed=11)   # list[NabFile], scored like NAB files
+    corpus = synthetic_corpus(series=160, seed=11)   # list[NabFile], scored like NAB files
 
 Each series is 14 days of 5-minute data (4,032 rows, the shape of NAB's AWS files) built from a level, a daily
 cycle (a sine or a business-hours bump), a weekend dip, and noise that is Gaussian, heavy-tailed (Student t,
