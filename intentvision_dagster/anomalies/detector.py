@@ -374,14 +374,14 @@ def _shift_size(s: _Series, values: np.ndarray, level: np.ndarray) -> tuple[np.n
 
 
 def _own_surprise(s: _Series, recent: np.ndarray) -> np.ndarray:
-    """How far ``recent`` (a statistic of the last ``WINDOW_POINTS`` points) is above its own past values,
-    in their standard deviations over the ``HISTORY_POINTS`` before the window (the likelihood's history):
+    """How far ``recent`` (a statistic of the last ``WINDOW_POINTS`` points) is from its own past values,
+    signed, in their standard deviations over the ``HISTORY_POINTS`` before the window (the likelihood's history):
     the series is its own reference, so a residual that is always biased or always jumpy is no surprise.
     The deviation is floored at ``SURPRISE_FLOOR`` MADs."""
     past = s.grouped(recent).rolling(HISTORY_POINTS, min_periods=ESTIMATION_POINTS)
     mean = s.shifted(past.mean().to_numpy(dtype=float), WINDOW_POINTS)
     spread = np.fmax(s.shifted(past.std(ddof=0).to_numpy(dtype=float), WINDOW_POINTS), SURPRISE_FLOOR)
-    return np.nan_to_num(np.fmax((recent - mean) / spread, 0.0))
+    return np.nan_to_num((recent - mean) / spread)
 
 
 def _sustained(s: _Series, seasonal: _Seasonal, info: float) -> tuple[_Signal, _Signal]:
@@ -406,8 +406,8 @@ def _sustained(s: _Series, seasonal: _Seasonal, info: float) -> tuple[_Signal, _
         for q in (0.25, 0.75)
     ]
     spread = (quartiles[1] - quartiles[0]) / 1.349
-    shift = np.fmax(_own_surprise(s, median), _own_surprise(s, -median))
-    variance = _own_surprise(s, spread)
+    shift = np.abs(_own_surprise(s, median))
+    variance = np.fmax(_own_surprise(s, spread), 0.0)  # a quieter spell is no incident
     # Unusual for the series is not enough: the window must also have moved as far as one point needs to
     # be noticed at all (the info bar in MADs), so a fill a little faster than last week's is no anomaly.
     shift = np.where(np.abs(np.nan_to_num(median)) >= info, shift, 0.0)
