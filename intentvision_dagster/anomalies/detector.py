@@ -375,7 +375,7 @@ def _shift_size(s: _Series, values: np.ndarray, level: np.ndarray) -> tuple[np.n
 
 def _own_surprise(s: _Series, recent: np.ndarray) -> np.ndarray:
     """How far ``recent`` (a statistic of the last ``WINDOW_POINTS`` points) is from its own past values,
-    signed, in their standard deviations over the ``HISTORY_POINTS`` before the window (the likelihood's history):
+    signed, in their standard deviations over the ``HISTORY_POINTS`` before the window (as the likelihood):
     the series is its own reference, so a residual that is always biased or always jumpy is no surprise.
     The deviation is floored at ``SURPRISE_FLOOR`` MADs."""
     past = s.grouped(recent).rolling(HISTORY_POINTS, min_periods=ESTIMATION_POINTS)
