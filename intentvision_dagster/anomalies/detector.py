@@ -6,8 +6,8 @@ Each detector below is causal (a point is judged only on points strictly before 
 future points never changes a past row) and vectorised over all series (grouped rolling windows, no per-point
 refits).
 
-One module on purpose (over 400 lines): the five detectors share the ``_Series`` view and seasonal profile,
-and their strengths are combined on one scale here; split, one algorithm would be read across five files.
+One module on purpose (over 400 lines): the seven detectors share the ``_Series`` view and seasonal profile,
+and their strengths are combined on one scale here; split, one algorithm would be read across seven files.
 
 * ``seasonal_mad`` — the **usual range** of a point is the values at the same phase in each of the previous
   ``seasons`` seasons, both as they were and shifted to the current level (each past value keeps its offset
@@ -22,6 +22,14 @@ and their strengths are combined on one scale here; split, one algorithm would b
   the strength is the exceedance over the band in MADs of past one-step errors, divided by
   ``RESIDUAL_FACTOR``. One-step errors are small where days differ in level but each day is smooth, so it
   catches spikes there that the seasonal MAD (inflated by the day-to-day differences) lets through.
+* ``sustained_shift`` and ``variance_change`` — what no single point shows: the median and the spread
+  (IQR / 1.349) of the last ``WINDOW_POINTS`` residuals in MADs, each as a z-score against its own values
+  over the likelihood's history (deviation floored at ``SURPRISE_FLOOR``), so the series is its own
+  reference. Residuals are taken from the same time a week ago moved to today's level (the median, also
+  from the expected value: the nearer counts), so weekends and steady growth (a disk filling at one pace)
+  are expected while a change of slope, a shift inside the usual range or a flapping dependency is not.
+  Points the point detectors flag are left out (a spike must not echo for a window), and nothing is judged
+  before a week of history.
 * ``level_shift`` — the median of the last ``SHIFT_POINTS`` points against the median of the
   ``max(season_length, MIN_SCALE_POINTS)`` points before them, in robust spreads (IQR / 1.349) of those
   past points, divided by ``SHIFT_FACTOR``. It fires once, at the first point where the shift is big enough,
@@ -41,7 +49,9 @@ Severity (``_grade``) is judged against the series itself (``likelihood.py``): e
 likelihood says how improbable the recent scores are for it. A point reaches a level when it is past the
 level's bar *and* the likelihood has ``LIKELIHOOD_NINES`` nines, or (``warning`` at most) when it is
 ``EXTREME`` times past the critical bar, or a run of points at the ``info`` bar is ``SUSTAINED_NINES`` more
-unlikely; a level shift counts when the likelihood has ``SHIFT_NINES``; flatlines and gaps count alone.
+unlikely; a level shift counts when the likelihood has ``SHIFT_NINES``, a window detector from the
+``warning`` bar when it has the ``info`` nines and its window moved at least the ``info`` bar in MADs;
+flatlines and gaps count alone.
 ``critical`` also needs ``CRITICAL_AGREEMENT`` detectors past the critical bar, and its reason names them.
 ``anomaly_score`` is ``s / (s + SCORE_HALF_Z)`` of the graded strength.
 
@@ -500,6 +510,8 @@ class _Grade:
     likelihood: np.ndarray
     stretch: np.ndarray
     agreeing: np.ndarray
+    windows: np.ndarray
+    """The window detectors' strengths where they count (else 0), one column each."""
     bar: float
 
     def explain(self, i: int, detector: str, described: str) -> str:
@@ -533,10 +545,12 @@ def _grade(s: _Series, strengths: np.ndarray, warm: np.ndarray, thresholds: dict
     # A level shift counts where the series' scores back it up (tiny quantised series shift all the time);
     # a flatline or a gap is judged on its own.
     shift = np.where(nines >= SHIFT_NINES, strengths[:, WINDOW_DETECTORS], 0.0)
-    window = strengths[:, POINT_DETECTORS:WINDOW_DETECTORS].max(axis=1, initial=0.0)
     # A window detector needs the recent point scores as unlikely as an info point does, and speaks only from
     # the warning bar: a window that is merely a little unusual is what the point detectors' info says.
-    window = np.where((nines >= LIKELIHOOD_NINES["info"]) & (window >= thresholds["warning"]), window, 0.0)
+    windows = strengths[:, POINT_DETECTORS:WINDOW_DETECTORS]
+    counts = (nines >= LIKELIHOOD_NINES["info"])[:, None] & (windows >= thresholds["warning"])
+    windows = np.where(counts, windows, 0.0)
+    window = windows.max(axis=1, initial=0.0)
     alone = strengths[:, WINDOW_DETECTORS + 1 :].max(axis=1, initial=0.0)
     structural = np.where(warm, np.fmax.reduce([shift, window, alone]), 0.0)
     # Far past the series' own noise, one point is enough (HTM pairs its likelihood with a "spatial" check for
@@ -556,9 +570,10 @@ def _grade(s: _Series, strengths: np.ndarray, warm: np.ndarray, thresholds: dict
         [critical, reaches("warning"), reaches("info")], ["critical", "warning", "info"], default="none"
     )
     severity = np.where(warm, severity, "none")
-    strength = np.where(warm, np.fmax(point, strengths[:, POINT_DETECTORS:].max(axis=1, initial=0.0)), 0.0)
+    others = np.fmax(window, strengths[:, WINDOW_DETECTORS:].max(axis=1, initial=0.0))
+    strength = np.where(warm, np.fmax(point, others), 0.0)
     stretch = np.nan_to_num(stretch.max(axis=1, initial=1.0), nan=1.0)
-    return _Grade(severity, strength, likelihood, stretch, agreeing, thresholds["warning"])
+    return _Grade(severity, strength, likelihood, stretch, agreeing, windows, thresholds["warning"])
 
 
 def detect(
@@ -603,12 +618,14 @@ def detect(
     strengths = np.column_stack([signal.strength for signal in signals])
     # The point is named by the strongest detector, except that a level shift, flatline or gap that fired
     # names it whatever else is stronger: "level shifted from 120 to 340" says more than "52 MADs above".
+    grade = _grade(series, strengths, seasonal.warm, thresholds)
     fired = strengths[:, WINDOW_DETECTORS:]
     structural = np.where(fired >= thresholds["info"], fired + np.inf, 0.0)
-    ranked = np.hstack([strengths[:, :WINDOW_DETECTORS], structural])
+    # Window detectors name a point only where they count (and score it: a hindsight threshold on
+    # anomaly_score should not see the windows the grading ignores).
+    ranked = np.hstack([strengths[:, :POINT_DETECTORS], grade.windows, structural])
     strongest = ranked.argmax(axis=1) if len(frame) else np.zeros(0, dtype=int)
     raw_strength = strengths.max(axis=1, initial=0.0)
-    grade = _grade(series, strengths, seasonal.warm, thresholds)
     flagged = grade.severity != "none"
     names = np.array([signal.name for signal in signals])
     scored = frame.assign(
