@@ -43,7 +43,7 @@ ui: $(STAMP)  ## Dagster webserver + daemon on http://127.0.0.1:3000 (UI_PORT) a
 bench: $(STAMP)  ## Nightly-job throughput benchmark (N=10000 series by default; BENCH_ARGS to override)
 	$(BIN)/python bench/nightly.py $(BENCH_ARGS)
 
-bench-nab: $(STAMP)  ## NAB dev-subset score of the anomaly detector vs a rolling z-score baseline
+bench-nab: $(STAMP)  ## Anomaly pages scored like NAB (dev subset + synthetic ops series, tune/report split) vs a rolling z-score baseline
 	$(BIN)/python bench/nab.py $(BENCH_ARGS)
 
 bench-alerts: $(STAMP)  ## Two-week alert replay (demo + NAB) with Slack failures injected; notifications per incident

@@ -1,6 +1,7 @@
 """NAB dev-subset benchmark: the product's anomaly detector vs a causal rolling-Gaussian baseline, same run.
 
-    python bench/nab.py [--nab-dir ../shared/data/nab] [--sensitivity medium]
+    python bench/nab.py [--nab-dir ../shared/data/nab] [--sensitivity medium] [--min-severity warning]
+                        [--synthetic 160] [--old-detector FILE]
 
 Scoring follows NAB v1.1 (``bench/nab_scoring.py``; 0 = null detector, 100 = perfect) on the 28 files present
 (realAWSCloudwatch, artificialWithAnomaly, artificialNoAnomaly). Two settings per detector and profile:
@@ -12,8 +13,22 @@ Scoring follows NAB v1.1 (``bench/nab_scoring.py``; 0 = null detector, 100 = per
 * **hindsight**: NAB's own protocol, the raw ``anomaly_score`` with the best single corpus-wide threshold
   per profile, picked on these same labels (optimistic; there is no held-out split).
 
-Also reported: window recall, false positives per series-day, points/s, and ours/baseline ratios. JSON goes
-to ``bench/results/nab-<timestamp>.json``.
+Also reported: window recall, false positives per series-day, points/s, and ours/baseline ratios.
+
+**Paging** (the headline): scored as the product pages. A page is the row at which an event first reaches
+``--min-severity`` (the shipped ``anomalies`` rule's ``min_severity``, ``warning``): the moment the alert
+goes out, not the event's earlier onset. Reported for all three profiles with window recall, false pages per
+series-day (on the real, non-artificial files for NAB), and the precision of ``critical`` (the share of
+critical pages inside a labelled window). Corpora: the NAB dev files and ``--synthetic`` labelled synthetic
+ops series (``bench/synthetic_ops.py``), each split deterministically into a **tune** part (the only part the
+detector's constants were tuned on) and a **report** part (the headline): NAB files alternate by name within
+each folder (even positions tune), synthetic series by index. The baseline pages at its default onsets and
+has no severity. ``--old-detector FILE`` also scores a ``detect`` loaded from FILE in the same run, e.g.
+``git show main:intentvision_dagster/anomalies/detector.py > /tmp/old_detector.py``.
+
+NAB files that repeat a timestamp (two AWS files repeat an hour at a clock change) are read with +1 s per
+repeat (``long_frame``), so no file is refused and every NAB row keeps its own score. JSON goes to
+``bench/results/nab-<timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +38,9 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +58,9 @@ from bench.nab_scoring import (  # noqa: E402
     optimal_threshold,
     score_corpus,
 )
+from bench.synthetic_ops import synthetic_corpus  # noqa: E402
 from intentvision_dagster.anomalies.detector import detect  # noqa: E402
+from intentvision_dagster.severity import SEVERITY_RANK  # noqa: E402
 
 DEFAULT_NAB_DIR = ROOT.parent / "shared" / "data" / "nab"
 BASELINE_WINDOW_DAYS = 7
@@ -52,6 +71,10 @@ BASELINE_THRESHOLD = 0.99
 """Baseline default: flag when the two-sided tail probability is below 1 % (|z| >= 2.58)."""
 ONSET = 1.0
 """Score given to an onset row in the default setting; every other row scores 0."""
+SYNTHETIC_SEED = 11
+REAL_FOLDER = "realAWSCloudwatch"
+SPLITS = ("report", "tune")
+Detect = Callable[..., pd.DataFrame]
 
 
 def points_per_day(nab_file: NabFile) -> int:
@@ -72,8 +95,10 @@ def long_frame(nab_file: NabFile) -> pd.DataFrame:
     return pd.DataFrame({"unique_id": nab_file.name, "ds": stamps + repeat, "y": nab_file.frame["value"]})
 
 
-def run_ours(corpus: list[NabFile], sensitivity: str) -> tuple[pd.DataFrame, float]:
-    """The product detector on every file (one ``detect`` call per season length); returns output, seconds.
+def run_ours(
+    corpus: list[NabFile], sensitivity: str, detector: Detect = detect
+) -> tuple[pd.DataFrame, float]:
+    """A detector on every file (one ``detector`` call per season length); returns output, seconds.
 
     The seconds include building the detector's input frame, as a caller of ``detect`` would pay it.
     """
@@ -82,7 +107,7 @@ def run_ours(corpus: list[NabFile], sensitivity: str) -> tuple[pd.DataFrame, flo
         groups.setdefault(points_per_day(nab_file), []).append(nab_file)
     start = time.perf_counter()
     outputs = [
-        detect(
+        detector(
             pd.concat(long_frame(f) for f in files),
             season_length=season_length,
             sensitivity=sensitivity,
@@ -133,6 +158,133 @@ def evaluate(
     return results + [("hindsight", optimal_threshold(scores, corpus, p)[1]) for p in profiles.values()]
 
 
+def split_of(corpus: list[NabFile]) -> dict[str, str]:
+    """File name -> "tune" or "report": within each folder, files sorted by name alternate, even positions
+    tune. Deterministic, and both parts get artificial and real files."""
+    folders: dict[str, list[str]] = {}
+    for nab_file in corpus:
+        folders.setdefault(nab_file.name.rsplit("/", 1)[0], []).append(nab_file.name)
+    return {
+        name: SPLITS[1 - position % 2]
+        for names in folders.values()
+        for position, name in enumerate(sorted(names))
+    }
+
+
+def page_rows(scored: pd.DataFrame, min_severity: str) -> np.ndarray:
+    """1.0 at the row where an event first reaches ``min_severity`` (when its page goes out), else 0."""
+    reached = scored["is_anomaly"].astype(bool) & (
+        scored["severity"].map(SEVERITY_RANK).fillna(0) >= SEVERITY_RANK[min_severity]
+    )
+    first = reached & ~scored["event_id"].where(reached).duplicated()
+    return first.to_numpy(dtype=float)
+
+
+@dataclass(frozen=True)
+class PagingScore:
+    """One detector on one part of a corpus, scored as it pages."""
+
+    detector: str
+    corpus: str
+    split: str
+    files: int
+    windows: int
+    scores: dict[str, float]
+    window_recall: float
+    false_pages: int
+    false_pages_per_series_day: float
+    critical_pages: int
+    critical_precision: float | None
+
+
+def inside_window(flags: np.ndarray, nab_file: NabFile) -> tuple[int, int]:
+    """Scored (post-probation) flagged rows of one file: (inside a labelled window, all)."""
+    rows = np.flatnonzero(flags)
+    rows = rows[rows >= nab_file.probation]
+    inside = sum(((rows >= start) & (rows <= end)).sum() for start, end in nab_file.windows)
+    return int(inside), len(rows)
+
+
+def critical_precision(critical: dict[str, np.ndarray], corpus: list[NabFile]) -> tuple[int, float | None]:
+    """Critical pages after probation, and the share of them inside a labelled window (None without any)."""
+    counts = np.array([inside_window(critical[f.name], f) for f in corpus]).reshape(-1, 2).sum(axis=0)
+    return int(counts[1]), (counts[0] / counts[1] if counts[1] else None)
+
+
+def paging_score(
+    label: str,
+    corpus_name: str,
+    split: str,
+    pages: dict[str, np.ndarray],
+    critical: dict[str, np.ndarray] | None,
+    corpus: list[NabFile],
+    profiles: dict[str, Profile],
+) -> PagingScore:
+    """Pages scored with NAB's rules (threshold 1 on the 0/1 page rows) for every profile; false pages per
+    series-day on the real files only when the corpus has any (NAB's artificial files are not ops data)."""
+    results = {name: score_corpus(pages, corpus, ONSET, p) for name, p in profiles.items()}
+    real = [f for f in corpus if f.name.startswith(REAL_FOLDER)] or corpus
+    false_pages = sum(n - inside for inside, n in (inside_window(pages[f.name], f) for f in real))
+    first = next(iter(results.values()))
+    count, precision = critical_precision(critical, corpus) if critical else (0, None)
+    return PagingScore(
+        detector=label,
+        corpus=corpus_name,
+        split=split,
+        files=len(corpus),
+        windows=first.true_positives + first.false_negatives,
+        scores={name: result.normalised for name, result in results.items()},
+        window_recall=first.window_recall,
+        false_pages=false_pages,
+        false_pages_per_series_day=false_pages / sum(f.scored_days for f in real),
+        critical_pages=count,
+        critical_precision=precision,
+    )
+
+
+def paging_table(
+    label: str,
+    scored: pd.DataFrame,
+    corpora: dict[str, list[NabFile]],
+    min_severity: str,
+    profiles: dict[str, Profile],
+) -> list[PagingScore]:
+    """Every corpus and split for one detector; ``scored`` has ``severity`` and ``event_id`` (ours) or only
+    ``onset`` (the baseline, which pages at its onsets and has no critical)."""
+    if "severity" in scored:
+        pages = by_file(scored.assign(page=page_rows(scored, min_severity)), "page")
+        critical = by_file(scored.assign(page=page_rows(scored, "critical")), "page")
+    else:
+        pages, critical = by_file(scored, "onset"), None
+    table = []
+    for corpus_name, corpus in corpora.items():
+        split = split_of(corpus)
+        for part in SPLITS:
+            files = [f for f in corpus if split[f.name] == part]
+            table.append(paging_score(label, corpus_name, part, pages, critical, files, profiles))
+    return table
+
+
+def paging_row(score: PagingScore) -> str:
+    """One line of the printed paging table."""
+    precision = "n/a" if score.critical_precision is None else f"{score.critical_precision:.2f}"
+    cells = "".join(f"{value:>9.1f}" for value in score.scores.values())
+    return (
+        f"{score.detector:<17}{score.corpus:<10}{score.split:<7}{score.files:>6}{score.windows:>5}{cells}"
+        f"{score.window_recall:>8.2f}{score.false_pages:>7}{score.false_pages_per_series_day:>10.3f}"
+        f"{score.critical_pages:>7}{precision:>9}"
+    )
+
+
+def load_detector(path: Path) -> Detect:
+    """``detect`` from a detector module file (an older version of ours, for a same-run comparison)."""
+    spec = spec_from_file_location("old_detector", path)
+    module = module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module.detect
+
+
 def ratio(ours: float, baseline: float) -> float | None:
     """ours / baseline, or None when the baseline is not positive (a ratio to 0 or to a negative misleads)."""
     return ours / baseline if baseline > 0 else None
@@ -155,6 +307,11 @@ def main() -> None:
     parser.add_argument(
         "--sensitivity", default="medium", help="detector sensitivity for the default setting"
     )
+    parser.add_argument(
+        "--min-severity", default="warning", help="severity that pages (the anomalies rule's min_severity)"
+    )
+    parser.add_argument("--synthetic", type=int, default=160, help="labelled synthetic ops series")
+    parser.add_argument("--old-detector", type=Path, help="also score detect() from this detector file")
     args = parser.parse_args()
     if not (args.nab_dir / "labels" / "combined_windows.json").is_file():
         sys.exit(
@@ -162,15 +319,34 @@ def main() -> None:
         )
 
     corpus = load_corpus(args.nab_dir)
+    corpora = {"nab": corpus, "synthetic": synthetic_corpus(args.synthetic, SYNTHETIC_SEED)}
+    every_file = [f for files in corpora.values() for f in files]
+    all_points = sum(len(f.frame) for f in every_file)
     profiles = load_profiles(args.nab_dir)
-    n_points = sum(len(f.frame) for f in corpus)
-    ours, ours_seconds = run_ours(corpus, args.sensitivity)
-    baseline, baseline_seconds = run_baseline(corpus)
+    cpu = time.process_time()
+    ours, ours_seconds = run_ours(every_file, args.sensitivity)
+    cpu_seconds = {"intentvision": time.process_time() - cpu}
+    cpu = time.process_time()
+    baseline, baseline_seconds = run_baseline(every_file)
+    cpu_seconds["rolling_gaussian"] = time.process_time() - cpu
     detectors = {
-        "intentvision": (evaluate(ours, corpus, profiles), n_points / ours_seconds),
-        "rolling_gaussian": (evaluate(baseline, corpus, profiles), n_points / baseline_seconds),
+        "intentvision": (evaluate(ours, corpus, profiles), all_points / ours_seconds),
+        "rolling_gaussian": (evaluate(baseline, corpus, profiles), all_points / baseline_seconds),
     }
+    paging = [
+        *paging_table("intentvision", ours, corpora, args.min_severity, profiles),
+        *paging_table("rolling_gaussian", baseline, corpora, args.min_severity, profiles),
+    ]
+    speeds = {"intentvision": all_points / ours_seconds, "rolling_gaussian": all_points / baseline_seconds}
+    if args.old_detector:
+        old_detect = load_detector(args.old_detector)
+        cpu = time.process_time()
+        old, old_seconds = run_ours(every_file, args.sensitivity, old_detect)
+        cpu_seconds["old_detector"] = time.process_time() - cpu
+        paging[4:4] = paging_table("old_detector", old, corpora, args.min_severity, profiles)
+        speeds["old_detector"] = all_points / old_seconds
 
+    n_points = sum(len(f.frame) for f in corpus)
     n_windows = sum(len(f.windows) for f in corpus)
     print(f"NAB dev subset: {len(corpus)} files, {n_points:,} rows, {n_windows} windows ({args.nab_dir})")
     print(
@@ -207,8 +383,30 @@ def main() -> None:
         )
         print(f"{'':<17}{setting:<10}{mine.profile:<26}{cells}{entry['nab_difference']:>10.1f}")
     print()
+    print()
     print(
-        f"points/s: ours {ours_speed:,.0f}, baseline {base_speed:,.0f}, ratio {ours_speed / base_speed:.2f}"
+        f"PAGING: a page is the row where an event first reaches {args.min_severity!r}; "
+        "NAB score per profile; "
+        f"false pages per series-day on {REAL_FOLDER} files for NAB; critical precision = share of critical "
+        "pages inside a labelled window; tune = the part tuned on, report = held out (headline)"
+    )
+    names = "".join(f"{name[:8]:>9}" for name in profiles)
+    print(
+        f"{'detector':<17}{'corpus':<10}{'split':<7}{'files':>6}{'win':>5}{names}{'recall':>8}{'FP':>7}"
+        f"{'FP/s-day':>10}{'crit':>7}{'crit prec':>9}"
+    )
+    for score in paging:
+        print(paging_row(score))
+    print()
+    print(
+        f"points/s over {all_points:,} points (NAB + synthetic): "
+        + ", ".join(f"{label} {speed:,.0f}" for label, speed in speeds.items())
+        + f"; ours / baseline {ours_speed / base_speed:.2f}"
+    )
+    per_core = {label: all_points / seconds for label, seconds in cpu_seconds.items()}
+    print(
+        "points/s per core (process CPU time, steady on a shared machine): "
+        + ", ".join(f"{label} {speed:,.0f}" for label, speed in per_core.items())
     )
 
     report = {
@@ -226,6 +424,14 @@ def main() -> None:
             for label, (results, speed) in detectors.items()
         },
         "ratios": {"points_per_s": ours_speed / base_speed, "scores": ratios},
+        "paging": {
+            "min_severity": args.min_severity,
+            "synthetic_series": args.synthetic,
+            "points": all_points,
+            "points_per_s": speeds,
+            "points_per_cpu_s": per_core,
+            "results": [asdict(score) for score in paging],
+        },
     }
     out = Path(__file__).parent / "results" / f"nab-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)

@@ -186,7 +186,7 @@ def anomalies() -> pd.DataFrame:
     return frame.assign(detector="robust_zscore")
 
 
-def test_one_candidate_per_anomaly_event_with_onset_reason() -> None:
+def test_one_candidate_per_anomaly_event_with_onset_reason_and_why_it_is_critical() -> None:
     rule = AnomalyRule(name="anomalies", min_severity="warning")
     candidates = evaluate([rule], pd.DataFrame(), pd.DataFrame(), anomalies())
     assert list(candidates["dedup_key"]) == ["acme:anomalies:ev-1", "globex:anomalies:ev-3"]
@@ -198,7 +198,8 @@ def test_one_candidate_per_anomaly_event_with_onset_reason() -> None:
     )
     assert first["summary"] == (
         'node_cpu_utilization_percent{host="web-1"}: critical anomaly since 2026-01-05 01:00 UTC, '
-        "ended 2026-01-05 03:00 UTC (3 points, peak score 6.3): y=90 above expected 40"
+        "ended 2026-01-05 03:00 UTC (3 points, peak score 6.3): y=90 above expected 40; "
+        "critical at 02:00: y=97 above expected 40"
     )
     assert first["status"] == "ended", "web-1's newest point (hour 9) is after the event"
     details = json.loads(first["details"])

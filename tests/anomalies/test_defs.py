@@ -37,7 +37,7 @@ def test_an_unknown_sensitivity_is_refused_naming_the_metric(tmp_path: Path) -> 
 
 def test_each_metric_is_scored_at_its_own_sensitivity(tmp_path: Path) -> None:
     values = _seasonal()
-    values[20 * 24 + 3] += 5  # a small bump: info at high sensitivity, nothing at low
+    values[20 * 24 + 3 : 20 * 24 + 9] += 8  # a modest 6-hour bump: flagged at high sensitivity, not at low
     catalog = _catalog(tmp_path, "metrics:\n  calm:\n    sensitivity: low\n  eager:\n    sensitivity: high\n")
     calm = detect_partition("calm", _hourly(values, "t/calm").assign(metric="calm"), catalog)
     eager = detect_partition("eager", _hourly(values, "t/eager").assign(metric="eager"), catalog)

@@ -17,7 +17,7 @@ from intentvision_dagster.anomalies.detector import (
 
 START = pd.Timestamp("2026-01-05")  # a Monday
 DAYS = 28
-WARMUP = 7 * 24  # hourly data with a daily season keeps a week of references
+WARMUP = 2 * 24  # hourly data with a daily season is judged from its third day (WARM_SEASONS = 2)
 
 
 def _hourly(values: np.ndarray, uid: str = 'acme/cpu{host="a"}') -> pd.DataFrame:
@@ -69,11 +69,13 @@ def test_a_spike_on_a_seasonal_series_is_flagged_with_a_reason() -> None:
     values[spike] += 40
     scored = detect(_hourly(values), season_length=24)
     point = scored.iloc[spike]
-    assert point["is_anomaly"] and point["severity"] == "critical"
+    # Far past the series' noise, one point pages; critical would need a run the likelihood backs.
+    assert point["is_anomaly"] and point["severity"] == "warning"
     assert point["detector"] == DETECTOR
     assert point["anomaly_score"] > 0.7
     assert point["reason"].startswith(f"{point['y']:.4g} is ")
     assert "MADs above the usual range" in point["reason"] and "at 03:00" in point["reason"]
+    assert "for this series" in point["reason"]
     assert list(_at_least_warning(scored).index) == [spike]
 
 
@@ -81,7 +83,7 @@ def test_a_drop_is_flagged_below() -> None:
     values = _seasonal()
     values[20 * 24 + 14] = 5.0
     point = detect(_hourly(values), season_length=24).iloc[20 * 24 + 14]
-    assert point["severity"] == "critical" and "below the usual range" in point["reason"]
+    assert point["severity"] == "warning" and "below the usual range" in point["reason"]
 
 
 def test_a_level_shift_is_flagged_at_its_onset() -> None:
@@ -90,10 +92,10 @@ def test_a_level_shift_is_flagged_at_its_onset() -> None:
     values[onset:] += 40
     scored = detect(_hourly(values), season_length=24)
     flagged = _at_least_warning(scored)
-    assert flagged.index[0] == onset
-    assert (
-        flagged["event_id"].iloc[0] == f"{scored['unique_id'].iloc[0]}@{scored['ds'].iloc[onset].isoformat()}"
-    )
+    assert flagged.index[0] - onset <= 1  # the page goes out at once, or one point later
+    assert set(scored.loc[scored["is_anomaly"], "event_id"]) == {
+        f"{scored['unique_id'].iloc[0]}@{scored['ds'].iloc[onset].isoformat()}"
+    }
     assert not scored.iloc[onset + 3 * 24 :]["is_anomaly"].any()  # the new level becomes the usual one
 
 
@@ -109,7 +111,7 @@ def test_constant_series_give_no_flags_and_no_nans() -> None:
 
 def test_no_flags_while_warming_up() -> None:
     values = _seasonal()
-    values[3 * 24 + 14] += 100
+    values[1 * 24 + 14] += 100
     scored = detect(_hourly(values), season_length=24)
     assert not scored.iloc[:WARMUP]["is_anomaly"].any()
     assert (scored.iloc[:WARMUP]["severity"] == "none").all()
@@ -139,15 +141,16 @@ def test_a_three_point_spike_is_one_event() -> None:
     assert set(flagged["event_id"]) == {f"{scored['unique_id'].iloc[0]}@{onset}"}
 
 
-def test_one_quiet_point_does_not_split_an_event_but_two_do() -> None:
+def test_flags_within_the_suppression_window_join_the_event_a_longer_quiet_spell_opens_a_new_one() -> None:
     values = _seasonal()
-    for index in (600, 602, 610, 613):
+    for index in (600, 602, 610, 613):  # 2 h, then 8 h, then 3 h apart; SUPPRESSION is 6 h
         values[index] += 50
     scored = detect(_hourly(values), season_length=24)
     flagged = scored[scored["is_anomaly"]]
     assert list(flagged.index) == [600, 602, 610, 613]
-    assert flagged["event_id"].nunique() == 3
+    assert flagged["event_id"].nunique() == 2
     assert flagged.loc[600, "event_id"] == flagged.loc[602, "event_id"]
+    assert flagged.loc[610, "event_id"] == flagged.loc[613, "event_id"]
     assert not scored.loc[601, "is_anomaly"] and pd.isna(scored.loc[601, "event_id"])
 
 

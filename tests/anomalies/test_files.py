@@ -55,7 +55,8 @@ def test_single_series_round_trip_keeps_input_order_and_text(tmp_path: Path) -> 
     spike = (START + pd.Timedelta(hours=SPIKE)).strftime("%Y-%m-%dT%H:%M:%SZ")
     flagged = out[out["is_anomaly"]]
     assert list(flagged["timestamp"]) == [spike]
-    assert flagged["severity"].iloc[0] == "critical" and "MADs above" in flagged["reason"].iloc[0]
+    # One point, however far out, is a warning: critical needs the likelihood of a run of points.
+    assert flagged["severity"].iloc[0] == "warning" and "MADs above" in flagged["reason"].iloc[0]
 
 
 def test_long_input_round_trip_with_progress(tmp_path: Path) -> None:

@@ -163,6 +163,8 @@ def _anomaly_row(
         "description": rule.description,
     }
     ended = "" if ongoing else f", ended {last_ds:%Y-%m-%d %H:%M} UTC"
+    # The onset says what began; when the event became critical later, that point's reason says why.
+    why = f"; critical at {worst['ds']:%H:%M}: {worst['reason']}" if _escalated(onset, worst) else ""
     return {
         "tenant": tenant,
         "metric": onset["metric"],
@@ -174,9 +176,14 @@ def _anomaly_row(
         "summary": (
             f"{display}: {worst['severity']} anomaly since {onset['ds']:%Y-%m-%d %H:%M} UTC{ended} "
             f"({len(event)} points, peak score {number(float(peak['anomaly_score']))}): "
-            f"{onset['reason']}"
+            f"{onset['reason']}{why}"
         ),
         "details": json.dumps(details),
         "status": "firing" if ongoing else "ended",
         "hold_severity": None,
     }
+
+
+def _escalated(onset: pd.Series, worst: pd.Series) -> bool:
+    """The event reached critical after its onset (so the onset's reason does not say why it is critical)."""
+    return worst["severity"] == "critical" and onset["severity"] != "critical" and bool(worst["reason"])
