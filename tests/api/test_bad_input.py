@@ -204,6 +204,14 @@ CASES = [
         "too far in the future",
     ),
     Case(
+        "json-timestamp-past-the-os-calendar",
+        "/v1/ingest",
+        _points({"timestamp": 10**17, "value": 1}),
+        422,
+        "series[0].points[0].timestamp",
+        "epoch 100000000000000000000 ms is too far in the future",
+    ),
+    Case(
         "json-timestamp-text",
         "/v1/ingest",
         _points({"timestamp": "yesterday", "value": 1}),

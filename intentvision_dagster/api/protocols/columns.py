@@ -378,7 +378,7 @@ class ColumnBuilder:
     def _bounds_problem(self, ts: int) -> str:
         try:
             when = datetime.fromtimestamp(ts / 1000, UTC).isoformat()
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, OSError):  # the OS's gmtime refuses |ts| past ~1e17 s (EOVERFLOW)
             when = f"epoch {ts} ms"
         if ts < self._oldest:
             return f"{when} is too old: samples older than {MAX_SAMPLE_AGE.days} days are refused"
