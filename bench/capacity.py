@@ -1,0 +1,246 @@
+"""Capacity pages benchmark: would the product page right about "this series crosses its line within 72 h"?
+
+    python bench/capacity.py [--split both|tune|report] [--series N | --quick] [--jobs 2] [--seed 0]
+                             [--systems ours,prophet,predict_linear_6h,predict_linear_24h]
+                             [--nab-dir ../shared/data/nab] [--output bench/results] [--keep-inputs]
+
+The scenarios (``bench/capacity_scenarios.py``): 390 hourly series by default, nine synthetic patterns (disks
+filling under a log-rotation sawtooth, late-onset filling, memory leaks cut by restarts, spiky and flat-noisy
+series that never reach the line, weekly request peaks growing into a limit, growth into a daily peak, level
+shifts after a cleanup, incidents in the history) and the NAB AWS CloudWatch files as negatives and as bases
+with injected ramps; each is evaluated at one cutoff a day (about 2,300 evaluations), with the history up
+to the cutoff as input and the real continuation as truth.
+
+Systems, in the same run, on the same evaluations:
+
+* **ours**: ``intentvision capacity --input HISTORY.csv --thresholds THRESHOLDS.csv --horizon 72 --output
+  PAGES.csv``, called once with every evaluation as its own series (``scenario@cutoff``): the product's
+  engine and rule evaluation at the shipped defaults; its ``pages`` and ``crossing_ds`` are scored.
+* **prophet**: Prophet with defaults, 95 % interval, paging when the band edge on the threshold's side
+  reaches the line within 72 h; every evaluation, ``--jobs`` worker processes.
+* **predict_linear_6h / _24h**: Prometheus' ``predict_linear(y[6h], 72 * 3600) >= threshold`` and over 24 h.
+
+Scores (``bench/capacity_scoring.py``) per split, the report split being the headline: precision and recall
+of "breach within 72 h", false pages per series-week, the share of breaches >= 24 h away paged >= 24 h ahead,
+the median lead of the first page and the median |predicted - true| crossing time. Results go to
+``<output>/capacity-<time>.json`` (all figures, also per pattern) and ``capacity-<time>-decisions.csv`` (every
+evaluation's truth and each system's decision); progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `python bench/capacity.py` puts bench/ on the path, not the repo root
+
+from bench.capacity_baselines import predict_linear_decisions, prophet_decisions  # noqa: E402
+from bench.capacity_scenarios import HORIZON, build_suite, evaluations, histories  # noqa: E402
+from bench.capacity_scoring import CapacityScore, judged, score  # noqa: E402
+from bench.m4 import timed  # noqa: E402
+
+DEFAULT_NAB_DIR = ROOT.parent / "shared" / "data" / "nab"
+SYSTEMS = ("ours", "prophet", "predict_linear_6h", "predict_linear_24h")
+QUICK_SERIES = 4
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_ours(workdir: Path, jobs: int) -> pd.DataFrame:
+    """The product CLI on every evaluation in one call; its PAGES.csv as a decision frame (UTC, naive)."""
+    cli = Path(sys.executable).with_name("intentvision")
+    pages = workdir / "PAGES.csv"
+    command = [
+        str(cli if cli.exists() else "intentvision"),
+        "capacity",
+        "--input",
+        str(workdir / "HISTORY.csv"),
+        "--thresholds",
+        str(workdir / "THRESHOLDS.csv"),
+        "--horizon",
+        str(HORIZON),
+        "--output",
+        str(pages),
+    ]
+    log("ours: " + " ".join(command))
+    done = subprocess.run(
+        command, env={**os.environ, "INTENTVISION_MODEL_JOBS": str(jobs)}, stdout=sys.stderr, check=False
+    )
+    if done.returncode:
+        sys.exit(f"`intentvision capacity` failed with exit code {done.returncode}; see its message above")
+    decisions = pd.read_csv(pages)
+    crossing = pd.to_datetime(decisions["crossing_ds"], utc=True).dt.tz_convert(None)
+    return decisions.assign(pages=decisions["pages"].astype(bool), crossing_ds=crossing)
+
+
+def run_system(name: str, history: pd.DataFrame, thresholds: pd.DataFrame, workdir: Path, jobs: int):
+    if name == "ours":
+        return run_ours(workdir, jobs)
+    if name == "prophet":
+        step = max(1, thresholds["unique_id"].nunique() // 20)
+
+        def progress(done: int, total: int) -> None:
+            if done % step == 0 or done == total:
+                log(f"prophet: {done}/{total} evaluations")
+
+        return prophet_decisions(history, thresholds, jobs, progress)
+    window = int(name.removeprefix("predict_linear_").removesuffix("h"))
+    return predict_linear_decisions(history, thresholds, window)
+
+
+def cell(value: float, digits: int = 2) -> str:
+    return (
+        "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    )
+
+
+def table(split: str, scores: dict[str, CapacityScore], seconds: dict[str, float]) -> str:
+    """One markdown table of a split: one row per system."""
+    first = next(iter(scores.values()))
+    lines = [
+        f"### {split} split: {first.series} series, {first.evaluations} evaluations "
+        f"({first.true_pages + first.missed} within {HORIZON} h), {first.series_weeks:.0f} series-weeks",
+        "",
+        "| system | precision | recall | false pages / series-week | paged >= 24 h ahead | median lead h "
+        "| median abs crossing error h | TP | FP | FN | seconds (all splits) |",
+        "|---|" + "---:|" * 10,
+    ]
+    for name, s in scores.items():
+        cells = [
+            name,
+            cell(s.precision, 3),
+            cell(s.recall, 3),
+            cell(s.false_pages_per_series_week, 3),
+            f"{cell(s.share_paged_24h_ahead, 3)} ({s.paged_24h_ahead}/{s.breaches_24h_ahead})",
+            cell(s.median_lead_hours, 0),
+            cell(s.median_crossing_error_hours, 1),
+            str(s.true_pages),
+            str(s.false_pages),
+            str(s.missed),
+            cell(seconds[name], 1),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plain(result: CapacityScore) -> dict:
+    """The figures as a JSON-safe dict: NaN becomes null."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(result).items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--split", choices=("both", "tune", "report"), default="both")
+    parser.add_argument(
+        "--series", type=int, help="at most N series per synthetic pattern and N NAB files (a fixed subset)"
+    )
+    parser.add_argument("--quick", action="store_true", help=f"same as --series {QUICK_SERIES}")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (ours and Prophet)")
+    parser.add_argument("--seed", type=int, default=0, help="scenario seed (the tuned-on suite is seed 0)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {SYSTEMS}")
+    parser.add_argument("--nab-dir", type=Path, default=DEFAULT_NAB_DIR, help="NAB data folder")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results", help="results folder")
+    parser.add_argument(
+        "--keep-inputs", action="store_true", help="keep HISTORY/THRESHOLDS/PAGES.csv in the results folder"
+    )
+    args = parser.parse_args(argv)
+    systems = [name.strip() for name in args.systems.split(",") if name.strip()]
+    unknown = sorted(set(systems) - set(SYSTEMS))
+    if unknown:
+        parser.error(f"--systems: unknown {unknown}; choose from {SYSTEMS}")
+    if not (args.nab_dir / "data" / "realAWSCloudwatch").is_dir():
+        sys.exit(f"NAB data not found in {args.nab_dir} (expected data/realAWSCloudwatch); see --nab-dir")
+    per_pattern = QUICK_SERIES if args.quick else args.series
+
+    started = time.perf_counter()
+    suite = build_suite(args.seed, args.nab_dir, per_pattern)
+    truth = evaluations(suite)
+    if args.split != "both":
+        truth = truth[truth["split"] == args.split].reset_index(drop=True)
+    history = histories(suite, truth)
+    thresholds = truth[["unique_id", "threshold", "direction"]]
+    splits = ["report", "tune"] if args.split == "both" else [args.split]
+    log(
+        f"capacity: {truth['scenario'].nunique()} series, {len(truth)} evaluations, "
+        f"{len(history):,} history rows (split {args.split}); systems {systems}"
+    )
+
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")
+    args.output.mkdir(parents=True, exist_ok=True)
+    keep = args.output / f"capacity-{stamp}-inputs"
+    with tempfile.TemporaryDirectory(prefix="capacity-") as scratch:
+        workdir = keep if args.keep_inputs else Path(scratch)
+        workdir.mkdir(exist_ok=True)
+        history.to_csv(workdir / "HISTORY.csv", index=False)
+        thresholds.to_csv(workdir / "THRESHOLDS.csv", index=False)
+        decisions, seconds = {}, {}
+        for name in systems:
+            log(f"{name}: running on {len(truth)} evaluations")
+            decisions[name], seconds[name] = timed(
+                partial(run_system, name, history, thresholds, workdir, args.jobs)
+            )
+            log(f"{name}: {seconds[name]:.1f} s")
+
+    judged_by = {name: judged(truth, frame) for name, frame in decisions.items()}
+    results: dict[str, dict[str, CapacityScore]] = {split: {} for split in splits}
+    by_pattern: dict[str, dict[str, dict[str, dict]]] = {split: {} for split in splits}
+    for split in splits:
+        for name, frame in judged_by.items():
+            part = frame[frame["split"] == split]
+            results[split][name] = score(part)
+            for pattern, rows in part.groupby("pattern"):
+                by_pattern[split].setdefault(pattern, {})[name] = plain(score(rows))
+    wall = time.perf_counter() - started
+    command = "python bench/capacity.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = "\n\n".join(
+        [
+            f"## Capacity pages, breach within {HORIZON} h (`{command.strip()}`, {args.jobs} jobs, "
+            f"{wall:.0f} s wall)"
+        ]
+        + [table(split, results[split], seconds) for split in splits]
+    )
+    print(text)
+
+    wide = truth.copy()
+    for name, frame in judged_by.items():
+        wide[f"{name}_pages"] = frame["pages"].to_numpy()
+        wide[f"{name}_crossing_ds"] = frame["predicted_ds"].to_numpy()
+    csv_path = args.output / f"capacity-{stamp}-decisions.csv"
+    wide.to_csv(csv_path, index=False)
+    report = {
+        "command": command.strip(),
+        "seed": args.seed,
+        "split": args.split,
+        "jobs": args.jobs,
+        "horizon_hours": HORIZON,
+        "wall_seconds": wall,
+        "seconds": seconds,
+        "series": int(truth["scenario"].nunique()),
+        "evaluations": len(truth),
+        "scores": {split: {name: plain(s) for name, s in results[split].items()} for split in splits},
+        "by_pattern": by_pattern,
+    }
+    json_path = args.output / f"capacity-{stamp}.json"
+    json_path.write_text(json.dumps(report, indent=2))
+    (args.output / f"capacity-{stamp}.md").write_text(text + "\n")
+    print(f"\nwrote {json_path}, {json_path.with_suffix('.md')} and {csv_path}")
+
+
+if __name__ == "__main__":
+    main()
