@@ -27,8 +27,8 @@ def patterns() -> dict[str, np.ndarray]:
     spiky = 50 + 3 * daily + rng.normal(0, 1, HOURS)
     for at in rng.choice(HOURS - 10, 8, replace=False):
         spiky[at : at + 3] += 40  # incidents up to ~93 in the history
-    late = 40 + rng.normal(0, 0.5, HOURS)
-    late[-120:] += 0.3 * np.arange(120)  # flat for three weeks, then filling: 90 about 45 h after now
+    late = 30 + rng.normal(0, 0.5, HOURS)
+    late[-120:] += 0.4 * np.arange(120)  # flat for three weeks, then filling: 90 about 30 h after now
     cleanup = 60 + 0.045 * t + rng.normal(0, 0.5, HOURS)
     cleanup[-48:] -= 40  # filled to ~88, cleaned up two days ago
     return {
@@ -88,7 +88,7 @@ def test_late_onset_growth_is_followed_and_its_crossing_timed(pages) -> None:
     row = pages.loc["late_onset"]
     assert row["probability"] > 0.8
     crossing_hours = (row["crossing_ds"] - LAST) / pd.Timedelta(hours=1)
-    assert 36 <= crossing_hours <= 56  # the new slope reaches 90 about 45 h after now
+    assert 24 <= crossing_hours <= 48  # the new slope reaches 90 about 30 h after now
     assert row["crossing_lo"] <= row["crossing_ds"] <= row["crossing_hi"]
 
 
