@@ -37,7 +37,11 @@ def test_edges_translate_to_the_tail_mass_they_cut() -> None:
     for column, level in zip(QUANTILE_COLUMNS, QUANTILE_LEVELS, strict=True):
         line = quantiles[:, QUANTILE_COLUMNS.index(column)]
         assert exceedance(quantiles, line, above=True) == pytest.approx([1 - level])
-    assert (mirrored_edge("hi_95"), mirrored_edge("lo_80"), mirrored_edge("yhat")) == ("lo_95", "hi_80", "yhat")
+    assert (mirrored_edge("hi_95"), mirrored_edge("lo_80"), mirrored_edge("yhat")) == (
+        "lo_95",
+        "hi_80",
+        "yhat",
+    )
 
 
 def test_outlook_probability_is_the_running_maximum_and_crossing_times_its_quantiles() -> None:

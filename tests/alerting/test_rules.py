@@ -71,17 +71,18 @@ rules:
         (
             "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90, edge: hi_95, "
             "min_probability: 0.5}\n",
-            "alert_rules.yaml: rule #1 'disk': give field 'min_probability' or the older field 'edge', not both "
-            "(edge hi_95 is min_probability 0.025, hi_80 0.1, yhat 0.5)",
+            "alert_rules.yaml: rule #1 'disk': give field 'min_probability' or the older field 'edge', "
+            "not both (edge hi_95 is min_probability 0.025, hi_80 0.1, yhat 0.5)",
         ),
         (
-            "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90, min_probability: 1.5}\n",
-            "alert_rules.yaml: rule #1 'disk': field 'min_probability' is 1.5, expected a probability in (0, 1] "
-            "such as 0.5",
+            "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90, "
+            "min_probability: 1.5}\n",
+            "alert_rules.yaml: rule #1 'disk': field 'min_probability' is 1.5, expected a probability in "
+            "(0, 1] such as 0.5",
         ),
         (
-            "rules:\n  - {name: disk, type: forecast_breach, metric: m, thresholds: {warning: 85, critical: 90},"
-            " min_probability: {critical: 0.9}}\n",
+            "rules:\n  - {name: disk, type: forecast_breach, metric: m, "
+            "thresholds: {warning: 85, critical: 90}, min_probability: {critical: 0.9}}\n",
             "alert_rules.yaml: rule #1 'disk': field 'min_probability' has severities ['critical'], expected "
             "the severities of 'thresholds' (['critical', 'warning']) or one number for all",
         ),

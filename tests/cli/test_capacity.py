@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from intentvision_dagster.alerting.kinds.forecast_breach import DECISION_COLUMNS
 from intentvision_dagster.cli import main
-from intentvision_dagster.cli.capacity import PAGE_COLUMNS
 
 HOURS = 24 * 28
 START = pd.Timestamp("2026-01-01 00:00")
@@ -52,7 +52,9 @@ def pages(tmp_path_factory) -> pd.DataFrame:
         for name, values in patterns().items()
     )
     history.to_csv(folder / "history.csv", index=False)
-    pd.DataFrame({"unique_id": list(patterns()), "threshold": 90.0}).to_csv(folder / "limits.csv", index=False)
+    pd.DataFrame({"unique_id": list(patterns()), "threshold": 90.0}).to_csv(
+        folder / "limits.csv", index=False
+    )
     result = CliRunner().invoke(
         main,
         [
@@ -64,7 +66,7 @@ def pages(tmp_path_factory) -> pd.DataFrame:
     assert result.exit_code == 0, result.output
     assert "series would page (rule disk-capacity, horizon 72 steps at h)" in result.output
     written = pd.read_csv(folder / "pages.csv", parse_dates=["crossing_ds", "crossing_lo", "crossing_hi"])
-    assert list(written.columns) == PAGE_COLUMNS
+    assert list(written.columns) == DECISION_COLUMNS
     return written.set_index("unique_id")
 
 
