@@ -24,7 +24,7 @@ def test_shipped_rules_load() -> None:
         None,
         "critical",
     )
-    assert disk.min_probability == {"warning": 0.5, "critical": 0.5}
+    assert disk.min_probability == {"warning": 0.8, "critical": 0.9}
     assert disk.threshold == 85.0, "the first line to trip (forecast plots draw it)"
     anomaly = next(rule for rule in rules.values() if isinstance(rule, AnomalyRule))
     assert anomaly.metric is None and anomaly.min_severity == "warning"
@@ -49,7 +49,7 @@ rules:
     low, every, cpu = rules
     assert (low.edge, low.min_probability, low.severity, low.labels) == (
         None,
-        {"warning": 0.5},
+        {"warning": 0.8},
         "warning",
         {"service": "api"},
     )
