@@ -137,6 +137,23 @@ def table(split: str, scores: dict[str, CapacityScore], seconds: dict[str, float
     return "\n".join(lines)
 
 
+def pattern_table(split: str, patterns: dict[str, dict[str, dict]]) -> str:
+    """Right pages / false pages / missed breaches per pattern and system, to see where each one fails."""
+    systems = list(next(iter(patterns.values())))
+    lines = [
+        f"{split} split by pattern: right pages / false pages / missed breaches",
+        "",
+        "| pattern | evaluations | breaches | " + " | ".join(systems) + " |",
+        "|---|---:|---:|" + "---:|" * len(systems),
+    ]
+    for pattern, by_system in patterns.items():
+        first = next(iter(by_system.values()))
+        cells = [f"{s['true_pages']} / {s['false_pages']} / {s['missed']}" for s in by_system.values()]
+        breaches = first["true_pages"] + first["missed"]
+        lines.append(f"| {pattern} | {first['evaluations']} | {breaches} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plain(result: CapacityScore) -> dict:
     """The figures as a JSON-safe dict: NaN becomes null."""
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(result).items()}
@@ -214,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{wall:.0f} s wall)"
         ]
         + [table(split, results[split], seconds) for split in splits]
+        + [pattern_table(split, by_pattern[split]) for split in splits]
     )
     print(text)
 
