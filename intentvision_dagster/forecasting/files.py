@@ -84,8 +84,12 @@ def forecast_input(
     n_jobs: int = 1,
     timegpt: TimeGPTOptions | None = None,
     on_progress: Callable[[int], None] | None = None,
+    bounds: tuple[float | None, float | None] = (None, None),
 ) -> ForecastOutput:
-    """Forecast ``source`` with ``model``: ``auto``, a statsforecast model, ``Prophet`` or ``TimeGPT``."""
+    """Forecast ``source`` with ``model``: ``auto``, a statsforecast model, ``Prophet`` or ``TimeGPT``.
+
+    ``bounds`` (lower, upper) are the metric's physical limits; forecasts and bands are clipped to them.
+    """
     if model not in MODEL_CHOICES:
         raise ForecastFileError(f"--model {model!r} is not one of {', '.join(MODEL_CHOICES)}")
     backend = BACKEND_MODELS.get(model, "statsforecast")
@@ -94,7 +98,7 @@ def forecast_input(
     regular = fill_missing_steps(source.frame, source.freq).drop(columns="filled")
     run = run_backend(
         regular,
-        ForecastSpec(horizon, source.freq, tuple(levels), n_jobs=n_jobs),
+        ForecastSpec(horizon, source.freq, tuple(levels), *bounds, n_jobs=n_jobs),
         backend=backend,
         model=model if backend == "statsforecast" else "auto",
         timegpt=timegpt,

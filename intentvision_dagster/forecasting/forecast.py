@@ -6,13 +6,15 @@ selection) and below the backends, which call it as the statsforecast backend.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from statsforecast import StatsForecast
 
 from intentvision_dagster.forecasting.models import assign_tiers, candidates, fitted_models, long_by_model
-from intentvision_dagster.forecasting.selection import select_models
+from intentvision_dagster.forecasting.selection import select_models, step_buckets
 from intentvision_dagster.forecasting.spec import (
     ForecastSpec,
     bound_and_order,
@@ -23,17 +25,31 @@ from intentvision_dagster.forecasting.spec import (
 from intentvision_dagster.forecasting.workers import map_series
 
 
-def scale_intervals(frame: pd.DataFrame, factors: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
-    """Widen or narrow each interval around ``yhat`` by its calibration factor.
+def scale_intervals(
+    frame: pd.DataFrame, factors: pd.DataFrame, levels: Sequence[int], horizon: int
+) -> pd.DataFrame:
+    """Widen or narrow each interval around ``yhat`` by its calibration factor for that horizon step.
 
-    ``factors`` has ``unique_id, model, calibration_<level>``; rows without a factor keep their width.
+    ``factors`` has ``unique_id, model, calibration_<level>`` and optionally ``step_calibration`` (JSON:
+    level -> one factor per :data:`~.selection.STEP_BUCKETS` bucket, preferred where present); rows without
+    a factor keep their width. ``frame`` holds ``horizon`` steps per series.
     """
     columns = [f"calibration_{level}" for level in levels]
-    merged = frame.merge(factors[["unique_id", "model", *columns]], on=["unique_id", "model"], how="left")
+    extra = ["step_calibration"] if "step_calibration" in factors.columns else []
+    merged = frame.merge(
+        factors[["unique_id", "model", *columns, *extra]], on=["unique_id", "model"], how="left"
+    ).sort_values(["unique_id", "ds"], ignore_index=True)
+    bucket = step_buckets(merged.groupby("unique_id").cumcount().to_numpy() + 1, horizon)
+    by_bucket = merged.pop("step_calibration") if extra else pd.Series(None, index=merged.index)
+    parsed = {text: json.loads(text) for text in by_bucket.dropna().unique()}
     for level in levels:
-        factor = merged.pop(f"calibration_{level}").fillna(1.0)
-        merged[f"lo_{level}"] = merged["yhat"] - factor * (merged["yhat"] - merged[f"lo_{level}"])
-        merged[f"hi_{level}"] = merged["yhat"] + factor * (merged[f"hi_{level}"] - merged["yhat"])
+        factor = merged.pop(f"calibration_{level}").fillna(1.0).to_numpy()
+        table = by_bucket.map(lambda text, key=str(level): (parsed.get(text) or {}).get(key))
+        stepped = np.array(
+            [f if steps is None else steps[b] for f, steps, b in zip(factor, table, bucket, strict=True)]
+        )
+        merged[f"lo_{level}"] = merged["yhat"] - stepped * (merged["yhat"] - merged[f"lo_{level}"])
+        merged[f"hi_{level}"] = merged["yhat"] + stepped * (merged[f"hi_{level}"] - merged["yhat"])
     return merged
 
 
@@ -111,7 +127,7 @@ def forecast(
     tiers = assign_tiers(data.groupby("unique_id").size(), spec.freq)
     chosen = dict(zip(selection["unique_id"], selection["model"], strict=True)) if model == "auto" else model
     raw = fit_predict(data, choose_models(tiers, chosen), tiers, spec, on_progress)
-    calibrated = scale_intervals(raw, selection, spec.levels)
+    calibrated = scale_intervals(raw, selection, spec.levels, spec.horizon)
     return bound_and_order(calibrated, spec)[forecast_columns(spec.levels)].sort_values(
         ["unique_id", "ds"], ignore_index=True
     )
