@@ -33,6 +33,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -83,8 +84,21 @@ def run_ours(workdir: Path, jobs: int) -> pd.DataFrame:
     if done.returncode:
         sys.exit(f"`intentvision capacity` failed with exit code {done.returncode}; see its message above")
     decisions = pd.read_csv(pages)
+    if decisions["pages"].dtype != bool:
+        sys.exit(
+            f"{pages}: column pages is not true/false: {sorted(decisions['pages'].astype(str).unique())[:5]}"
+        )
     crossing = pd.to_datetime(decisions["crossing_ds"], utc=True).dt.tz_convert(None)
-    return decisions.assign(pages=decisions["pages"].astype(bool), crossing_ds=crossing)
+    return decisions.assign(crossing_ds=crossing)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (worker pools, the CLI): on a loaded machine it
+    says what a run costs when wall time cannot."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
 
 
 def run_system(name: str, history: pd.DataFrame, thresholds: pd.DataFrame, workdir: Path, jobs: int):
@@ -108,7 +122,7 @@ def cell(value: float, digits: int = 2) -> str:
     )
 
 
-def table(split: str, scores: dict[str, CapacityScore], seconds: dict[str, float]) -> str:
+def table(split: str, scores: dict[str, CapacityScore], seconds: dict[str, tuple[float, float]]) -> str:
     """One markdown table of a split: one row per system."""
     first = next(iter(scores.values()))
     lines = [
@@ -116,7 +130,7 @@ def table(split: str, scores: dict[str, CapacityScore], seconds: dict[str, float
         f"({first.true_pages + first.missed} within {HORIZON} h), {first.series_weeks:.0f} series-weeks",
         "",
         "| system | precision | recall | false pages / series-week | paged >= 24 h ahead | median lead h "
-        "| median abs crossing error h | TP | FP | FN | seconds (all splits) |",
+        "| median abs crossing error h | TP | FP | FN | wall / CPU s (all splits) |",
         "|---|" + "---:|" * 10,
     ]
     for name, s in scores.items():
@@ -131,7 +145,7 @@ def table(split: str, scores: dict[str, CapacityScore], seconds: dict[str, float
             str(s.true_pages),
             str(s.false_pages),
             str(s.missed),
-            cell(seconds[name], 1),
+            "{:.0f} / {:.0f}".format(*seconds[name]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -192,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         truth = truth[truth["split"] == args.split].reset_index(drop=True)
     history = histories(suite, truth)
     thresholds = truth[["unique_id", "threshold", "direction"]]
-    splits = ["report", "tune"] if args.split == "both" else [args.split]
+    splits = [split for split in ("report", "tune") if split in set(truth["split"])]
     log(
         f"capacity: {truth['scenario'].nunique()} series, {len(truth)} evaluations, "
         f"{len(history):,} history rows (split {args.split}); systems {systems}"
@@ -209,10 +223,12 @@ def main(argv: list[str] | None = None) -> None:
         decisions, seconds = {}, {}
         for name in systems:
             log(f"{name}: running on {len(truth)} evaluations")
-            decisions[name], seconds[name] = timed(
+            cpu_before = cpu_seconds()
+            decisions[name], wall_seconds = timed(
                 partial(run_system, name, history, thresholds, workdir, args.jobs)
             )
-            log(f"{name}: {seconds[name]:.1f} s")
+            seconds[name] = (wall_seconds, cpu_seconds() - cpu_before)
+            log(f"{name}: {wall_seconds:.1f} s wall, {seconds[name][1]:.1f} s CPU")
 
     judged_by = {name: judged(truth, frame) for name, frame in decisions.items()}
     results: dict[str, dict[str, CapacityScore]] = {split: {} for split in splits}
@@ -248,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
         "jobs": args.jobs,
         "horizon_hours": HORIZON,
         "wall_seconds": wall,
-        "seconds": seconds,
+        "seconds": {name: {"wall": wall_s, "cpu": cpu_s} for name, (wall_s, cpu_s) in seconds.items()},
         "series": int(truth["scenario"].nunique()),
         "evaluations": len(truth),
         "scores": {split: {name: plain(s) for name, s in results[split].items()} for split in splits},
