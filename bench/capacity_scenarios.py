@@ -363,12 +363,18 @@ def nab_negatives(stem: str, hourly: pd.Series) -> list[Scenario]:
 
 
 def nab_ramps(stem: str, hourly: pd.Series, seed: int, count: int) -> list[Scenario]:
-    """The real series plus a linear ramp from an onset near the first cutoff, into a line above the past."""
+    """The real series plus a linear ramp from an onset near the first cutoff, into a line above the past.
+
+    CPU utilisation files stay a percentage: the sum is capped at 100 and the line at 98, and a file whose
+    own maximum leaves no room below 98 (``ec2_cpu_utilization_ac20cd``) gets no ramps."""
     key = int(hashlib.sha256(stem.encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng([seed, key])
     base = hourly.to_numpy(dtype=float)
     n, cutoffs = len(base), nab_cutoffs(len(base))
     spread = max(base.max() - np.median(base), 1e-3 * max(abs(base.max()), 1.0))
+    ceiling, highest_line = (100.0, 98.0) if "cpu_utilization" in stem else (np.inf, np.inf)
+    if base.max() >= highest_line:
+        return []
     hours = np.arange(n)
     scenarios = []
     for index in range(count):
@@ -376,9 +382,9 @@ def nab_ramps(stem: str, hourly: pd.Series, seed: int, count: int) -> list[Scena
         for _ in range(MAX_DRAWS):
             onset = cutoffs[0] - int(rng.integers(0, 96))
             crossing = int(rng.integers(cutoffs[0] + 12, n))
-            threshold = base.max() + rng.uniform(0.2, 1.0) * spread
+            threshold = min(base.max() + rng.uniform(0.2, 1.0) * spread, highest_line)
             slope = (threshold - np.median(base[onset - 24 : onset])) / (crossing - onset)
-            values = base + slope * np.clip(hours - onset, 0, None)
+            values = np.minimum(base + slope * np.clip(hours - onset, 0, None), ceiling)
             scenario = labelled(
                 name, "nab_ramp", f"nab-{stem}", values, threshold, "above", cutoffs, hourly.index[0]
             )
