@@ -23,7 +23,6 @@ from scipy.stats import norm
 
 QUANTILE_COLUMNS = ("lo_95", "lo_80", "yhat", "hi_80", "hi_95")
 QUANTILE_LEVELS = np.array([0.025, 0.10, 0.50, 0.90, 0.975])
-_Z = norm.ppf(QUANTILE_LEVELS)
 EDGE_PROBABILITY = {"hi_95": 0.025, "hi_80": 0.10, "yhat": 0.50, "lo_80": 0.90, "lo_95": 0.975}
 """For direction ``above``: the breach probability at which a band edge touches the line (``below``
 mirrors it: ``lo_95`` touching is P >= 2.5 %)."""
@@ -38,16 +37,21 @@ def mirrored_edge(edge: str) -> str:
     return edge if edge == "yhat" else f"{'lo' if side == 'hi' else 'hi'}_{level}"
 
 
-def exceedance(quantiles: np.ndarray, line: np.ndarray, above: bool) -> np.ndarray:
-    """P(Y >= line) (``above``) or P(Y <= line) per row of ``quantiles`` (n x 5, the order of
-    :data:`QUANTILE_COLUMNS`, non-decreasing along each row)."""
+def exceedance(
+    quantiles: np.ndarray, line: np.ndarray, above: bool, levels: np.ndarray = QUANTILE_LEVELS
+) -> np.ndarray:
+    """P(Y >= line) (``above``) or P(Y <= line) per row of ``quantiles`` (n x k: the quantiles at
+    ``levels``, non-decreasing along each row); with the median alone, 1 or 0."""
     q = np.asarray(quantiles, dtype="float64")
     line = np.asarray(line, dtype="float64")
+    if q.shape[1] == 1:
+        return (q[:, 0] >= line if above else q[:, 0] <= line).astype("float64")
+    z_knots = norm.ppf(levels)
     rows = np.arange(len(q))
     below_count = (q < line[:, None]).sum(axis=1)
     segment = np.clip(below_count, 1, q.shape[1] - 1)
     q0, q1 = q[rows, segment - 1], q[rows, segment]
-    z0, z1 = _Z[segment - 1], _Z[segment]
+    z0, z1 = z_knots[segment - 1], z_knots[segment]
     width = q1 - q0
     with np.errstate(divide="ignore", invalid="ignore"):
         z = z0 + (line - q0) / width * (z1 - z0)
@@ -65,9 +69,9 @@ def breach_outlook(
 ) -> pd.DataFrame:
     """Per series: P(reaching its line within the rows given) and the crossing time's median and interval.
 
-    ``frame`` holds forecast rows (``unique_id, ds`` + :data:`QUANTILE_COLUMNS`), ``lines`` the line per
-    unique_id, ``already`` (optional, per unique_id) whether the series is past the line now: probability
-    1, crossing now (``last_ds`` of the frame's first step is not known here, so the first step is used).
+    ``frame`` holds forecast rows (``unique_id, ds, yhat`` and those of :data:`QUANTILE_COLUMNS` it has),
+    ``lines`` the line per unique_id, ``already`` (optional, per unique_id) whether the series is past the
+    line now: then the probability is 1 and the crossing the first forecast step.
     Crossing times are conditional on a crossing within the horizon; NaT where the probability is 0.
     Returns :data:`OUTLOOK_COLUMNS`, one row per series of ``frame``.
     """
@@ -75,7 +79,9 @@ def breach_outlook(
         return pd.DataFrame(columns=OUTLOOK_COLUMNS)
     rows = frame.sort_values(["unique_id", "ds"])
     line = rows["unique_id"].map(lines).to_numpy(dtype="float64")
-    per_step = exceedance(rows[list(QUANTILE_COLUMNS)].to_numpy(), line, above)
+    present = [i for i, column in enumerate(QUANTILE_COLUMNS) if column in rows.columns]
+    knots = rows[[QUANTILE_COLUMNS[i] for i in present]].to_numpy()
+    per_step = exceedance(knots, line, above, QUANTILE_LEVELS[present])
     per_step = np.nan_to_num(per_step, nan=0.0)
     if already is not None:
         now = rows["unique_id"].map(already).fillna(False).to_numpy(dtype=bool)

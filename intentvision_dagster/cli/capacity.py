@@ -1,7 +1,8 @@
 """``intentvision capacity``: would the shipped capacity rule page on these series? One row per series.
 
-The history is forecast by the engine the ``forecasts`` asset uses (backtest selection, per-step calibrated
-bands, the metric's bounds) and judged by :meth:`ForecastBreachRule.assess`, the decision the alert sensor
+The history is cleaned as the pipeline cleans it (anomalies replaced by expected values) and forecast by
+the engine the ``forecasts`` asset uses (backtest selection, per-step calibrated bands, the metric's
+bounds), then judged by :meth:`ForecastBreachRule.assess`, the decision the alert sensor
 makes, with the shipped rule's probability bars and each series' own threshold from the thresholds file.
 This module is application glue: the only place both domains meet for this command.
 """
@@ -82,6 +83,18 @@ def capacity_pages(
     return assessed[PAGE_COLUMNS].sort_values("unique_id", ignore_index=True)
 
 
+def modelled_history(history: pd.DataFrame, freq: str, sensitivity: str) -> pd.DataFrame:
+    """What the ``forecasts`` asset fits on: the history with the points the anomaly detector flags (at
+    warning or above) replaced by their expected values, so an incident is not a pattern to repeat."""
+    from intentvision_dagster.anomalies.detector import detect
+    from intentvision_dagster.forecasting.cleaning import without_anomalies
+    from intentvision_dagster.frequency import season_lengths
+
+    seasons = season_lengths(freq)
+    scored = detect(history, season_length=seasons[0] if seasons else 1, sensitivity=sensitivity)
+    return without_anomalies(scored)[["unique_id", "ds", "y"]]
+
+
 def shipped_rule(rules_path: Path, name: str | None) -> object:
     """The forecast_breach rule named ``name``, or the first one of the rules file (the shipped default)."""
     from intentvision_dagster.alerting.kinds import ForecastBreachRule
@@ -160,7 +173,12 @@ def capacity_command(
       intentvision capacity --input history.csv --thresholds limits.csv --horizon 72 --output pages.csv
     """
     from intentvision_dagster.catalog import load_catalog
-    from intentvision_dagster.forecasting.files import forecast_input, progress_steps, read_forecast_input
+    from intentvision_dagster.forecasting.files import (
+        ForecastInput,
+        forecast_input,
+        progress_steps,
+        read_forecast_input,
+    )
 
     settings = load_settings()
     rule = shipped_rule(settings.alert_rules, rule_name)
@@ -172,9 +190,11 @@ def capacity_command(
             f"{thresholds_path.name}: no threshold for {len(unknown)} series of {input_path.name}, "
             f"e.g. {', '.join(unknown[:3])}"
         )
-    spec = load_catalog(settings.metrics_catalog).spec(metric) if metric else None
-    bounds = (spec.min_value, spec.max_value) if spec is not None else (None, None)
-    run_args = (source, horizon, (80, 95), "auto", jobs or settings.model_jobs)
+    catalog = load_catalog(settings.metrics_catalog)
+    entry = catalog.spec(metric) if metric else catalog.defaults
+    bounds = (entry.min_value, entry.max_value) if metric else (None, None)
+    cleaned = ForecastInput(modelled_history(source.frame, source.freq, entry.sensitivity), source.freq)
+    run_args = (cleaned, horizon, (80, 95), "auto", jobs or settings.model_jobs)
     if source.long_running:
         label = f"forecasting {source.series} series"
         with click.progressbar(length=progress_steps(source, "auto"), label=label, file=sys.stderr) as bar:

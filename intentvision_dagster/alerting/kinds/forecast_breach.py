@@ -28,7 +28,7 @@ from intentvision_dagster.alerting.probability import (
 )
 from intentvision_dagster.severity import SEVERITY_RANK
 
-EDGES = tuple(EDGE_PROBABILITY)
+EDGES = ("hi_80", "hi_95", "yhat", "lo_80", "lo_95")
 DIRECTIONS = ("above", "below")
 DEFAULT_MIN_PROBABILITY = 0.5
 """A rule that gives neither ``min_probability`` nor ``edge`` pages when a breach is more likely than not."""
@@ -318,6 +318,11 @@ def _duration(delta: pd.Timedelta) -> str:
     return f"{round(hours / 24, 1):g} d"
 
 
+def _when(crossing: Any, now: pd.Timestamp, horizon: pd.Timedelta, prefix: str = "") -> str:
+    """Time until a crossing, or "after <horizon>" when it does not happen within the forecast."""
+    return f"after {_duration(horizon)}" if pd.isna(crossing) else f"{prefix}{_duration(crossing - now)}"
+
+
 def _hours(value: Any, since: pd.Timestamp) -> float | None:
     return None if pd.isna(value) else round((pd.Timestamp(value) - since) / pd.Timedelta(hours=1), 2)
 
@@ -383,13 +388,12 @@ def _breaches(
             state = f"is already {rule.direction} {threshold} (now {number(y_now)})"
         else:
             earliest, latest = (
-                "after the horizon" if pd.isna(value) else f"{_utc(value)}"
-                for value in (crossing["earliest"], crossing["latest"])
+                _when(value, now_ds, horizon) for value in (crossing["earliest"], crossing["latest"])
             )
             state = (
-                f"{row.probability:.0%} likely to {verb} {threshold} within {_duration(horizon)}: "
-                f"expected {_utc(crossing['expected'])} (in {_duration(crossing['expected'] - now_ds)}; "
-                f"{level}% interval {earliest} – {latest}); now {number(y_now)}"
+                f"expected to {verb} {threshold} {_when(crossing['expected'], now_ds, horizon, 'in ')} "
+                f"({_utc(crossing['expected'])}; {level}% interval {earliest} – {latest}), "
+                f"probability {row.probability:.0%} within {_duration(horizon)}; now {number(y_now)}"
             )
         details = {
             "kind": rule.kind,
