@@ -78,8 +78,13 @@ def run_ours(workdir: Path, jobs: int) -> pd.DataFrame:
     ]
     log("ours: " + " ".join(command))
     done = subprocess.run(
-        command, env={**os.environ, "INTENTVISION_MODEL_JOBS": str(jobs)}, stdout=sys.stderr, check=False
+        command,
+        env={**os.environ, "INTENTVISION_MODEL_JOBS": str(jobs)},
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
     )
+    log(done.stdout.strip())  # the CLI's summary; its progress and errors went to stderr as they came
     if done.returncode:
         sys.exit(f"`intentvision capacity` failed with exit code {done.returncode}; see its message above")
     decisions = pd.read_csv(pages)
