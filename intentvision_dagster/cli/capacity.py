@@ -16,20 +16,10 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from intentvision_dagster.cli.files import freq_option, input_file, jobs_option, output_file
 from intentvision_dagster.errors import InputError
 from intentvision_dagster.settings import load_settings
 
-PAGE_COLUMNS = [
-    "unique_id",
-    "pages",
-    "severity",
-    "probability",
-    "crossing_ds",
-    "crossing_lo",
-    "crossing_hi",
-    "current",
-    "model",
-]
 DIRECTIONS = ("above", "below")
 
 
@@ -70,8 +60,10 @@ def read_thresholds(path: Path) -> pd.DataFrame:
 def capacity_pages(
     history: pd.DataFrame, forecasts: pd.DataFrame, thresholds: pd.DataFrame, rule: object
 ) -> pd.DataFrame:
-    """:data:`PAGE_COLUMNS` per series: ``rule`` (a forecast_breach rule) judging each series' forecast
-    against its own threshold and direction with the rule's probability bars."""
+    """The decision per series (``DECISION_COLUMNS`` of the breach kind): ``rule`` (a forecast_breach rule)
+    judging each series' forecast against its own threshold and direction with the rule's probability bars."""
+    from intentvision_dagster.alerting.kinds.forecast_breach import DECISION_COLUMNS
+
     last = history.sort_values("ds").drop_duplicates("unique_id", keep="last")[["unique_id", "ds", "y"]]
     frame = forecasts.assign(metric=rule.metric, labels="", tenant="")
     parts = []
@@ -79,8 +71,8 @@ def capacity_pages(
         judge = dataclasses.replace(rule, direction=direction, horizon=None, recovery={})
         lines = group.set_index("unique_id")["threshold"]
         parts.append(judge.assess(frame[frame["unique_id"].isin(lines.index)], last, lines))
-    assessed = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PAGE_COLUMNS)
-    return assessed[PAGE_COLUMNS].sort_values("unique_id", ignore_index=True)
+    assessed = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DECISION_COLUMNS)
+    return assessed[DECISION_COLUMNS].sort_values("unique_id", ignore_index=True)
 
 
 def modelled_history(history: pd.DataFrame, freq: str, sensitivity: str) -> pd.DataFrame:
@@ -111,24 +103,16 @@ def shipped_rule(rules_path: Path, name: str | None) -> object:
 
 
 @click.command("capacity", short_help="Would the capacity rule page? Breach probability per series.")
-@click.option(
-    "--input",
-    "input_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="History CSV with columns unique_id,ds,y.",
-)
-@click.option(
-    "--thresholds",
-    "thresholds_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV with columns unique_id,threshold[,direction] (direction above (default) or below).",
+@input_file("History CSV with columns unique_id,ds,y.")
+@input_file(
+    "CSV with columns unique_id,threshold[,direction] (direction above (default) or below).",
+    name="--thresholds",
+    dest="thresholds_path",
 )
 @click.option(
     "--horizon", default=72, show_default=True, type=click.IntRange(min=1), help="Steps to look ahead."
 )
-@click.option("--freq", help="pandas alias of the sampling step (h, 5min, D); inferred when omitted.")
+@freq_option
 @click.option(
     "--metric",
     help="Metric name whose catalog bounds (min/max in assets/metrics.yaml) clip the bands, e.g. "
@@ -140,17 +124,10 @@ def shipped_rule(rules_path: Path, name: str | None) -> object:
     help="forecast_breach rule whose probability bars decide (default: the first one in the alert rules "
     "file, the shipped disk-capacity rule).",
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    help="Worker processes for model fitting; default INTENTVISION_MODEL_JOBS (2); used from 50 series.",
-)
-@click.option(
-    "--output",
-    "output_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV to write: " + ", ".join(PAGE_COLUMNS) + ".",
+@jobs_option
+@output_file(
+    "CSV to write: unique_id, pages, severity, probability, crossing_ds, crossing_lo, crossing_hi, "
+    "current, model."
 )
 def capacity_command(
     input_path: Path,

@@ -2,14 +2,16 @@
 
 One rolling-origin ``cross_validation`` per (tier, window plan) scores every candidate of every series. The
 winner is the candidate with the lowest selection metric (default MASE). The same backtest calibrates the
-intervals (split conformal with normalised scores): for each model, the score of an actual is how far
-outside ``yhat`` it fell in units of the interval's half-width on that side, so an interval covers it
-exactly when the score is <= 1. Where a model's pooled coverage at a level is off nominal by more than two
-binomial standard errors, its intervals at that level are scaled by the conformal quantile of those scores
-(factor < 1 narrows, > 1 widens). Scores are normalised by the model's own, horizon-growing half-widths, and
-calibrated per horizon bucket (:data:`STEP_BUCKETS`: the first 1/24 of the horizon, up to 1/6, 1/2, the
-rest), because a model's own widths are often right one step ahead and too narrow or too wide 72 steps
-ahead; a bucket with fewer than :data:`MIN_BUCKET_SCORES` scores takes the model's pooled factor.
+intervals (split conformal with normalised scores): for each series and model, the score of an actual is
+how far outside ``yhat`` it fell in units of the interval's half-width on that side, so an interval covers
+it exactly when the score is <= 1. Where the coverage at a level is off nominal by more than two binomial
+standard errors, the intervals at that level are scaled by the conformal quantile of those scores (factor
+< 1 narrows, > 1 widens). Each series is calibrated on its own backtest, so one series' cleanup or ramp in a
+partition does not widen every other series' bands. Scores are normalised by the model's own,
+horizon-growing half-widths, and calibrated per horizon bucket (:data:`STEP_BUCKETS`: the first 1/24 of the
+horizon, up to 1/6, 1/2, the rest), because a model's own widths are often right one step ahead and too
+narrow or too wide 72 steps ahead; a bucket with fewer than :data:`MIN_BUCKET_SCORES` scores takes the
+series' pooled factor.
 
 ``coverage_<level>`` is the raw coverage of the winner in the backtest; ``coverage_<level>_calibrated`` is
 measured honestly, each window scaled by the factors fitted on the other windows, and ``coverage_by_step``
@@ -115,63 +117,94 @@ def with_steps(cv: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(window=window, step=step, bucket=step_buckets(step.to_numpy(), horizon.to_numpy()))
 
 
-def _bucket_factors(scores: pd.DataFrame, level: int) -> list[float]:
-    """One factor per horizon bucket from ``bucket, score`` rows; thin buckets take the pooled factor."""
-    pooled = calibration_factor(scores["score"].to_numpy(), level)
-    by_bucket = dict(iter(scores.groupby("bucket")["score"]))
-    return [
-        calibration_factor(by_bucket[b].to_numpy(), level)
-        if b in by_bucket and by_bucket[b].size >= MIN_BUCKET_SCORES
-        else pooled
-        for b in range(len(STEP_BUCKETS))
-    ]
+def group_factors(scores: pd.DataFrame, keys: list[str], level: int) -> pd.DataFrame:
+    """:func:`calibration_factor` of the ``score`` column per group of ``keys``, in one vectorised pass.
+
+    Returns ``keys..., n, factor`` (``n``: the group's scores).
+    """
+    data = scores.loc[scores["score"].notna(), [*keys, "score"]].sort_values([*keys, "score"])
+    grouped = data.groupby(keys, sort=False)
+    n = grouped["score"].transform("size")
+    rank = np.ceil((n + 1) * level / 100)
+    kth = data["score"].where(grouped.cumcount() + 1 == rank)
+    nominal = level / 100
+    per_group = (
+        data.assign(kth=kth, covered=(data["score"] <= 1).astype("float64"))
+        .groupby(keys)
+        .agg(n=("score", "size"), covered=("covered", "mean"), kth=("kth", "max"))
+    )
+    tolerance = 2 * np.sqrt(nominal * (1 - nominal) / per_group["n"])
+    usable = np.isfinite(per_group["kth"]) & (per_group["kth"] > 0)
+    calibrated = (per_group["covered"] - nominal).abs() > tolerance
+    per_group["factor"] = np.where(calibrated & usable, per_group["kth"], 1.0)
+    return per_group[["n", "factor"]].reset_index()
 
 
-def calibrate(cv: pd.DataFrame, levels: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Calibration factors per (model, level, horizon bucket), and honest calibrated coverage per series.
+def series_factors(scores: pd.DataFrame, level: int) -> pd.DataFrame:
+    """Per (series, model): its factor pooled over the horizon and one per horizon bucket.
 
-    Returns (``model, calibration_<level>...`` (pooled over buckets), ``step_calibration`` (JSON: level ->
-    one factor per bucket)), and (``unique_id, model, coverage_<level>_calibrated..., coverage_by_step``).
-    The calibrated coverage of a window uses the factors fitted on the other windows; NaN with one window.
+    A series' own factor is shrunk halfway (in log space) toward the median factor of the model's series
+    in the partition: its own backtest is a few windows, the median borrows strength from its neighbours
+    without letting one odd series widen them all. A bucket with fewer than :data:`MIN_BUCKET_SCORES`
+    scores takes the series' pooled factor. Returns ``unique_id, model, factor, bucket_<b>``.
+    """
+    keys = ["unique_id", "model"]
+    pooled = group_factors(scores, keys, level).drop(columns="n").set_index(keys)["factor"]
+    buckets = group_factors(scores, [*keys, "bucket"], level)
+    own = buckets[buckets["n"] >= MIN_BUCKET_SCORES].pivot(index=keys, columns="bucket", values="factor")
+    raw = pd.DataFrame({"factor": pooled})
+    for bucket in range(len(STEP_BUCKETS)):
+        column = own[bucket] if bucket in own.columns else pd.Series(dtype="float64")
+        raw[f"bucket_{bucket}"] = column.reindex(raw.index).fillna(raw["factor"])
+    logs = np.log(raw)
+    typical = logs.groupby(level="model").transform("median")
+    return np.exp((logs + typical) / 2).reset_index()
+
+
+def calibrate(cv: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
+    """Calibration factors per (series, model, level, horizon bucket), and their honest coverage.
+
+    Each series is calibrated on its own backtest: a partition's other series (a disk that was cleaned up,
+    a ramp) do not widen its bands. Returns one row per (series, model): ``calibration_<level>`` (pooled
+    over the horizon), ``step_calibration`` (JSON: level -> one factor per bucket),
+    ``coverage_<level>_calibrated`` (each window scaled by the factors fitted on the other windows; NaN
+    with one window), ``coverage_by_step`` (JSON), ``mae_recent`` and ``backtest_steps``.
     """
     frame = with_steps(cv)
-    models = sorted(cv["model"].unique())
-    factors = pd.DataFrame({"model": pd.Series(models, dtype=object)})
-    per_bucket: dict[str, dict[str, list[float]]] = {name: {} for name in models}
+    keys = ["unique_id", "model"]
+    bucket_columns = [f"bucket_{bucket}" for bucket in range(len(STEP_BUCKETS))]
+    result = frame[keys].drop_duplicates().set_index(keys).sort_index()
+    per_bucket = {}
     for level in levels:
         frame["score"] = normalised_scores(frame, level)
-        by_model = dict(iter(frame.groupby("model")))
-        factors[f"calibration_{level}"] = [
-            calibration_factor(by_model[name]["score"].to_numpy(), level) for name in models
-        ]
-        for name in models:
-            per_bucket[name][str(level)] = _bucket_factors(by_model[name], level)
+        factors = series_factors(frame, level).set_index(keys)
+        result[f"calibration_{level}"] = factors["factor"]
+        per_bucket[str(level)] = factors[bucket_columns]
         covered = pd.Series(np.nan, index=frame.index, dtype="float64")
-        for (name, window), held_out in frame.groupby(["model", "window"]):
-            rest = by_model[name]
-            others = rest[rest["window"] != window]
-            if len(others):
-                bucket_factor = np.array(_bucket_factors(others, level))
-                limit = bucket_factor[held_out["bucket"].to_numpy()]
-                covered[held_out.index] = (held_out["score"].to_numpy() <= limit).astype("float64")
+        for window in frame["window"].unique():
+            held = frame["window"] == window
+            others = series_factors(frame[~held], level)
+            if others.empty:
+                continue
+            limits = frame.loc[held, [*keys, "bucket"]].merge(others, on=keys, how="left")
+            limit = limits[bucket_columns].to_numpy()[np.arange(len(limits)), limits["bucket"].to_numpy()]
+            covered[held] = np.where(np.isnan(limit), np.nan, frame.loc[held, "score"].to_numpy() <= limit)
         frame[f"coverage_{level}_calibrated"] = covered
-    factors["step_calibration"] = [json.dumps(per_bucket[name], sort_keys=True) for name in models]
-    columns = [f"coverage_{level}_calibrated" for level in levels]
-    coverage = frame.groupby(["unique_id", "model"])[columns].mean().reset_index()
-    horizon = frame.groupby(["unique_id", "model"])["step"].max()
-    by_step = frame.groupby(["unique_id", "model", "bucket"])[columns].mean()
-    coverage["coverage_by_step"] = [
-        json.dumps(_by_step_json(by_step.xs((uid, name), level=["unique_id", "model"]), horizon[(uid, name)]))
-        for uid, name in coverage[["unique_id", "model"]].itertuples(index=False)
+    result["step_calibration"] = [
+        json.dumps({level: [float(v) for v in table.loc[key]] for level, table in per_bucket.items()})
+        for key in result.index
     ]
-    recent = frame[frame["window"] == frame.groupby(["unique_id", "model"])["window"].transform("max")]
-    error = (recent["y"] - recent["yhat"]).abs()
-    coverage = coverage.merge(
-        error.groupby([recent["unique_id"], recent["model"]]).mean().rename("mae_recent").reset_index(),
-        on=["unique_id", "model"],
-        how="left",
-    )
-    return factors, coverage.merge(horizon.rename("backtest_steps").reset_index(), on=["unique_id", "model"])
+    columns = [f"coverage_{level}_calibrated" for level in levels]
+    result[columns] = frame.groupby(keys)[columns].mean()
+    horizon = frame.groupby(keys)["step"].max()
+    by_step = frame.groupby([*keys, "bucket"])[columns].mean()
+    result["coverage_by_step"] = [
+        json.dumps(_by_step_json(by_step.xs(key, level=keys), horizon[key])) for key in result.index
+    ]
+    recent = frame[frame["window"] == frame.groupby(keys)["window"].transform("max")]
+    result["mae_recent"] = (recent["y"] - recent["yhat"]).abs().groupby([recent[k] for k in keys]).mean()
+    result["backtest_steps"] = horizon
+    return result.reset_index()
 
 
 def _by_step_json(rows: pd.DataFrame, horizon: int) -> dict[str, dict[str, float | None]]:
@@ -214,9 +247,11 @@ def select_models(
     if metric not in METRICS:
         raise ValueError(f"selection metric {metric!r} is not one of {list(METRICS)}")
     run = run_backtest(df, spec, only, on_progress)
-    factors, calibrated = calibrate(run.cv, levels)
-    scores = run.scores.merge(factors, on="model", how="left").merge(
-        calibrated, on=["unique_id", "model"], how="left"
+    calibrated = calibrate(run.cv, levels) if not run.cv.empty else None
+    scores = (
+        run.scores.merge(calibrated, on=["unique_id", "model"], how="left")
+        if calibrated is not None
+        else run.scores
     )
     score_columns = [*METRICS, *(f"coverage_{level}" for level in levels)]
     rows = []

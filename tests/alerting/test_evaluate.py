@@ -49,7 +49,9 @@ def accuracy_for(uid: str) -> pd.DataFrame:
 
 
 def test_breach_reports_probability_crossing_time_and_its_interval() -> None:
-    frame, last = forecast()  # yhat = 78 + 0.25 h: the median crosses 90 at 48 h, hi_80 at 40 h, lo_80 at 56 h
+    frame, last = (
+        forecast()
+    )  # yhat = 78 + 0.25 h: the median crosses 90 at 48 h, hi_80 at 40 h, lo_80 at 56 h
     uid = frame["unique_id"][0]
     candidates = evaluate([DISK_RULE], frame, last, pd.DataFrame(), accuracy_for(uid), units=UNITS)
     assert list(candidates.columns) == CANDIDATE_COLUMNS
@@ -73,7 +75,7 @@ def test_breach_reports_probability_crossing_time_and_its_interval() -> None:
     assert (details["earliest_hours"], details["expected_hours"], details["latest_hours"]) == (40, 48, 56)
     assert details["expected_ds"] == "2026-01-07T00:00:00"
     assert details["probability"] == pytest.approx(0.996, abs=0.001)
-    assert details["min_probability"] == 0.5
+    assert details["min_probability"] == 0.8
     assert details["accuracy"]["mae"] == 1.0
 
 

@@ -24,7 +24,7 @@ def test_shipped_rules_load() -> None:
         None,
         "critical",
     )
-    assert disk.min_probability == {"warning": 0.5, "critical": 0.5}
+    assert disk.min_probability == {"warning": 0.8, "critical": 0.9}
     assert disk.threshold == 85.0, "the first line to trip (forecast plots draw it)"
     anomaly = next(rule for rule in rules.values() if isinstance(rule, AnomalyRule))
     assert anomaly.metric is None and anomaly.min_severity == "warning"
@@ -49,7 +49,7 @@ rules:
     low, every, cpu = rules
     assert (low.edge, low.min_probability, low.severity, low.labels) == (
         None,
-        {"warning": 0.5},
+        {"warning": 0.8},
         "warning",
         {"service": "api"},
     )
@@ -71,17 +71,18 @@ rules:
         (
             "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90, edge: hi_95, "
             "min_probability: 0.5}\n",
-            "alert_rules.yaml: rule #1 'disk': give field 'min_probability' or the older field 'edge', not both "
-            "(edge hi_95 is min_probability 0.025, hi_80 0.1, yhat 0.5)",
+            "alert_rules.yaml: rule #1 'disk': give field 'min_probability' or the older field 'edge', "
+            "not both (edge hi_95 is min_probability 0.025, hi_80 0.1, yhat 0.5)",
         ),
         (
-            "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90, min_probability: 1.5}\n",
-            "alert_rules.yaml: rule #1 'disk': field 'min_probability' is 1.5, expected a probability in (0, 1] "
-            "such as 0.5",
+            "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90, "
+            "min_probability: 1.5}\n",
+            "alert_rules.yaml: rule #1 'disk': field 'min_probability' is 1.5, expected a probability in "
+            "(0, 1] such as 0.5",
         ),
         (
-            "rules:\n  - {name: disk, type: forecast_breach, metric: m, thresholds: {warning: 85, critical: 90},"
-            " min_probability: {critical: 0.9}}\n",
+            "rules:\n  - {name: disk, type: forecast_breach, metric: m, "
+            "thresholds: {warning: 85, critical: 90}, min_probability: {critical: 0.9}}\n",
             "alert_rules.yaml: rule #1 'disk': field 'min_probability' has severities ['critical'], expected "
             "the severities of 'thresholds' (['critical', 'warning']) or one number for all",
         ),

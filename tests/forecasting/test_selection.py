@@ -8,10 +8,10 @@ from intentvision_dagster.forecasting.backtest import METRICS
 from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.selection import (
     calibration_factor,
-    step_buckets,
     conformal_quantile,
     select_models,
     selection_columns,
+    step_buckets,
 )
 from intentvision_dagster.forecasting.spec import ForecastSpec
 from tests.forecasting.factories import long_frame

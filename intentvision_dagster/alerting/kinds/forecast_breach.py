@@ -30,10 +30,11 @@ from intentvision_dagster.severity import SEVERITY_RANK
 
 EDGES = ("hi_80", "hi_95", "yhat", "lo_80", "lo_95")
 DIRECTIONS = ("above", "below")
-DEFAULT_MIN_PROBABILITY = 0.5
-"""A rule that gives neither ``min_probability`` nor ``edge`` pages when a breach is more likely than not."""
+DEFAULT_MIN_PROBABILITY = 0.8
+"""A rule that gives neither ``min_probability`` nor ``edge`` pages at the shipped disk rule's warning bar
+(chosen on the tune split of ``make bench-capacity``)."""
 _ACCURACY_FIELDS = ("mae", "mae_recent", "rmse", "mase", "coverage_80", "coverage_95", "backtest_hours")
-ASSESSMENT_COLUMNS = [
+DECISION_COLUMNS = [
     "unique_id",
     "pages",
     "severity",
@@ -42,12 +43,10 @@ ASSESSMENT_COLUMNS = [
     "crossing_lo",
     "crossing_hi",
     "current",
-    "current_ds",
     "model",
-    "line",
-    "hold_severity",
-    "horizon_end",
 ]
+"""The decision per series, as ``intentvision capacity`` writes it."""
+ASSESSMENT_COLUMNS = [*DECISION_COLUMNS, "current_ds", "line", "hold_severity", "horizon_end"]
 """What :meth:`ForecastBreachRule.assess` returns per series (``line``: the threshold the figures are for)."""
 
 
