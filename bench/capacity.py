@@ -78,16 +78,28 @@ def run_ours(workdir: Path, jobs: int) -> pd.DataFrame:
     ]
     log("ours: " + " ".join(command))
     done = subprocess.run(
-        command, env={**os.environ, "INTENTVISION_MODEL_JOBS": str(jobs)}, stdout=sys.stderr, check=False
+        command,
+        env={**os.environ, "INTENTVISION_MODEL_JOBS": str(jobs)},
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
     )
+    log(done.stdout.strip())  # the CLI's summary; its progress and errors went to stderr as they came
     if done.returncode:
         sys.exit(f"`intentvision capacity` failed with exit code {done.returncode}; see its message above")
     decisions = pd.read_csv(pages)
+    if decisions["pages"].dtype != bool:
+        sys.exit(
+            f"{pages}: column pages is not true/false: {sorted(decisions['pages'].astype(str).unique())[:5]}"
+        )
     crossing = pd.to_datetime(decisions["crossing_ds"], utc=True).dt.tz_convert(None)
-    return decisions.assign(pages=decisions["pages"].astype(bool), crossing_ds=crossing)
+    return decisions.assign(crossing_ds=crossing)
 
 
-def run_system(name: str, history: pd.DataFrame, thresholds: pd.DataFrame, workdir: Path, jobs: int):
+def run_system(
+    name: str, history: pd.DataFrame, thresholds: pd.DataFrame, workdir: Path, jobs: int
+) -> pd.DataFrame:
+    """One system's decisions on every evaluation (``unique_id, pages, crossing_ds``)."""
     if name == "ours":
         return run_ours(workdir, jobs)
     if name == "prophet":
@@ -102,10 +114,38 @@ def run_system(name: str, history: pd.DataFrame, thresholds: pd.DataFrame, workd
     return predict_linear_decisions(history, thresholds, window)
 
 
-def cell(value: float, digits: int = 2) -> str:
-    return (
-        "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-    )
+def run_systems(
+    systems: list[str], history: pd.DataFrame, thresholds: pd.DataFrame, workdir: Path, jobs: int
+) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """Every system on the same inputs, one after the other; decisions and wall seconds by system."""
+    workdir.mkdir(exist_ok=True)
+    history.to_csv(workdir / "HISTORY.csv", index=False)
+    thresholds.to_csv(workdir / "THRESHOLDS.csv", index=False)
+    decisions, seconds = {}, {}
+    for name in systems:
+        log(f"{name}: running on {len(thresholds)} evaluations")
+        decisions[name], seconds[name] = timed(partial(run_system, name, history, thresholds, workdir, jobs))
+        log(f"{name}: {seconds[name]:.1f} s (load average {os.getloadavg()[0]:.1f})")
+    return decisions, seconds
+
+
+def scores_by_split(
+    judged_by: dict[str, pd.DataFrame], splits: list[str]
+) -> tuple[dict[str, dict[str, CapacityScore]], dict[str, dict[str, dict[str, dict]]]]:
+    """Per split: each system's score, and per pattern each system's figures (JSON-safe)."""
+    results: dict[str, dict[str, CapacityScore]] = {split: {} for split in splits}
+    by_pattern: dict[str, dict[str, dict[str, dict]]] = {split: {} for split in splits}
+    for split in splits:
+        for name, frame in judged_by.items():
+            part = frame[frame["split"] == split]
+            results[split][name] = score(part)
+            for pattern, rows in part.groupby("pattern"):
+                by_pattern[split].setdefault(pattern, {})[name] = plain(score(rows))
+    return results, by_pattern
+
+
+def cell(value: float, digits: int) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def table(split: str, scores: dict[str, CapacityScore], seconds: dict[str, float]) -> str:
@@ -131,9 +171,26 @@ def table(split: str, scores: dict[str, CapacityScore], seconds: dict[str, float
             str(s.true_pages),
             str(s.false_pages),
             str(s.missed),
-            cell(seconds[name], 1),
+            f"{seconds[name]:.0f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pattern_table(split: str, patterns: dict[str, dict[str, dict]]) -> str:
+    """Right pages / false pages / missed breaches per pattern and system, to see where each one fails."""
+    systems = list(next(iter(patterns.values())))
+    lines = [
+        f"{split} split by pattern: right pages / false pages / missed breaches",
+        "",
+        "| pattern | evaluations | breaches | " + " | ".join(systems) + " |",
+        "|---|---:|---:|" + "---:|" * len(systems),
+    ]
+    for pattern, by_system in patterns.items():
+        first = next(iter(by_system.values()))
+        cells = [f"{s['true_pages']} / {s['false_pages']} / {s['missed']}" for s in by_system.values()]
+        breaches = first["true_pages"] + first["missed"]
+        lines.append(f"| {pattern} | {first['evaluations']} | {breaches} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -151,8 +208,13 @@ def main(argv: list[str] | None = None) -> None:
         "--series", type=int, help="at most N series per synthetic pattern and N NAB files (a fixed subset)"
     )
     parser.add_argument("--quick", action="store_true", help=f"same as --series {QUICK_SERIES}")
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes (ours and Prophet)")
-    parser.add_argument("--seed", type=int, default=0, help="scenario seed (the tuned-on suite is seed 0)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="worker processes for ours (INTENTVISION_MODEL_JOBS) and for Prophet",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="scenario seed (the documented figures use 0)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {SYSTEMS}")
     parser.add_argument("--nab-dir", type=Path, default=DEFAULT_NAB_DIR, help="NAB data folder")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results", help="results folder")
@@ -175,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         truth = truth[truth["split"] == args.split].reset_index(drop=True)
     history = histories(suite, truth)
     thresholds = truth[["unique_id", "threshold", "direction"]]
-    splits = ["report", "tune"] if args.split == "both" else [args.split]
+    splits = [split for split in ("report", "tune") if split in set(truth["split"])]
     log(
         f"capacity: {truth['scenario'].nunique()} series, {len(truth)} evaluations, "
         f"{len(history):,} history rows (split {args.split}); systems {systems}"
@@ -183,37 +245,20 @@ def main(argv: list[str] | None = None) -> None:
 
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")
     args.output.mkdir(parents=True, exist_ok=True)
-    keep = args.output / f"capacity-{stamp}-inputs"
     with tempfile.TemporaryDirectory(prefix="capacity-") as scratch:
-        workdir = keep if args.keep_inputs else Path(scratch)
-        workdir.mkdir(exist_ok=True)
-        history.to_csv(workdir / "HISTORY.csv", index=False)
-        thresholds.to_csv(workdir / "THRESHOLDS.csv", index=False)
-        decisions, seconds = {}, {}
-        for name in systems:
-            log(f"{name}: running on {len(truth)} evaluations")
-            decisions[name], seconds[name] = timed(
-                partial(run_system, name, history, thresholds, workdir, args.jobs)
-            )
-            log(f"{name}: {seconds[name]:.1f} s")
-
+        workdir = args.output / f"capacity-{stamp}-inputs" if args.keep_inputs else Path(scratch)
+        decisions, seconds = run_systems(systems, history, thresholds, workdir, args.jobs)
     judged_by = {name: judged(truth, frame) for name, frame in decisions.items()}
-    results: dict[str, dict[str, CapacityScore]] = {split: {} for split in splits}
-    by_pattern: dict[str, dict[str, dict[str, dict]]] = {split: {} for split in splits}
-    for split in splits:
-        for name, frame in judged_by.items():
-            part = frame[frame["split"] == split]
-            results[split][name] = score(part)
-            for pattern, rows in part.groupby("pattern"):
-                by_pattern[split].setdefault(pattern, {})[name] = plain(score(rows))
+    results, by_pattern = scores_by_split(judged_by, splits)
     wall = time.perf_counter() - started
     command = "python bench/capacity.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = "\n\n".join(
         [
             f"## Capacity pages, breach within {HORIZON} h (`{command.strip()}`, {args.jobs} jobs, "
-            f"{wall:.0f} s wall)"
+            f"{wall:.0f} s wall, load average {os.getloadavg()[0]:.1f} at the end)"
         ]
         + [table(split, results[split], seconds) for split in splits]
+        + [pattern_table(split, by_pattern[split]) for split in splits]
     )
     print(text)
 
@@ -231,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         "horizon_hours": HORIZON,
         "wall_seconds": wall,
         "seconds": seconds,
+        "load_average_1min_at_end": os.getloadavg()[0],
         "series": int(truth["scenario"].nunique()),
         "evaluations": len(truth),
         "scores": {split: {name: plain(s) for name, s in results[split].items()} for split in splits},

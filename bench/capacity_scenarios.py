@@ -11,9 +11,7 @@ Synthetic patterns (hours of history at the first cutoff: 14-28 days; seven dail
 last one), then real NAB AWS CloudWatch series (``realAWSCloudwatch``, hourly means of the 5-minute files) as
 negatives with a threshold above anything they reach, and as bases with an injected ramp.
 
-The tune/report split is by *family* (a synthetic series is its own family; every scenario made from one NAB
-file is one family), assigned within each pattern alternately in the order of a hash of the family name, so
-both halves hold every pattern and no NAB file feeds both.
+The tune/report split is by family, alternating within each pattern along a hash order (``build_suite``).
 """
 
 from __future__ import annotations
@@ -365,12 +363,18 @@ def nab_negatives(stem: str, hourly: pd.Series) -> list[Scenario]:
 
 
 def nab_ramps(stem: str, hourly: pd.Series, seed: int, count: int) -> list[Scenario]:
-    """The real series plus a linear ramp from an onset near the first cutoff, into a line above the past."""
+    """The real series plus a linear ramp from an onset near the first cutoff, into a line above the past.
+
+    CPU utilisation files stay a percentage: the sum is capped at 100 and the line at 98, and a file whose
+    own maximum leaves no room below 98 (``ec2_cpu_utilization_ac20cd``) gets no ramps."""
     key = int(hashlib.sha256(stem.encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng([seed, key])
     base = hourly.to_numpy(dtype=float)
     n, cutoffs = len(base), nab_cutoffs(len(base))
     spread = max(base.max() - np.median(base), 1e-3 * max(abs(base.max()), 1.0))
+    ceiling, highest_line = (100.0, 98.0) if "cpu_utilization" in stem else (np.inf, np.inf)
+    if base.max() >= highest_line:
+        return []
     hours = np.arange(n)
     scenarios = []
     for index in range(count):
@@ -378,9 +382,9 @@ def nab_ramps(stem: str, hourly: pd.Series, seed: int, count: int) -> list[Scena
         for _ in range(MAX_DRAWS):
             onset = cutoffs[0] - int(rng.integers(0, 96))
             crossing = int(rng.integers(cutoffs[0] + 12, n))
-            threshold = base.max() + rng.uniform(0.2, 1.0) * spread
+            threshold = min(base.max() + rng.uniform(0.2, 1.0) * spread, highest_line)
             slope = (threshold - np.median(base[onset - 24 : onset])) / (crossing - onset)
-            values = base + slope * np.clip(hours - onset, 0, None)
+            values = np.minimum(base + slope * np.clip(hours - onset, 0, None), ceiling)
             scenario = labelled(
                 name, "nab_ramp", f"nab-{stem}", values, threshold, "above", cutoffs, hourly.index[0]
             )
@@ -395,35 +399,41 @@ def nab_ramps(stem: str, hourly: pd.Series, seed: int, count: int) -> list[Scena
 # --- the suite and its split ----------------------------------------------------------------------
 
 
-def family_order(family: str) -> str:
-    return hashlib.sha256(family.encode()).hexdigest()
+def ranked(families: Iterable[str]) -> list[str]:
+    """Families in the order of a hash of their names: the split alternates along it, quick runs take its
+    head, so a quick run holds both halves and every family keeps the split it has in the full suite."""
+    return sorted(families, key=lambda family: hashlib.sha256(family.encode()).hexdigest())
 
 
-def assign_split(scenarios: list[Scenario]) -> list[Scenario]:
-    """Tune/report by family: within each pattern, families in hash order alternate tune, report."""
-    split_of: dict[str, str] = {}
-    for pattern in sorted({s.pattern for s in scenarios}):
-        families = sorted({s.family for s in scenarios if s.pattern == pattern}, key=family_order)
-        for rank, family in enumerate(families):
-            split_of.setdefault(family, ("tune", "report")[rank % 2])
-    return [replace(s, split=split_of[s.family]) for s in scenarios]
+def alternate(families: list[str]) -> dict[str, str]:
+    return {family: ("tune", "report")[rank % 2] for rank, family in enumerate(families)}
 
 
 def build_suite(
     seed: int = 0, nab_dir: Path | None = None, per_pattern: int | None = None, nab_ramps_per_file: int = 3
 ) -> list[Scenario]:
-    """The whole suite; ``per_pattern`` caps the series per synthetic pattern and NAB files per NAB pattern
-    (quick runs take the first ones, which are a fixed subset); without ``nab_dir`` only synthetic series."""
-    scenarios = [
-        synthetic(pattern, index, seed)
-        for pattern, (_, count) in PATTERNS.items()
-        for index in range(min(count, per_pattern or count))
-    ]
+    """The suite with its tune/report split; ``per_pattern`` keeps the first series of each synthetic pattern
+    and the first NAB files in hash order (a fixed subset); without ``nab_dir`` only synthetic series.
+
+    The split is by family (a synthetic series is its own family; every scenario made from one NAB file is
+    one family), alternating along the hash order within each pattern, so both halves hold every pattern
+    and no NAB file feeds both."""
+    scenarios, split_of = [], {}
+    for pattern, (_, count) in PATTERNS.items():
+        families = ranked(f"{pattern}-{index:03d}" for index in range(count))
+        split_of |= alternate(families)
+        for family in sorted(families[:per_pattern]):
+            scenarios.append(synthetic(pattern, int(family.rsplit("-", 1)[1]), seed))
     if nab_dir is not None:
-        files = sorted(nab_hourly(nab_dir).items())[:per_pattern]
-        for stem, hourly in files:
-            scenarios += nab_negatives(stem, hourly) + nab_ramps(stem, hourly, seed, nab_ramps_per_file)
-    return assign_split(scenarios)
+        hourly = nab_hourly(nab_dir)
+        families = ranked(f"nab-{stem}" for stem in hourly)
+        split_of |= alternate(families)
+        for family in sorted(families[:per_pattern]):
+            stem = family.removeprefix("nab-")
+            scenarios += nab_negatives(stem, hourly[stem]) + nab_ramps(
+                stem, hourly[stem], seed, nab_ramps_per_file
+            )
+    return [replace(s, split=split_of[s.family]) for s in scenarios]
 
 
 def pair_id(scenario: Scenario, cutoff: int) -> str:

@@ -107,13 +107,19 @@ def test_histories_are_two_to_four_weeks_hourly_and_stop_at_the_cutoff(synthetic
     assert 14 <= first_history_days < 29
 
 
-def test_the_suite_is_deterministic_and_a_quick_run_is_a_subset(synthetic: list[Scenario]) -> None:
-    again = build_suite(seed=0, per_pattern=2)
+def test_the_suite_is_deterministic_and_a_quick_run_is_a_balanced_subset(synthetic: list[Scenario]) -> None:
+    quick = build_suite(seed=0, per_pattern=2)
     by_name = {s.name: s for s in synthetic}
-    assert len(again) == 2 * len(PATTERNS)
-    for s in again:
+    assert len(quick) == 2 * len(PATTERNS)
+    for s in quick:
         np.testing.assert_array_equal(s.values, by_name[s.name].values)
-        assert (s.threshold, s.cutoffs) == (by_name[s.name].threshold, by_name[s.name].cutoffs)
+        assert (s.threshold, s.cutoffs, s.split) == (
+            by_name[s.name].threshold,
+            by_name[s.name].cutoffs,
+            by_name[s.name].split,
+        )
+    halves = pd.DataFrame([(s.pattern, s.split) for s in quick], columns=["pattern", "split"])
+    assert (halves.groupby("pattern")["split"].nunique() == 2).all()
     other_seed = build_suite(seed=1, per_pattern=1)
     assert not np.array_equal(other_seed[0].values, by_name[other_seed[0].name].values)
 
