@@ -55,6 +55,9 @@ class Scenario:
     cutoffs: tuple[int, ...]
     first_crossing: int | None
     split: str = ""
+    onset: int | None = None
+    """Hour the cause of the breach (an injected ramp) begins; None: present from the first hour or, for
+    the synthetic patterns, at least a day before the first cutoff by construction."""
 
     @property
     def ds(self) -> pd.DatetimeIndex:
@@ -389,7 +392,7 @@ def nab_ramps(stem: str, hourly: pd.Series, seed: int, count: int) -> list[Scena
                 name, "nab_ramp", f"nab-{stem}", values, threshold, "above", cutoffs, hourly.index[0]
             )
             if matches_intent(scenario, True):
-                scenarios.append(scenario)
+                scenarios.append(replace(scenario, onset=onset))
                 break
         else:
             raise RuntimeError(f"{name}: no ramp crossed after two cutoffs in {MAX_DRAWS} tries")
@@ -443,7 +446,9 @@ def pair_id(scenario: Scenario, cutoff: int) -> str:
 
 def evaluations(scenarios: list[Scenario]) -> pd.DataFrame:
     """One row per (scenario, cutoff) with the truth: ``breach`` when the first crossing is within HORIZON
-    hours after the cutoff (it is never at or before it: those cutoffs were dropped)."""
+    hours after the cutoff (it is never at or before it: those cutoffs were dropped); ``forecastable``
+    false when the breach's cause begins after the cutoff (no system can see it), ``hours_since_onset``
+    how long the cause has been in the history (NaN when it has no onset)."""
     rows = []
     for s in scenarios:
         crossing_ds = pd.NaT if s.first_crossing is None else s.start + pd.Timedelta(hours=s.first_crossing)
@@ -462,6 +467,8 @@ def evaluations(scenarios: list[Scenario]) -> pd.DataFrame:
                     "crossing_ds": crossing_ds,
                     "hours_to_crossing": ahead,
                     "breach": bool(ahead <= HORIZON),
+                    "forecastable": s.onset is None or s.onset < cutoff,
+                    "hours_since_onset": np.nan if s.onset is None else float(cutoff - s.onset),
                 }
             )
     return pd.DataFrame(rows)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from bench.capacity import FRESH_RAMPS, not_forecastable, scores_by_split
 from bench.capacity_baselines import (
     linear_regression,
     predict_linear,
@@ -164,3 +167,27 @@ def test_prophet_pages_on_a_steep_ramp_and_not_on_a_flat_line() -> None:
     assert paged["pages"] and 5 <= (paged["crossing_ds"] - ds[-1]) / pd.Timedelta(hours=1) <= 25
     flat = 40 + rng.normal(0, 0.5, len(ds))
     assert not prophet_decision(("flat", ds, flat, 90.0, "above"))["pages"]
+
+
+def test_a_breach_whose_ramp_starts_after_the_cutoff_is_left_out_for_every_system() -> None:
+    # the ramp starts at hour 60 and crosses at 98: the cutoff at 58 sees none of it, the one at 82 does
+    values = np.r_[np.zeros(60), np.linspace(0, 95, 41), np.zeros(20)]
+    ramp = replace(
+        labelled("r", "nab_ramp", "r", values, 90.0, "above", (10, 58, 82)), onset=60, split="tune"
+    )
+    flat = replace(labelled("f", "p", "f", np.zeros(121), 90.0, "above", (10, 34)), split="tune")
+    truth = evaluations([ramp, flat])
+    assert truth["forecastable"].tolist() == [False, False, True, True, True]
+    assert truth["breach"].tolist() == [False, True, True, False, False]
+    assert truth["hours_since_onset"].iloc[:3].tolist() == [-50.0, -2.0, 22.0]
+    assert not_forecastable(truth, "tune") == 1
+    never = decisions(truth, dict.fromkeys(truth["unique_id"], False), {})
+    always = decisions(truth, dict.fromkeys(truth["unique_id"], True), {})
+    results, patterns = scores_by_split(
+        {"never": judged(truth, never), "always": judged(truth, always)}, ["tune"]
+    )
+    # the cutoff at 10 is 88 h ahead (no breach, kept), 58 is unforeseeable, 82 is the one breach scored
+    assert results["tune"]["never"].evaluations == results["tune"]["always"].evaluations == 4
+    assert (results["tune"]["never"].missed, results["tune"]["always"].true_pages) == (1, 1)
+    assert results["tune"]["always"].false_pages == 3
+    assert patterns["tune"][FRESH_RAMPS]["always"]["true_pages"] == 1  # the ramp 22 h into the history
