@@ -279,8 +279,8 @@ def main(argv: list[str] | None = None) -> None:
         ]
         + [
             table(split, results[split], seconds)
-            + f"\n\nLeft out of every system's scores: {not_forecastable(truth, split)} breaches whose cause "
-            "begins after the cutoff (not yet forecastable)."
+            + "\n\nBreaches left out of every system's scores, their cause beginning after the cutoff "
+            f"(not yet forecastable): {not_forecastable(truth, split)}."
             for split in splits
         ]
         + [pattern_table(split, by_pattern[split]) for split in splits]
