@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 export INTENTVISION_HOME ?= $(CURDIR)/.intentvision
 export DAGSTER_HOME ?= $(INTENTVISION_HOME)/dagster_home
 
-.PHONY: help setup demo test test-fast ui bench bench-nab bench-alerts bench-m4 lint format lock clean
+.PHONY: help setup demo test test-fast ui bench bench-nab bench-alerts bench-m4 bench-capacity lint format lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ bench-alerts: $(STAMP)  ## Two-week alert replay (demo + NAB) with Slack failure
 
 bench-m4: $(STAMP)  ## M4 Hourly forecast accuracy + speed: ours vs seasonal naive, AutoETS, Prophet
 	$(BIN)/python bench/m4.py $(BENCH_ARGS)
+
+bench-capacity: $(STAMP)  ## Capacity pages (breach within 72 h) on labelled scenarios: ours vs Prophet, predict_linear
+	$(BIN)/python bench/capacity.py $(BENCH_ARGS)
 
 lint: $(STAMP)  ## ruff check + format check + architecture contracts (import-linter, see pyproject.toml)
 	$(BIN)/ruff check .

@@ -28,7 +28,7 @@ from utilsforecast.evaluation import evaluate
 from utilsforecast.losses import coverage, mae, mase, smape, winkler_score
 
 from intentvision_dagster.forecasting.forecast import forecast
-from intentvision_dagster.forecasting.selection import select_models
+from intentvision_dagster.forecasting.selection import bucket_label, select_models, step_buckets
 from intentvision_dagster.forecasting.spec import ForecastSpec
 from intentvision_dagster.forecasting.workers import worker_pool
 
@@ -80,6 +80,19 @@ def scores_per_series(fc: pd.DataFrame, test: pd.DataFrame, train: pd.DataFrame)
             "msis": wide[f"winkler_score_level{LEVEL}"] / (wide["mae"] / wide["mase"]),
         }
     )
+
+
+def coverage_by_horizon(fc: pd.DataFrame, test: pd.DataFrame) -> str:
+    """Test-set coverage of the 80 % and 95 % intervals per horizon bucket (the buckets calibrated apart)."""
+    frame = test.merge(fc, on=["unique_id", "ds"]).sort_values(["unique_id", "ds"])
+    frame["bucket"] = step_buckets(frame.groupby("unique_id").cumcount().to_numpy() + 1, HORIZON)
+    cells = []
+    for bucket, rows in frame.groupby("bucket"):
+        shares = [
+            ((rows["y"] >= rows[f"lo_{lv}"]) & (rows["y"] <= rows[f"hi_{lv}"])).mean() for lv in (80, 95)
+        ]
+        cells.append(f"{bucket_label(int(bucket), HORIZON)}: {shares[0]:.3f} / {shares[1]:.3f}")
+    return "Coverage 80 % / 95 % of ours by horizon bucket (test set): " + "; ".join(cells) + "."
 
 
 def summary(name: str, per_series: pd.DataFrame, seconds: float, n_series: int) -> dict:
@@ -203,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         f"runs on every {max(1, n // args.prophet_sample)}th series, timed right after ours.",
         "",
         markdown(rows, snaive_row, prophet_row),
+        "",
+        coverage_by_horizon(ours, test),
         "",
         "The same comparison on Prophet's sample only (ours: the full run's scores on those series, "
         "time pro rata):",

@@ -15,6 +15,7 @@ import click
 
 from intentvision_dagster.cli.alerts import alerts
 from intentvision_dagster.cli.api import api_command
+from intentvision_dagster.cli.capacity import capacity_command
 from intentvision_dagster.cli.files import detect_command, forecast_command
 from intentvision_dagster.cli.pipeline import demo, ingest, run
 from intentvision_dagster.cli.registry import audit_command, keys, tenants
@@ -63,6 +64,7 @@ for command in (
     run,
     detect_command,
     forecast_command,
+    capacity_command,
     alerts,
     demo,
     api_command,

@@ -12,21 +12,41 @@ from intentvision_dagster.catalog import SENSITIVITIES
 from intentvision_dagster.settings import load_settings
 
 
+def input_file(help_text: str, name: str = "--input", dest: str = "input_path"):
+    """A required CSV the command reads (it must exist)."""
+    return click.option(
+        name,
+        dest,
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
+def output_file(help_text: str):
+    """The required ``--output`` CSV the command writes."""
+    return click.option(
+        "--output",
+        "output_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
+freq_option = click.option(
+    "--freq", help="pandas alias of the sampling step (h, 5min, D); inferred when omitted."
+)
+jobs_option = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Worker processes for model fitting; default INTENTVISION_MODEL_JOBS (2); used from 50 series.",
+)
+
+
 @click.command("detect", short_help="Score a CSV of metric values for anomalies.")
-@click.option(
-    "--input",
-    "input_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV with columns timestamp,value (one series) or unique_id,ds,y (many).",
-)
-@click.option(
-    "--output",
-    "output_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV to write.",
-)
+@input_file("CSV with columns timestamp,value (one series) or unique_id,ds,y (many).")
+@output_file("CSV to write.")
 @click.option(
     "--sensitivity",
     type=click.Choice(SENSITIVITIES),
@@ -89,15 +109,9 @@ def _levels(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 
 
 @click.command("forecast", short_help="Forecast the series of a CSV with the product's engine.")
-@click.option(
-    "--input",
-    "input_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV with columns unique_id,ds,y (one row per series and timestamp).",
-)
+@input_file("CSV with columns unique_id,ds,y (one row per series and timestamp).")
 @click.option("--horizon", required=True, type=click.IntRange(min=1), help="Steps to forecast per series.")
-@click.option("--freq", help="pandas alias of the sampling step (h, 5min, D); inferred when omitted.")
+@freq_option
 @click.option(
     "--levels",
     default="80,95",
@@ -112,18 +126,8 @@ def _levels(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     help="auto: per-series selection by backtest; or one model for every series: "
     "MSTL, SeasonalNaive, Ensemble, AutoETS, Naive, Prophet, TimeGPT.",
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    help="Worker processes for model fitting; default INTENTVISION_MODEL_JOBS (2); used from 50 series.",
-)
-@click.option(
-    "--output",
-    "output_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV to write: unique_id, ds, yhat, lo_<level>, hi_<level>..., model.",
-)
+@jobs_option
+@output_file("CSV to write: unique_id, ds, yhat, lo_<level>, hi_<level>..., model.")
 def forecast_command(
     input_path: Path,
     horizon: int,

@@ -20,11 +20,12 @@ from intentvision_dagster.forecasting.limits import (
 )
 from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE
 from intentvision_dagster.forecasting.plots import forecast_plot_png
+from intentvision_dagster.forecasting.regimes import current_regime
 from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.forecasting.selection import select_models, selection_columns
 from intentvision_dagster.forecasting.spec import ForecastSpec, empty_forecast
 from intentvision_dagster.forecasting.workers import worker_pool
-from intentvision_dagster.frequency import horizon_steps, sampling_freq
+from intentvision_dagster.frequency import horizon_steps, sampling_freq, season_lengths
 from intentvision_dagster.isolation import each_partition
 from intentvision_dagster.names import partition_key
 from intentvision_dagster.partitions import keep_failed_partitions, series_asset, stored_rows
@@ -43,7 +44,8 @@ def partition_spec(
 
     The step and history are bounded by the metric's catalog limits and the partition's size by
     ``max_partition_points`` (:mod:`~intentvision_dagster.forecasting.limits`); missing steps are then
-    filled by metric kind (:mod:`~intentvision_dagster.forecasting.gaps`).
+    filled by metric kind (:mod:`~intentvision_dagster.forecasting.gaps`) and each history is cut or levelled
+    to its current regime (:mod:`~intentvision_dagster.forecasting.regimes`).
     """
     freq = sampling_freq(rows)
     if freq is None:
@@ -66,7 +68,8 @@ def partition_spec(
         metric=config.selection_metric,
         n_windows=config.backtest_windows,
     )
-    return fill_missing_steps(rows, step, entry.kind).drop(columns="filled"), spec
+    regular = fill_missing_steps(rows, step, entry.kind).drop(columns="filled")
+    return current_regime(regular, season_lengths(step)), spec
 
 
 def prepared_partition(

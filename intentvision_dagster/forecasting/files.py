@@ -1,7 +1,8 @@
 """CSV in, forecast CSV out, for ``intentvision forecast``: the assets' engine on a file, no click.
 
 The input is parsed like ``intentvision detect``'s (``unique_id,ds,y``, or ``timestamp,value`` for one
-series), missing steps are filled as for a gauge, and :func:`~.backends.run_backend` forecasts.
+series), missing steps are filled as for a gauge, each history is cut to its current regime
+(:mod:`~.regimes`) as the pipeline cuts it, and :func:`~.backends.run_backend` forecasts.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from intentvision_dagster.errors import InputError
 from intentvision_dagster.forecasting.backends import TimeGPTOptions, run_backend
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
 from intentvision_dagster.forecasting.models import MODEL_NAMES
+from intentvision_dagster.forecasting.regimes import current_regime
 from intentvision_dagster.forecasting.spec import ForecastSpec
-from intentvision_dagster.frequency import infer_freq
+from intentvision_dagster.frequency import infer_freq, season_lengths
 from intentvision_dagster.series_files import SeriesFileError, read_series
 
 BACKEND_MODELS = {"Prophet": "prophet", "TimeGPT": "timegpt"}
@@ -87,17 +89,23 @@ def forecast_input(
     n_jobs: int = 1,
     timegpt: TimeGPTOptions | None = None,
     on_progress: Callable[[int], None] | None = None,
+    bounds: tuple[float | None, float | None] = (None, None),
 ) -> ForecastOutput:
-    """Forecast ``source`` with ``model``: ``auto``, a statsforecast model, ``Prophet`` or ``TimeGPT``."""
+    """Forecast ``source`` with ``model``: ``auto``, a statsforecast model, ``Prophet`` or ``TimeGPT``.
+
+    ``bounds`` (lower, upper) are the metric's physical limits; forecasts and bands are clipped to them.
+    """
     if model not in MODEL_CHOICES:
         raise ForecastFileError(f"--model {model!r} is not one of {', '.join(MODEL_CHOICES)}")
     backend = BACKEND_MODELS.get(model, "statsforecast")
     if backend == "timegpt" and timegpt is None:
         raise ForecastFileError("--model TimeGPT needs the NIXTLA_API_KEY environment variable")
-    regular = fill_missing_steps(source.frame, source.freq).drop(columns="filled")
+    regular = current_regime(
+        fill_missing_steps(source.frame, source.freq).drop(columns="filled"), season_lengths(source.freq)
+    )
     run = run_backend(
         regular,
-        ForecastSpec(horizon, source.freq, tuple(levels), n_jobs=n_jobs),
+        ForecastSpec(horizon, source.freq, tuple(levels), *bounds, n_jobs=n_jobs),
         backend=backend,
         model=model if backend == "statsforecast" else "auto",
         timegpt=timegpt,

@@ -6,13 +6,15 @@ selection) and below the backends, which call it as the statsforecast backend.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from statsforecast import StatsForecast
 
 from intentvision_dagster.forecasting.models import assign_tiers, candidates, fitted_models, long_by_model
-from intentvision_dagster.forecasting.selection import select_models
+from intentvision_dagster.forecasting.selection import STEP_BUCKETS, select_models, step_buckets
 from intentvision_dagster.forecasting.spec import (
     ForecastSpec,
     bound_and_order,
@@ -23,15 +25,32 @@ from intentvision_dagster.forecasting.spec import (
 from intentvision_dagster.forecasting.workers import map_series
 
 
-def scale_intervals(frame: pd.DataFrame, factors: pd.DataFrame, levels: Sequence[int]) -> pd.DataFrame:
-    """Widen or narrow each interval around ``yhat`` by its calibration factor.
+def scale_intervals(
+    frame: pd.DataFrame, factors: pd.DataFrame, levels: Sequence[int], horizon: int
+) -> pd.DataFrame:
+    """Widen or narrow each interval around ``yhat`` by its calibration factor for that horizon step.
 
-    ``factors`` has ``unique_id, model, calibration_<level>``; rows without a factor keep their width.
+    ``factors`` has ``unique_id, model, calibration_<level>`` and optionally ``step_calibration`` (JSON:
+    level -> one factor per :data:`~.selection.STEP_BUCKETS` bucket, preferred where present); rows without
+    a factor keep their width. ``frame`` holds ``horizon`` steps per series.
     """
     columns = [f"calibration_{level}" for level in levels]
-    merged = frame.merge(factors[["unique_id", "model", *columns]], on=["unique_id", "model"], how="left")
+    extra = ["step_calibration"] if "step_calibration" in factors.columns else []
+    merged = frame.merge(
+        factors[["unique_id", "model", *columns, *extra]], on=["unique_id", "model"], how="left"
+    ).sort_values(["unique_id", "ds"], ignore_index=True)
+    bucket = step_buckets(merged.groupby("unique_id").cumcount().to_numpy() + 1, horizon)
+    codes, texts = pd.factorize(merged.pop("step_calibration") if extra else pd.Series(None, merged.index))
+    parsed = [json.loads(text) for text in texts]
     for level in levels:
-        factor = merged.pop(f"calibration_{level}").fillna(1.0)
+        flat = merged.pop(f"calibration_{level}").fillna(1.0).to_numpy()
+        tables = np.array(
+            [table.get(str(level)) or [np.nan] * len(STEP_BUCKETS) for table in parsed]
+            or [[np.nan] * len(STEP_BUCKETS)],
+            dtype="float64",
+        )
+        stepped = np.where(codes >= 0, tables[codes.clip(0), bucket], np.nan)
+        factor = np.where(np.isnan(stepped), flat, stepped)
         merged[f"lo_{level}"] = merged["yhat"] - factor * (merged["yhat"] - merged[f"lo_{level}"])
         merged[f"hi_{level}"] = merged["yhat"] + factor * (merged[f"hi_{level}"] - merged["yhat"])
     return merged
@@ -111,7 +130,7 @@ def forecast(
     tiers = assign_tiers(data.groupby("unique_id").size(), spec.freq)
     chosen = dict(zip(selection["unique_id"], selection["model"], strict=True)) if model == "auto" else model
     raw = fit_predict(data, choose_models(tiers, chosen), tiers, spec, on_progress)
-    calibrated = scale_intervals(raw, selection, spec.levels)
+    calibrated = scale_intervals(raw, selection, spec.levels, spec.horizon)
     return bound_and_order(calibrated, spec)[forecast_columns(spec.levels)].sort_values(
         ["unique_id", "ds"], ignore_index=True
     )

@@ -48,8 +48,10 @@ def accuracy_for(uid: str) -> pd.DataFrame:
     return pd.DataFrame([{**row, "mase": 0.71, "coverage_80": 0.8, "coverage_95": 0.94}])
 
 
-def test_breach_reports_earliest_expected_and_latest_crossing() -> None:
-    frame, last = forecast()
+def test_breach_reports_probability_crossing_time_and_its_interval() -> None:
+    frame, last = (
+        forecast()
+    )  # yhat = 78 + 0.25 h: the median crosses 90 at 48 h, hi_80 at 40 h, lo_80 at 56 h
     uid = frame["unique_id"][0]
     candidates = evaluate([DISK_RULE], frame, last, pd.DataFrame(), accuracy_for(uid), units=UNITS)
     assert list(candidates.columns) == CANDIDATE_COLUMNS
@@ -64,13 +66,17 @@ def test_breach_reports_earliest_expected_and_latest_crossing() -> None:
     )
     assert alert["summary"] == (
         'node_filesystem_usage_percent{host="db-1",mountpoint="/data"} expected to cross 90 % in 48 h '
-        "(95% interval 32 h – 64 h); now 78; model MSTL, backtest MASE 0.71"
+        "(2026-01-07 00:00 UTC; 80% interval 40 h – 56 h), probability 100% within 72 h; now 78; "
+        "model MSTL, typical error ±1 % (backtest)"
     )
+    assert "MASE" not in alert["summary"]
     assert alert["dedup_key"] == f"acme:disk-capacity:{uid}:2026-01-05T00:00:00"
     details = json.loads(alert["details"])
-    assert (details["earliest_hours"], details["expected_hours"], details["latest_hours"]) == (32, 48, 64)
+    assert (details["earliest_hours"], details["expected_hours"], details["latest_hours"]) == (40, 48, 56)
     assert details["expected_ds"] == "2026-01-07T00:00:00"
-    assert details["accuracy"]["mase"] == 0.71
+    assert details["probability"] == pytest.approx(0.996, abs=0.001)
+    assert details["min_probability"] == 0.8
+    assert details["accuracy"]["mae"] == 1.0
 
 
 def test_same_forecast_twice_gives_same_candidates() -> None:
@@ -80,11 +86,13 @@ def test_same_forecast_twice_gives_same_candidates() -> None:
     pd.testing.assert_frame_equal(first, again)
 
 
-def test_bounds_that_never_cross_read_after_the_horizon() -> None:
-    frame, last = forecast(half_width=20.0)
-    frame["yhat"] = 85.0  # the median stays below 90 too
-    (summary,) = evaluate([DISK_RULE], frame, last, pd.DataFrame(), units=UNITS)["summary"]
-    assert "expected to cross 90 % after 72 h (95% interval 1 h – after 72 h); now 78; model MSTL" in summary
+def test_a_band_edge_touching_the_line_is_not_enough_to_page() -> None:
+    frame, last = forecast(start=85.0, slope=0.0, half_width=20.0)  # hi_80 = 95, hi_95 = 105
+    last["y"] = 78.0  # P(>= 90) = 26 % at every step
+    assert evaluate([DISK_RULE], frame, last, pd.DataFrame(), units=UNITS).empty
+    legacy = ForecastBreachRule(name="disk-edge", metric=DISK, threshold=90, edge="hi_95")
+    (summary,) = evaluate([legacy], frame, last, pd.DataFrame(), units=UNITS)["summary"]
+    assert "probability 26% within 72 h; now 78; model MSTL" in summary
     assert "backtest" not in summary  # no accuracy frame given
 
 
@@ -93,12 +101,15 @@ def test_no_candidate_when_the_edge_stays_below_threshold() -> None:
     assert evaluate([DISK_RULE], frame, last, pd.DataFrame()).empty
 
 
-def test_edge_choice_decides_whether_it_fires() -> None:
+def test_min_probability_or_its_edge_shorthand_decides_whether_it_fires() -> None:
     frame, last = forecast(start=78.0, slope=0.1)  # yhat peaks at 85.2, hi_95 at 89.2 -> neither reaches 90
-    frame["hi_95"] += 1.0  # hi_95 now reaches 90 at the last point
+    frame["hi_95"] += 1.0  # hi_95 now reaches 90 at the last point: P = 2.5 % there
+    edge_rule = ForecastBreachRule(name="disk-edge", metric=DISK, threshold=90, edge="hi_95")
     median_rule = ForecastBreachRule(name="disk-median", metric=DISK, threshold=90, edge="yhat")
-    candidates = evaluate([DISK_RULE, median_rule], frame, last, pd.DataFrame())
-    assert list(candidates["rule"]) == ["disk-capacity"]
+    low_bar = ForecastBreachRule(name="disk-low-bar", metric=DISK, threshold=90, min_probability=0.02)
+    candidates = evaluate([DISK_RULE, edge_rule, median_rule, low_bar], frame, last, pd.DataFrame())
+    assert list(candidates["rule"]) == ["disk-edge", "disk-low-bar"]
+    assert (edge_rule.min_probability, median_rule.min_probability) == ({"warning": 0.025}, {"warning": 0.5})
 
 
 def test_label_matchers_select_series() -> None:
@@ -118,8 +129,9 @@ def test_other_metrics_are_ignored() -> None:
 def test_direction_below_uses_lower_bound() -> None:
     frame, last = forecast(start=20.0, slope=-0.25)
     rule = ForecastBreachRule(name="low-rps", metric=DISK, threshold=10, direction="below", edge="lo_95")
+    assert rule.min_probability == {"warning": 0.025}  # lo_95 touching the line, for a falling series
     (summary,) = evaluate([rule], frame, last, pd.DataFrame())["summary"]
-    assert "expected to fall below 10 in 40 h (95% interval 24 h – 56 h); now 20" in summary
+    assert "expected to fall below 10 in 40 h (2026-01-06 16:00 UTC; 80% interval 32 h – 48 h)" in summary
 
 
 def test_series_already_in_breach_says_so() -> None:
@@ -239,24 +251,35 @@ LEVELS_RULE = ForecastBreachRule(
 )
 
 
-def test_the_highest_crossed_level_fires_with_its_own_line() -> None:
-    frame, last = forecast()  # hi_95 = 82 + 0.25 h: 85 at 12 h, 90 at 32 h
+def test_the_highest_likely_level_fires_with_its_own_line() -> None:
+    frame, last = forecast()  # yhat = 78 + 0.25 h: 85 at 28 h, 90 at 48 h
     (row,) = evaluate([LEVELS_RULE], frame, last, pd.DataFrame(), units=UNITS).to_dict("records")
     assert (row["severity"], row["status"], row["hold_severity"]) == ("critical", "firing", "critical")
     assert "expected to cross 90 % in 48 h" in row["summary"]
     short = ForecastBreachRule(
-        name="soon", metric=DISK, thresholds={"warning": 85, "critical": 90}, horizon=pd.Timedelta(hours=24)
+        name="soon", metric=DISK, thresholds={"warning": 85, "critical": 90}, horizon=pd.Timedelta(hours=36)
     )
     (row,) = evaluate([short], frame, last, pd.DataFrame(), units=UNITS).to_dict("records")
-    assert row["severity"] == "warning", "within 24 h only the 85 % line is reached"
-    assert "expected to cross 85 % after 24 h (95% interval 12 h – after 24 h)" in row["summary"]
+    assert row["severity"] == "warning", "within 36 h only the 85 % line is likely reached"
+    assert "expected to cross 85 % in 28 h" in row["summary"]
+
+
+def test_one_line_with_probability_levels_gives_the_severity() -> None:
+    rule = ForecastBreachRule(
+        name="disk", metric=DISK, threshold=90, min_probability={"warning": 0.2, "critical": 0.9}
+    )
+    assert rule.thresholds == {"warning": 90.0, "critical": 90.0}
+    frame, last = forecast(start=85.0, slope=0.0, half_width=20.0)  # P(>= 90) = 26 %: a warning only
+    assert list(evaluate([rule], frame, last, pd.DataFrame())["severity"]) == ["warning"]
+    frame, last = forecast()  # P = 99.6 %
+    assert list(evaluate([rule], frame, last, pd.DataFrame())["severity"]) == ["critical"]
 
 
 def test_between_threshold_and_recovery_the_series_holds() -> None:
-    frame, last = forecast(start=84.0, slope=0.0, half_width=4.0)  # hi_95 = 88: past 87 and 85, not 90
+    frame, last = forecast(start=88.0, slope=0.0, half_width=4.0)  # P(>= 85) 98 %, P(>= 90) 10 %
     (row,) = evaluate([LEVELS_RULE], frame, last, pd.DataFrame(), units=UNITS).to_dict("records")
     assert (row["severity"], row["status"], row["hold_severity"]) == ("warning", "firing", "critical")
-    frame, last = forecast(start=79.0, slope=0.0, half_width=4.0)  # hi_95 = 83: below 85, above recovery 80
+    frame, last = forecast(start=82.0, slope=0.0, half_width=4.0)  # unlikely past 85, but now above 80
     (row,) = evaluate([LEVELS_RULE], frame, last, pd.DataFrame(), units=UNITS).to_dict("records")
     assert (row["status"], row["hold_severity"]) == ("holding", "warning")
     assert "not yet past its recovery level 80 %" in row["summary"]

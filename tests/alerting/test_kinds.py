@@ -134,10 +134,11 @@ KIND_CASES = {
         ForecastBreachRule(name="disk-capacity", metric=DISK, threshold=90, severity="critical"),
         breach_inputs,
         'node_filesystem_usage_percent{host="db-1"} expected to cross 90 % in 48 h '
-        "(95% interval 32 h – 64 h); now 78; model MSTL",
+        "(2026-01-07 00:00 UTC; 80% interval 38 h – 59 h), probability 100% within 72 h; now 78; model MSTL",
         [
-            "*Expected*\nin 48 h (2026-01-07T00:00:00 UTC)",
-            "*95% interval*\n32 h – 64 h",
+            "*Breach probability*\n100% within 72 h",
+            "*Expected*\n2026-01-07 00:00 UTC (in 48 h)",
+            "*80% interval*\n2026-01-06 14:00 UTC (in 38 h) – 2026-01-07 11:00 UTC (in 59 h)",
             "*Now*\n78 % (threshold 90)",
             "*Model*\nMSTL",
         ],

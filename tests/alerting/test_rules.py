@@ -21,9 +21,10 @@ def test_shipped_rules_load() -> None:
         {"warning": 85.0, "critical": 90.0},
         {"warning": 82.0, "critical": 87.0},
         "above",
-        "hi_95",
+        None,
         "critical",
     )
+    assert disk.min_probability == {"warning": 0.8, "critical": 0.9}
     assert disk.threshold == 85.0, "the first line to trip (forecast plots draw it)"
     anomaly = next(rule for rule in rules.values() if isinstance(rule, AnomalyRule))
     assert anomaly.metric is None and anomaly.min_severity == "warning"
@@ -46,7 +47,12 @@ rules:
         )
     )
     low, every, cpu = rules
-    assert (low.edge, low.severity, low.labels) == ("lo_95", "warning", {"service": "api"})
+    assert (low.edge, low.min_probability, low.severity, low.labels) == (
+        None,
+        {"warning": 0.8},
+        "warning",
+        {"service": "api"},
+    )
     assert low.matches("http_requests_per_second", {"service": "api", "pod": "a"})
     assert not low.matches("http_requests_per_second", {"service": "web"})
     assert every.metric is None and every.matches("anything", {})
@@ -61,6 +67,30 @@ rules:
             "metric: node_filesystem_usage_percent, threshold: 90, edge: hi_99}\n",
             "alert_rules.yaml: rule #2 'disk-capacity': field 'edge' is 'hi_99', "
             "expected one of hi_80, hi_95, yhat, lo_80, lo_95",
+        ),
+        (
+            "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90, edge: hi_95, "
+            "min_probability: 0.5}\n",
+            "alert_rules.yaml: rule #1 'disk': give field 'min_probability' or the older field 'edge', "
+            "not both (edge hi_95 is min_probability 0.025, hi_80 0.1, yhat 0.5)",
+        ),
+        (
+            "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90, "
+            "min_probability: 1.5}\n",
+            "alert_rules.yaml: rule #1 'disk': field 'min_probability' is 1.5, expected a probability in "
+            "(0, 1] such as 0.5",
+        ),
+        (
+            "rules:\n  - {name: disk, type: forecast_breach, metric: m, "
+            "thresholds: {warning: 85, critical: 90}, min_probability: {critical: 0.9}}\n",
+            "alert_rules.yaml: rule #1 'disk': field 'min_probability' has severities ['critical'], expected "
+            "the severities of 'thresholds' (['critical', 'warning']) or one number for all",
+        ),
+        (
+            "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: 90, severity: critical, "
+            "min_probability: {warning: 0.5, critical: 0.9}}\n",
+            "alert_rules.yaml: rule #1 'disk': field 'severity' and a 'min_probability' mapping both name "
+            "severities; the mapping's keys are the severities of the one threshold",
         ),
         (
             "rules:\n  - {name: disk, type: forecast_breach, metric: m, threshold: high}\n",

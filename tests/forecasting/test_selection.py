@@ -11,6 +11,7 @@ from intentvision_dagster.forecasting.selection import (
     conformal_quantile,
     select_models,
     selection_columns,
+    step_buckets,
 )
 from intentvision_dagster.forecasting.spec import ForecastSpec
 from tests.forecasting.factories import long_frame
@@ -83,16 +84,29 @@ def test_calibration_moves_coverage_toward_nominal_on_a_miscalibrated_series() -
         assert row[f"calibration_{level}"] > 2
 
 
-def test_forecast_intervals_are_widened_by_the_calibration_factor() -> None:
+def test_forecast_intervals_are_widened_by_the_calibration_factor_of_their_horizon_bucket() -> None:
     history = calm_then_noisy()
     chosen = select_models(history, HOURLY)
-    plain = chosen.assign(calibration_80=1.0, calibration_95=1.0)
+    plain = chosen.assign(calibration_80=1.0, calibration_95=1.0, step_calibration="{}")
     calibrated, uncalibrated = (forecast(history, HOURLY, selection=s) for s in (chosen, plain))
+    by_bucket = json.loads(chosen["step_calibration"].iloc[0])
+    buckets = step_buckets(np.arange(1, HOURLY.horizon + 1), HOURLY.horizon)
+    assert list(buckets[[0, 1, 2, 23]]) == [0, 1, 1, 3]  # 24 steps: h1, h2-4, h5-12, h13-24
     for level in (80, 95):
         ratio = (calibrated[f"hi_{level}"] - calibrated["yhat"]) / (
             uncalibrated[f"hi_{level}"] - uncalibrated["yhat"]
         )
-        assert ratio.to_numpy() == pytest.approx(chosen[f"calibration_{level}"].iloc[0])
+        assert ratio.to_numpy() == pytest.approx(np.array(by_bucket[str(level)])[buckets])
+        assert min(by_bucket[str(level)]) > 1  # every bucket was too narrow before
+
+
+def test_coverage_is_reported_per_horizon_bucket_and_recent_error_beside_the_full_one() -> None:
+    [row] = select_models(calm_then_noisy(), HOURLY).to_dict(orient="records")
+    by_step = json.loads(row["coverage_by_step"])
+    assert list(by_step) == ["h1", "h2-4", "h5-12", "h13-24"]
+    assert all(0 <= cell["95"] <= 1 for cell in by_step.values())
+    assert row["backtest_hours"] == 24
+    assert row["mae_recent"] > 0
 
 
 def test_conformal_quantile_and_when_calibration_leaves_intervals_alone() -> None:

@@ -1,4 +1,10 @@
-"""Forecast breach rules: fire when a series' forecast is expected to cross a threshold within its horizon."""
+"""Forecast breach rules: page when a series is likely to reach a threshold within its horizon.
+
+A severity fires when the probability that the series reaches that severity's line within the horizon (from
+the forecast's predictive distribution, :mod:`~intentvision_dagster.alerting.probability`) is at least the
+severity's ``min_probability``. :meth:`ForecastBreachRule.assess` is the decision, one row per series; the
+alert sensor and ``intentvision capacity`` both call it.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +13,56 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
+import numpy as np
 import pandas as pd
 
 from intentvision_dagster.alerting import config
 from intentvision_dagster.alerting.config import ConfigError
 from intentvision_dagster.alerting.inputs import RuleInputs, display_name, json_safe, number, quantity
 from intentvision_dagster.alerting.kinds.base import Rule
+from intentvision_dagster.alerting.probability import (
+    CROSSING_INTERVAL,
+    EDGE_PROBABILITY,
+    breach_outlook,
+    mirrored_edge,
+)
 from intentvision_dagster.severity import SEVERITY_RANK
 
 EDGES = ("hi_80", "hi_95", "yhat", "lo_80", "lo_95")
 DIRECTIONS = ("above", "below")
-_ACCURACY_FIELDS = ("mae", "rmse", "mape", "smape", "mase", "coverage_80", "coverage_95")
+DEFAULT_MIN_PROBABILITY = 0.8
+"""A rule that gives neither ``min_probability`` nor ``edge`` pages at the shipped disk rule's warning bar
+(chosen on the tune split of ``make bench-capacity``)."""
+_ACCURACY_FIELDS = ("mae", "mae_recent", "rmse", "mase", "coverage_80", "coverage_95", "backtest_hours")
+DECISION_COLUMNS = [
+    "unique_id",
+    "pages",
+    "severity",
+    "probability",
+    "crossing_ds",
+    "crossing_lo",
+    "crossing_hi",
+    "current",
+    "model",
+]
+"""The decision per series, as ``intentvision capacity`` writes it."""
+ASSESSMENT_COLUMNS = [*DECISION_COLUMNS, "current_ds", "line", "hold_severity", "horizon_end"]
+"""What :meth:`ForecastBreachRule.assess` returns per series (``line``: the threshold the figures are for)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class ForecastBreachRule(Rule):
-    """Fire when the forecast's ``edge`` reaches a threshold (>= above, <= below) within the horizon.
+    """Fire a severity when P(the series reaches its line within the horizon) >= its ``min_probability``.
 
-    ``thresholds`` maps severity to threshold (warning and/or critical); the single ``threshold`` +
-    ``severity`` form is the one-level shorthand. ``recovery`` maps severity to the level the series must get
-    back to (forecast edge and current value) before an open alert of that severity clears: hysteresis, so a
-    series hovering at the line does not flap. ``threshold`` is always the first level to trip.
+    ``thresholds`` maps severity to line (warning and/or critical); the single ``threshold`` + ``severity``
+    form is the one-level shorthand, and ``threshold`` with a ``min_probability`` mapping puts several
+    severities on one line (``{warning: 0.5, critical: 0.9}``: likely warns, near-certain is critical).
+    ``min_probability`` is one number for every severity or a mapping per severity; ``edge`` (the old form:
+    which band must touch the line) is shorthand for the probability at which that band touches it
+    (``hi_95``: 0.025, ``hi_80``: 0.10, ``yhat``: 0.5, ``lo_80``: 0.9, ``lo_95``: 0.975; mirrored for
+    ``below``). ``recovery`` maps severity to the level the series must get back past (its breach
+    probability there below the bar, and the value now) before an open alert clears: hysteresis.
+    ``threshold`` is always the first level to trip.
     """
 
     kind: ClassVar[str] = "forecast_breach"
@@ -38,6 +73,7 @@ class ForecastBreachRule(Rule):
         "threshold",
         "direction",
         "edge",
+        "min_probability",
         "severity",
         "thresholds",
         "recovery",
@@ -50,7 +86,8 @@ class ForecastBreachRule(Rule):
     metric: str
     threshold: float | None = None
     direction: str = "above"
-    edge: str = "hi_95"
+    edge: str | None = None
+    min_probability: float | Mapping[str, float] | None = None
     severity: str = "warning"
     thresholds: Mapping[str, float] = field(default_factory=dict)
     recovery: Mapping[str, float] = field(default_factory=dict)
@@ -59,17 +96,33 @@ class ForecastBreachRule(Rule):
     description: str = ""
 
     def __post_init__(self) -> None:
-        thresholds = dict(self.thresholds) or (
-            {} if self.threshold is None else {self.severity: float(self.threshold)}
-        )
+        wanted = self.min_probability
+        thresholds = dict(self.thresholds)
+        if not thresholds and self.threshold is not None:
+            severities = list(wanted) if isinstance(wanted, Mapping) else [self.severity]
+            thresholds = {severity: float(self.threshold) for severity in severities}
         if not thresholds:
             raise ValueError(f"rule {self.name!r}: give 'threshold' or 'thresholds'")
         ordered = sorted(thresholds, key=SEVERITY_RANK.__getitem__)
-        first = thresholds[ordered[0]]
+        if isinstance(wanted, Mapping):
+            if set(wanted) != set(ordered):
+                raise ValueError(
+                    f"rule {self.name!r}: min_probability has severities {sorted(wanted)}, "
+                    f"thresholds {sorted(ordered)}"
+                )
+            probability = {severity: float(wanted[severity]) for severity in ordered}
+        else:
+            if wanted is None:
+                edge = (
+                    self.edge if self.direction == "above" or self.edge is None else mirrored_edge(self.edge)
+                )
+                wanted = DEFAULT_MIN_PROBABILITY if edge is None else EDGE_PROBABILITY[edge]
+            probability = dict.fromkeys(ordered, float(wanted))
         set_field = object.__setattr__  # frozen dataclass: normalise once, here
         set_field(self, "thresholds", {severity: float(thresholds[severity]) for severity in ordered})
         set_field(self, "recovery", {s: float(self.recovery.get(s, thresholds[s])) for s in ordered})
-        set_field(self, "threshold", float(first))
+        set_field(self, "min_probability", probability)
+        set_field(self, "threshold", float(thresholds[ordered[0]]))
         set_field(self, "severity", ordered[-1])
 
     @classmethod
@@ -77,13 +130,31 @@ class ForecastBreachRule(Rule):
         metric = config.required_metric(where, entry)
         if ("threshold" in entry) == ("thresholds" in entry):
             raise ConfigError(f"{where}: give exactly one of field 'threshold' or field 'thresholds'")
+        if "edge" in entry and "min_probability" in entry:
+            raise ConfigError(
+                f"{where}: give field 'min_probability' or the older field 'edge', not both "
+                "(edge hi_95 is min_probability 0.025, hi_80 0.1, yhat 0.5)"
+            )
+        probability = _min_probability(where, entry.get("min_probability"))
         severity = config.one_of(
             where, "severity", entry.get("severity", "warning"), config.BREACH_SEVERITIES
         )
         if "threshold" in entry:
-            thresholds = {severity: config.number(where, "threshold", entry["threshold"])}
+            line = config.number(where, "threshold", entry["threshold"])
+            if isinstance(probability, Mapping) and "severity" in entry:
+                raise ConfigError(
+                    f"{where}: field 'severity' and a 'min_probability' mapping both name severities; "
+                    "the mapping's keys are the severities of the one threshold"
+                )
+            severities = list(probability) if isinstance(probability, Mapping) else [severity]
+            thresholds = dict.fromkeys(severities, line)
         else:
             thresholds = config.levels(where, "thresholds", entry["thresholds"])
+            if isinstance(probability, Mapping) and set(probability) != set(thresholds):
+                raise ConfigError(
+                    f"{where}: field 'min_probability' has severities {sorted(probability)}, expected the "
+                    f"severities of 'thresholds' ({sorted(thresholds)}) or one number for all"
+                )
         recovery = config.levels(where, "recovery", entry["recovery"]) if "recovery" in entry else {}
         direction = config.one_of(where, "direction", entry.get("direction", "above"), DIRECTIONS)
         above = direction == "above"
@@ -107,13 +178,15 @@ class ForecastBreachRule(Rule):
                 f"{where}: field 'thresholds.critical' is {thresholds['critical']:g}, expected it "
                 f"{'above' if above else 'below'} thresholds.warning ({thresholds['warning']:g})"
             )
+        edge = config.one_of(where, "edge", entry["edge"], EDGES) if "edge" in entry else None
         return cls(
             **common,
             metric=metric,
             thresholds=thresholds,
             recovery=recovery,
             direction=direction,
-            edge=config.one_of(where, "edge", entry.get("edge", "hi_95" if above else "lo_95"), EDGES),
+            edge=edge,
+            min_probability=probability,
             horizon=config.duration(where, "horizon", entry["horizon"]) if "horizon" in entry else None,
         )
 
@@ -121,38 +194,122 @@ class ForecastBreachRule(Rule):
         unit = inputs.unit(self.metric)
         return _breaches(self, inputs.forecasts, inputs.last_actuals, inputs.accuracy, unit)
 
+    def assess(
+        self, forecasts: pd.DataFrame, last_actuals: pd.DataFrame, lines: pd.Series | None = None
+    ) -> pd.DataFrame:
+        """The rule's decision for every series it watches: :data:`ASSESSMENT_COLUMNS`, one row each.
+
+        ``severity`` is the highest severity whose probability bar is met ("" when none: ``pages`` false);
+        the probability and crossing times are those of that severity's line, or of the first level's
+        when nothing fires. ``lines`` (per unique_id) replaces every level's threshold and recovery line
+        (``intentvision capacity``: one threshold per series, judged by this rule's probability bars).
+        ``hold_severity`` is the highest severity not yet past its recovery level ("" when recovered).
+        """
+        frame = self.matching(forecasts)
+        if frame.empty:
+            return pd.DataFrame(columns=ASSESSMENT_COLUMNS)
+        above = self.direction == "above"
+        last = last_actuals.drop_duplicates("unique_id", keep="last").set_index("unique_id")
+        missing = sorted(set(frame["unique_id"]) - set(last.index))
+        if missing:
+            raise ValueError(f"rule {self.name!r}: no last actual point for series {', '.join(missing[:5])}")
+        if self.horizon is not None:
+            frame = frame[frame["ds"] <= frame["unique_id"].map(last["ds"]) + self.horizon]
+        uids = pd.Index(sorted(set(frame["unique_id"])), name="unique_id")
+        current = last["y"].reindex(uids).astype("float64")
+
+        def past(line: pd.Series) -> pd.Series:
+            return current >= line if above else current <= line
+
+        def line_of(level: float) -> pd.Series:
+            return lines.reindex(uids).astype("float64") if lines is not None else pd.Series(level, uids)
+
+        outlooks, fires, holds = {}, {}, {}
+        for severity, threshold in self.thresholds.items():
+            line = line_of(threshold)
+            outlook = breach_outlook(frame, line, above, past(line)).set_index("unique_id").reindex(uids)
+            outlooks[severity] = outlook.assign(line=line)
+            fires[severity] = outlook["probability"] >= self.min_probability[severity] - 1e-12
+            recovery = line_of(self.recovery[severity])
+            recovering = (
+                outlook
+                if recovery.equals(line)
+                else breach_outlook(frame, recovery, above, past(recovery)).set_index("unique_id")
+            )
+            holds[severity] = fires[severity] | (
+                recovering["probability"].reindex(uids) >= self.min_probability[severity] - 1e-12
+            )
+        severities = list(self.thresholds)
+        fired = np.select([fires[s].to_numpy() for s in reversed(severities)], list(reversed(severities)), "")
+        held = np.select([holds[s].to_numpy() for s in reversed(severities)], list(reversed(severities)), "")
+        shown = np.where(fired == "", severities[0], fired)
+        picked = pd.concat(outlooks, names=["severity"]).swaplevel().sort_index()
+        figures = picked.loc[list(zip(uids, shown, strict=True))].reset_index(level="severity", drop=True)
+        info = frame.drop_duplicates("unique_id").set_index("unique_id")
+        return figures.assign(
+            pages=fired != "",
+            severity=fired,
+            current=current,
+            current_ds=last["ds"].reindex(uids),
+            model=info["model"].reindex(uids).astype(str),
+            hold_severity=held,
+            horizon_end=frame.groupby("unique_id")["ds"].max().reindex(uids),
+        ).reset_index()[ASSESSMENT_COLUMNS]
+
     @classmethod
     def message_fields(cls, details: Mapping[str, Any]) -> list[str]:
-        """When the breach is expected, its uncertainty window, the value now and how good the model is."""
-        hours = details.get("expected_hours")
-        level = details.get("interval_level")
-        accuracy = details.get("accuracy") or {}
-        return [
+        """Breach probability, when (absolute and relative, with its interval), the value now, the model."""
+        probability = details.get("probability")
+        expected = details.get("expected_ds")
+        window = details.get("horizon_hours")
+        fields = [
+            "*Breach probability*\n"
+            + (f"{probability:.0%}" if probability is not None else "n/a")
+            + (f" within {window:g} h" if window is not None else ""),
             "*Expected*\n"
             + (
-                f"in {hours:g} h ({details.get('expected_ds')} UTC)"
-                if hours is not None
+                f"{_utc(expected)} (in {details.get('expected_hours'):g} h)"
+                if expected is not None
                 else "after the horizon"
             ),
-            f"*{level}% interval*\n"
+            f"*{details.get('interval_level')}% interval*\n"
             + " – ".join(
-                f"{value:g} h" if value is not None else "after the horizon"
-                for value in (details.get("earliest_hours"), details.get("latest_hours"))
+                f"{_utc(ds)} (in {hours:g} h)" if ds is not None else "after the horizon"
+                for ds, hours in (
+                    (details.get("earliest_ds"), details.get("earliest_hours")),
+                    (details.get("latest_ds"), details.get("latest_hours")),
+                )
             ),
             f"*Now*\n{details.get('last_actual_y'):g} {details.get('unit', '')} "
             f"(threshold {details.get('threshold'):g})",
-            f"*Model*\n{details.get('model')}"
-            + (f", backtest MASE {accuracy['mase']:.2f}" if accuracy.get("mase") is not None else "")
-            + (
-                f", 95% coverage {accuracy['coverage_95']:.0%}"
-                if accuracy.get("coverage_95") is not None
-                else ""
-            ),
         ]
+        accuracy = _accuracy_text(details.get("accuracy") or {}, details.get("unit", ""))
+        return [*fields, f"*Model*\n{details.get('model')}" + (f"; {accuracy}" if accuracy else "")]
 
     def plot_threshold(self, metric: str) -> float | None:
         """The first level to trip: the line a forecast plot of this rule's metric draws."""
         return self.threshold if metric == self.metric else None
+
+
+def _min_probability(where: str, value: Any) -> float | dict[str, float] | None:
+    """None (not given), one probability in (0, 1], or a severity -> probability mapping."""
+    if value is None:
+        return None
+    levels = config.levels(where, "min_probability", value) if isinstance(value, Mapping) else None
+    for name, probability in (
+        levels or {"min_probability": config.number(where, "min_probability", value)}
+    ).items():
+        if not 0 < probability <= 1:
+            field_name = "min_probability" if levels is None else f"min_probability.{name}"
+            raise ConfigError(
+                f"{where}: field {field_name!r} is {probability:g}, expected a probability in (0, 1] "
+                "such as 0.5"
+            )
+    return levels if levels is not None else float(value)
+
+
+def _utc(value: Any) -> str:
+    return f"{pd.Timestamp(value):%Y-%m-%d %H:%M} UTC"
 
 
 def _duration(delta: pd.Timedelta) -> str:
@@ -173,6 +330,17 @@ def _hours(value: Any, since: pd.Timestamp) -> float | None:
     return None if pd.isna(value) else round((pd.Timestamp(value) - since) / pd.Timedelta(hours=1), 2)
 
 
+def _accuracy_text(score: Mapping[str, Any], unit: str) -> str:
+    """The backtest error in the metric's unit, recent windows first: what on-call can weigh a page by."""
+    hours = score.get("backtest_hours")
+    over = f" over {hours:g} h" if hours else ""
+    recent, full = score.get("mae_recent"), score.get("mae")
+    if recent is not None:
+        text = f"typical error ±{quantity(recent, unit)}{over} (recent backtest window"
+        return text + (f"; ±{quantity(full, unit)} over all windows)" if full is not None else ")")
+    return f"typical error ±{quantity(full, unit)}{over} (backtest)" if full is not None else ""
+
+
 def _accuracy_lookup(accuracy: pd.DataFrame | None) -> dict[tuple[str, str], dict[str, Any]]:
     if accuracy is None or accuracy.empty:
         return {}
@@ -184,12 +352,6 @@ def _accuracy_lookup(accuracy: pd.DataFrame | None) -> dict[tuple[str, str], dic
     }
 
 
-def _first_crossing(frame: pd.DataFrame, column: str, threshold: float, above: bool) -> pd.Series:
-    """Per series, the first forecast timestamp whose ``column`` is at or past ``threshold`` (NaT if none)."""
-    crossed = frame[column] >= threshold if above else frame[column] <= threshold
-    return frame["ds"].where(crossed).groupby(frame["unique_id"]).min()
-
-
 def _breaches(
     rule: ForecastBreachRule,
     forecasts: pd.DataFrame,
@@ -197,84 +359,44 @@ def _breaches(
     accuracy: pd.DataFrame | None,
     unit: str,
 ) -> list[dict[str, Any]]:
-    frame = rule.matching(forecasts)
-    if frame.empty:
+    assessed = rule.assess(forecasts, last_actuals)
+    active = assessed[assessed["pages"] | (assessed["hold_severity"] != "")]
+    if active.empty:
         return []
-    above = rule.direction == "above"
-    last = last_actuals.drop_duplicates("unique_id", keep="last").set_index("unique_id")
-    if rule.horizon is not None:
-        origin = frame["unique_id"].map(last["ds"])
-        origin = origin.where(origin.notna(), frame.groupby("unique_id")["ds"].transform("min"))
-        frame = frame[frame["ds"] <= origin + rule.horizon]
-    level = "80" if rule.edge.endswith("_80") else "95"
-    # The bound nearest the threshold crosses first, the farthest last: that is the uncertainty window.
-    near, far = (f"hi_{level}", f"lo_{level}") if above else (f"lo_{level}", f"hi_{level}")
-    crossings = {
-        severity: {
-            bound: _first_crossing(frame, column, line, above)
-            for bound, column in (
-                ("fire", rule.edge),
-                ("earliest", near),
-                ("expected", "yhat"),
-                ("latest", far),
-            )
-        }
-        for severity, line in rule.thresholds.items()
-    }
-    unrecovered = {
-        severity: _first_crossing(frame, rule.edge, r, above).notna() for severity, r in rule.recovery.items()
-    }
-    uids = sorted(set(frame["unique_id"]))
-    now_y = {uid: float(last.at[uid, "y"]) for uid in uids if uid in last.index}
-
-    def past(value: float | None, line: float) -> bool:
-        return value is not None and (value >= line if above else value <= line)
-
-    firing: dict[str, str] = {}
-    holding: dict[str, str] = {}
-    for uid in uids:
-        for severity in rule.thresholds:  # ascending severity: the last match is the highest
-            if pd.notna(crossings[severity]["fire"].get(uid)):
-                firing[uid] = severity
-            if unrecovered[severity].get(uid, False) or past(now_y.get(uid), rule.recovery[severity]):
-                holding[uid] = severity
-    missing = sorted(uid for uid in firing if uid not in last.index)
-    if missing:
-        raise ValueError(f"rule {rule.name!r}: no last actual point for series {', '.join(missing[:5])}")
-    info = frame.drop_duplicates("unique_id").set_index("unique_id")
-    end = frame.groupby("unique_id")["ds"].max()
+    info = rule.matching(forecasts).drop_duplicates("unique_id").set_index("unique_id")
     scores = _accuracy_lookup(accuracy)
-    verb = "cross" if above else "fall below"
+    verb = "cross" if rule.direction == "above" else "fall below"
+    level = round(100 * (CROSSING_INTERVAL[1] - CROSSING_INTERVAL[0]))
     rows = []
-    for uid in uids:
-        if uid not in firing and (uid not in holding or uid not in last.index):
-            continue
-        severity = firing.get(uid) or holding[uid]
+    for row in active.itertuples(index=False):
+        uid = row.unique_id
+        severity = row.severity or row.hold_severity
         line = rule.thresholds[severity]
         threshold = quantity(line, unit)
-        crossing = {bound: times.get(uid) for bound, times in crossings[severity].items()}
         series = info.loc[uid]
-        now_ds, y_now = pd.Timestamp(last.at[uid, "ds"]), now_y[uid]
-        horizon = end[uid] - now_ds
-        model = str(series["model"])
-        score = scores.get((uid, model), {})
-        model_text = f"model {model}" + (
-            f", backtest MASE {score['mase']:.2f}" if score.get("mase") is not None else ""
-        )
+        now_ds, y_now = pd.Timestamp(row.current_ds), float(row.current)
+        horizon = pd.Timestamp(row.horizon_end) - now_ds
+        score = scores.get((uid, row.model), {})
+        accuracy_text = _accuracy_text(score, unit)
+        model_text = f"model {row.model}" + (f", {accuracy_text}" if accuracy_text else "")
         display = display_name(series["metric"], series["labels"])
-        if uid not in firing:
+        crossing = {"earliest": row.crossing_lo, "expected": row.crossing_ds, "latest": row.crossing_hi}
+        if not row.pages:
             recovery = quantity(rule.recovery[severity], unit)
             state = (
                 f"is back on the safe side of {threshold} but not yet past its recovery level {recovery} "
                 f"(now {number(y_now)})"
             )
-        elif past(y_now, line):
+        elif (y_now >= line) if rule.direction == "above" else (y_now <= line):
             state = f"is already {rule.direction} {threshold} (now {number(y_now)})"
         else:
-            interval = " – ".join(_when(crossing[bound], now_ds, horizon) for bound in ("earliest", "latest"))
+            earliest, latest = (
+                _when(value, now_ds, horizon) for value in (crossing["earliest"], crossing["latest"])
+            )
             state = (
                 f"expected to {verb} {threshold} {_when(crossing['expected'], now_ds, horizon, 'in ')} "
-                f"({level}% interval {interval}); now {number(y_now)}"
+                f"({_utc(crossing['expected'])}; {level}% interval {earliest} – {latest}), "
+                f"probability {row.probability:.0%} within {_duration(horizon)}; now {number(y_now)}"
             )
         details = {
             "kind": rule.kind,
@@ -282,19 +404,20 @@ def _breaches(
             "recovery": rule.recovery[severity],
             "unit": unit,
             "direction": rule.direction,
-            "edge": rule.edge,
-            "interval_level": int(level),
+            "probability": round(float(row.probability), 4),
+            "min_probability": rule.min_probability[severity],
+            "interval_level": level,
             "last_actual_ds": json_safe(now_ds),
             "last_actual_y": y_now,
-            "first_breach_ds": json_safe(crossing["fire"]),
             "earliest_ds": json_safe(crossing["earliest"]),
             "expected_ds": json_safe(crossing["expected"]),
             "latest_ds": json_safe(crossing["latest"]),
             "earliest_hours": _hours(crossing["earliest"], now_ds),
             "expected_hours": _hours(crossing["expected"], now_ds),
             "latest_hours": _hours(crossing["latest"], now_ds),
-            "horizon_end_ds": json_safe(end[uid]),
-            "model": model,
+            "horizon_end_ds": json_safe(row.horizon_end),
+            "horizon_hours": _hours(row.horizon_end, now_ds),
+            "model": row.model,
             "accuracy": score,
             "description": rule.description,
         }
@@ -309,8 +432,8 @@ def _breaches(
                 "dedup_key": f"{series['tenant']}:{rule.name}:{uid}:{now_ds.isoformat()}",
                 "summary": f"{display} {state}; {model_text}",
                 "details": json.dumps(details),
-                "status": "firing" if uid in firing else "holding",
-                "hold_severity": holding.get(uid),
+                "status": "firing" if row.pages else "holding",
+                "hold_severity": row.hold_severity or None,
             }
         )
     return rows
