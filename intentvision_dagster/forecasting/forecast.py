@@ -14,7 +14,7 @@ import pandas as pd
 from statsforecast import StatsForecast
 
 from intentvision_dagster.forecasting.models import assign_tiers, candidates, fitted_models, long_by_model
-from intentvision_dagster.forecasting.selection import select_models, step_buckets
+from intentvision_dagster.forecasting.selection import STEP_BUCKETS, select_models, step_buckets
 from intentvision_dagster.forecasting.spec import (
     ForecastSpec,
     bound_and_order,
@@ -40,16 +40,19 @@ def scale_intervals(
         factors[["unique_id", "model", *columns, *extra]], on=["unique_id", "model"], how="left"
     ).sort_values(["unique_id", "ds"], ignore_index=True)
     bucket = step_buckets(merged.groupby("unique_id").cumcount().to_numpy() + 1, horizon)
-    by_bucket = merged.pop("step_calibration") if extra else pd.Series(None, index=merged.index)
-    parsed = {text: json.loads(text) for text in by_bucket.dropna().unique()}
+    codes, texts = pd.factorize(merged.pop("step_calibration") if extra else pd.Series(None, merged.index))
+    parsed = [json.loads(text) for text in texts]
     for level in levels:
-        factor = merged.pop(f"calibration_{level}").fillna(1.0).to_numpy()
-        table = by_bucket.map(lambda text, key=str(level): (parsed.get(text) or {}).get(key))
-        stepped = np.array(
-            [f if steps is None else steps[b] for f, steps, b in zip(factor, table, bucket, strict=True)]
+        flat = merged.pop(f"calibration_{level}").fillna(1.0).to_numpy()
+        tables = np.array(
+            [table.get(str(level)) or [np.nan] * len(STEP_BUCKETS) for table in parsed]
+            or [[np.nan] * len(STEP_BUCKETS)],
+            dtype="float64",
         )
-        merged[f"lo_{level}"] = merged["yhat"] - stepped * (merged["yhat"] - merged[f"lo_{level}"])
-        merged[f"hi_{level}"] = merged["yhat"] + stepped * (merged[f"hi_{level}"] - merged["yhat"])
+        stepped = np.where(codes >= 0, tables[codes.clip(0), bucket], np.nan)
+        factor = np.where(np.isnan(stepped), flat, stepped)
+        merged[f"lo_{level}"] = merged["yhat"] - factor * (merged["yhat"] - merged[f"lo_{level}"])
+        merged[f"hi_{level}"] = merged["yhat"] + factor * (merged[f"hi_{level}"] - merged["yhat"])
     return merged
 
 

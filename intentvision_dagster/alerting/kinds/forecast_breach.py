@@ -231,7 +231,11 @@ class ForecastBreachRule(Rule):
             outlooks[severity] = outlook.assign(line=line)
             fires[severity] = outlook["probability"] >= self.min_probability[severity] - 1e-12
             recovery = line_of(self.recovery[severity])
-            recovering = breach_outlook(frame, recovery, above, past(recovery)).set_index("unique_id")
+            recovering = (
+                outlook
+                if recovery.equals(line)
+                else breach_outlook(frame, recovery, above, past(recovery)).set_index("unique_id")
+            )
             holds[severity] = fires[severity] | (
                 recovering["probability"].reindex(uids) >= self.min_probability[severity] - 1e-12
             )
