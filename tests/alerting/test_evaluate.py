@@ -67,7 +67,7 @@ def test_breach_reports_probability_crossing_time_and_its_interval() -> None:
     assert alert["summary"] == (
         'node_filesystem_usage_percent{host="db-1",mountpoint="/data"} expected to cross 90 % in 48 h '
         "(2026-01-07 00:00 UTC; 80% interval 40 h – 56 h), probability 100% within 72 h; now 78; "
-        "model MSTL, typical error ±1 % (backtest)"
+        "model MSTL, typical error ±1 points (backtest)"
     )
     assert "MASE" not in alert["summary"]
     assert alert["dedup_key"] == f"acme:disk-capacity:{uid}:2026-01-05T00:00:00"

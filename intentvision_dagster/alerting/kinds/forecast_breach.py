@@ -331,7 +331,9 @@ def _hours(value: Any, since: pd.Timestamp) -> float | None:
 
 
 def _accuracy_text(score: Mapping[str, Any], unit: str) -> str:
-    """The backtest error in the metric's unit, recent windows first: what on-call can weigh a page by."""
+    """The backtest error in the metric's unit, recent windows first: what on-call can weigh a page by. An
+    error of a percentage is in points ("±1.2 points"): "±1.2 %" would read as a relative error."""
+    unit = "points" if unit == "%" else unit
     hours = score.get("backtest_hours")
     over = f" over {hours:g} h" if hours else ""
     recent, full = score.get("mae_recent"), score.get("mae")
