@@ -45,7 +45,8 @@ def test_one_block_kit_message_per_group_in_its_tenants_channel(conn, slack) -> 
         "*Expected*\n2026-01-07 00:00 UTC (in 48 h)",
         "*80% interval*\n2026-01-06 08:00 UTC (in 32 h) – 2026-01-07 16:00 UTC (in 64 h)",
         "*Now*\n80.5 % (threshold 90)",
-        "*Model*\nMSTL; typical error ±1.2 points over 72 h (recent backtest window; ±2.5 points over all windows)",
+        "*Model*\nMSTL; typical error ±1.2 points over 72 h "
+        "(recent backtest window; ±2.5 points over all windows)",
     ]
     assert "db-2" in second["text"]["text"]
     assert context["elements"][0]["text"] == "*tenant* acme"
