@@ -27,11 +27,12 @@ from intentvision_dagster.settings import Settings
 def ingest_file(path: Path, tenant: str, settings: Settings) -> LandedBatch:
     """Validate a metric file at the boundary and land it durably; nothing is stored if it is refused.
 
-    Repeated timestamps of a series are merged per the metric's kind and rows put in time order
-    (:mod:`intentvision_dagster.repeats`); the batch's ``note`` says so.
+    Rows land as read; the batch's ``note`` says which repeated timestamps validation will merge per the
+    metric's kind (:mod:`intentvision_dagster.repeats`), after checking each row against the metric's bounds.
     """
     catalog = load_catalog(settings.metrics_catalog)
-    frame, repeats = merge_repeats(read_metric_file(path, tenant), lambda metric: catalog.spec(metric).kind)
+    frame = read_metric_file(path, tenant)
+    repeats = merge_repeats(frame, lambda metric: catalog.spec(metric).kind)[1]
     batch = land_batch(frame, settings.landing_dir, tenant)
     return dataclasses.replace(batch, note=repeats.warning())
 

@@ -349,7 +349,7 @@ def create_app(settings: Settings) -> FastAPI:
             return None, columns
         if columns.needs_merge:
             catalog = load_catalog(settings.metrics_catalog)
-            columns.warnings.append(columns.merge_repeats(lambda metric: catalog.spec(metric).kind).warning())
+            columns.warnings.append(columns.repeats(lambda metric: catalog.spec(metric).kind).warning())
         batch = land_columns(
             settings.landing_dir,
             key.tenant,

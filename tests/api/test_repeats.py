@@ -6,7 +6,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from intentvision_dagster.catalog import load_catalog
 from intentvision_dagster.landing import read_landed
+from intentvision_dagster.quality.schema import split_valid
 from intentvision_dagster.remote_write import write_request_body
 from tests.api.conftest import Api, make_api_home, now_s, post_remote_write
 from tests.support.api_server import api_in_thread
@@ -16,12 +18,13 @@ CATALOG = """
 defaults: {kind: gauge}
 metrics:
   requests_total: {kind: counter}
+  node_cpu_utilization_percent: {min: 0, max: 100}
 """
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory) -> Api:
-    """The API with a metric catalog that declares a counter."""
+    """The API with a metric catalog that declares a counter and a bounded gauge."""
     home = tmp_path_factory.mktemp("repeats-home")
     (home / "metrics.yaml").write_text(CATALOG)
     settings, registry, keys = make_api_home(home, metrics_catalog=home / "metrics.yaml")
@@ -37,7 +40,7 @@ def _series(metric: str, points: list[tuple[int, float]]) -> dict:
     }
 
 
-def test_json_repeats_and_disorder_are_landed_merged_with_a_warning(api: Api) -> None:
+def test_json_repeats_and_disorder_are_landed_as_sent_with_a_warning(api: Api) -> None:
     t = now_s() - 3600
     body = {
         "series": [
@@ -53,16 +56,29 @@ def test_json_repeats_and_disorder_are_landed_merged_with_a_warning(api: Api) ->
     response = httpx.post(f"{api.url}/v1/ingest", json=body, headers=api.headers("acme"))
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["accepted_samples"] == 4
+    assert answer["accepted_samples"] == 7
     assert answer["warnings"] == [
         "2 series: 6 rows at 3 repeated timestamps merged into one row each (gauges: mean, counters: max; "
         f"1 exact repeat), e.g. {GAUGE} at {_utc(t)}; 1 row out of order put in time order"
     ]
+    # Landed as sent; validation checks each row's bounds, then merges (see the next test).
     gauge = read_landed(api.settings.landing_dir, "acme", "node_cpu_utilization_percent")
-    assert gauge["y"].tolist() == [5.0, 10.0, 40.0]
-    assert gauge["ds"].is_monotonic_increasing
+    assert sorted(gauge["y"].tolist()) == [5.0, 10.0, 10.0, 30.0, 50.0]
     counter = read_landed(api.settings.landing_dir, "acme", "requests_total")
-    assert counter["y"].tolist() == [120.0]
+    assert sorted(counter["y"].tolist()) == [100.0, 120.0]
+
+
+def test_a_repeat_outside_the_bounds_is_quarantined_not_averaged_into_the_good_row(api: Api) -> None:
+    t = now_s() - 7200
+    body = {"series": [_series("node_cpu_utilization_percent", [(t, 10.0), (t, -5.0)])]}
+    response = httpx.post(f"{api.url}/v1/ingest", json=body, headers=api.headers("acme"))
+    assert response.status_code == 200, response.text
+    landed = read_landed(api.settings.landing_dir, "acme", "node_cpu_utilization_percent")
+    landed = landed[landed["ds"] == pd.Timestamp(t, unit="s")]
+    catalog = load_catalog(api.settings.metrics_catalog)
+    split = split_valid(landed, catalog.spec("node_cpu_utilization_percent"))
+    assert split.valid["y"].tolist() == [10.0], "not the mean 2.5 of a good and a bad row"
+    assert split.quarantined["y"].tolist() == [-5.0]
 
 
 def test_a_clean_request_has_no_warning_and_another_tenant_never_sees_one(api: Api) -> None:

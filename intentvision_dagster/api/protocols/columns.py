@@ -3,7 +3,8 @@
 A protocol module only walks its own document and hands each item to :class:`ColumnBuilder`, so the rules
 for names, timestamps and values (and the wording of every problem) are the same for all of them. A series
 repeating a timestamp, or sending it out of order, is not a problem: the builder only notes it
-(:attr:`Columns.needs_merge`) and the samples are merged before landing (:mod:`intentvision_dagster.repeats`).
+(:attr:`Columns.needs_merge`) so the answer can say what validation will merge
+(:mod:`intentvision_dagster.repeats`); the samples land as sent, bounds are checked row by row first.
 """
 
 from __future__ import annotations
@@ -100,13 +101,13 @@ class Columns:
     problems: list[ItemProblem] = field(default_factory=list)
     stale_markers: int = 0
     needs_merge: bool = False
-    """A series repeats a timestamp or goes back in time: merge and sort before landing."""
+    """A series repeats a timestamp or goes back in time: the answer says what validation will merge."""
     warnings: list[str] = field(default_factory=list)
     """What was done to the accepted samples (e.g. repeated timestamps merged), for the answer."""
 
-    def merge_repeats(self, kind_of: Callable[[str], str]) -> Repeats:
-        """One sample per series and timestamp, in time order, merged per ``kind_of(metric)``; says what
-        was done. The columns are replaced; nothing happens unless :attr:`needs_merge`."""
+    def repeats(self, kind_of: Callable[[str], str]) -> Repeats:
+        """What validation will merge (per ``kind_of(metric)``) and put in order; the columns stay as sent,
+        so a row outside the metric's bounds is quarantined rather than averaged into a good one."""
         if not self.needs_merge:
             return Repeats()
         frame = pd.DataFrame(
@@ -118,11 +119,7 @@ class Columns:
                 "y": self.value,
             }
         )
-        merged, repeats = merge_repeats(frame, kind_of)
-        self.metric, self.labels = merged["metric"].tolist(), merged["labels"].tolist()
-        self.unique_id, self.value = merged["unique_id"].tolist(), merged["y"].tolist()
-        self.timestamp_ms = (merged["ds"].astype("int64") // 1_000_000).tolist()
-        return repeats
+        return merge_repeats(frame, kind_of)[1]
 
     @property
     def rejected_items(self) -> list[int]:
