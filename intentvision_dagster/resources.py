@@ -91,6 +91,7 @@ class _ArrowPandasTypeHandler(DuckDBPandasTypeHandler):
             {
                 "dagster/row_count": stored,
                 "dagster/partition_row_count": len(obj),
+                "dagster/storage_kind": "duckdb",
                 "dataframe_columns": dg.MetadataValue.table_schema(dg.TableSchema(columns=columns)),
             }
         )

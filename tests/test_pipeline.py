@@ -161,3 +161,4 @@ def test_materializations_carry_the_table_and_partition_row_counts(demo_world):
         for metadata in in_run:
             assert metadata["dagster/row_count"].value == len(stored)
             assert metadata["dagster/partition_row_count"].value == stored["key"].isin(keys).sum() > 0
+            assert metadata["dagster/storage_kind"].value == "duckdb"
