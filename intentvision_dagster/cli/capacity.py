@@ -68,7 +68,7 @@ def capacity_pages(
     frame = forecasts.assign(metric=rule.metric, labels="", tenant="")
     parts = []
     for direction, group in thresholds.groupby("direction", sort=True):
-        judge = dataclasses.replace(rule, direction=direction, horizon=None, recovery={})
+        judge = dataclasses.replace(rule, direction=direction, horizon=None, recovery={}, labels={})
         lines = group.set_index("unique_id")["threshold"]
         parts.append(judge.assess(frame[frame["unique_id"].isin(lines.index)], last, lines))
     assessed = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DECISION_COLUMNS)
