@@ -65,6 +65,7 @@ from intentvision_dagster.partitions import series_partitions  # noqa: E402
 from intentvision_dagster.runs import ingest_file, register_partitions, run_pipeline  # noqa: E402
 from intentvision_dagster.settings import ASSETS_DIR, load_settings  # noqa: E402
 from intentvision_dagster.warehouse import SCHEMA  # noqa: E402
+from tests.alerting.support import DiesAfterPosting  # noqa: E402
 from tests.support.slack_standin import SlackStandIn  # noqa: E402
 
 DEFAULT_NAB_DIR = ROOT.parent / "shared" / "data" / "nab"
@@ -73,14 +74,6 @@ HOUR = pd.Timedelta(hours=1)
 NAB_START = pd.Timestamp("2026-01-01")
 NAB_TENANT, NAB_METRIC = "nab", "nab_value"
 WARM_UP = pd.Timedelta(days=7)
-
-
-class DiesAfterPosting(SlackNotifier):
-    """The real notifier, but the process dies right after Slack accepted a post, before it is recorded."""
-
-    def send(self, notification):
-        super().send(notification)
-        raise SystemExit("killed after posting")
 
 
 @dataclasses.dataclass
