@@ -25,7 +25,6 @@ which selects through it unless it is handed a stored selection.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -76,15 +75,6 @@ def selection_columns(levels: Sequence[int]) -> list[str]:
     ]
 
 
-def conformal_quantile(scores: np.ndarray, level: int) -> float:
-    """The finite-sample conformal quantile of ``scores`` at ``level`` %; inf when not enough scores."""
-    finite = np.sort(scores[~np.isnan(scores)])
-    if finite.size == 0:
-        return math.inf
-    rank = math.ceil((finite.size + 1) * level / 100)
-    return float(finite[min(rank, finite.size) - 1]) if rank <= finite.size else math.inf
-
-
 def normalised_scores(cv: pd.DataFrame, level: int) -> np.ndarray:
     """|y - yhat| in units of the interval's half-width on the side the actual fell (<= 1: covered)."""
     error = (cv["y"] - cv["yhat"]).to_numpy()
@@ -92,19 +82,6 @@ def normalised_scores(cv: pd.DataFrame, level: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.abs(error) / width
     return np.where(np.abs(error) == 0, 0.0, np.where(width > 0, ratio, np.inf))
-
-
-def calibration_factor(scores: np.ndarray, level: int) -> float:
-    """1.0 if raw coverage is within two binomial standard errors of nominal, else the conformal factor."""
-    scores = scores[~np.isnan(scores)]
-    if scores.size == 0:
-        return 1.0
-    nominal = level / 100
-    tolerance = 2 * math.sqrt(nominal * (1 - nominal) / scores.size)
-    if abs(float(np.mean(scores <= 1)) - nominal) <= tolerance:
-        return 1.0
-    factor = conformal_quantile(scores, level)
-    return factor if math.isfinite(factor) and factor > 0 else 1.0
 
 
 def with_steps(cv: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +95,9 @@ def with_steps(cv: pd.DataFrame) -> pd.DataFrame:
 
 
 def group_factors(scores: pd.DataFrame, keys: list[str], level: int) -> pd.DataFrame:
-    """:func:`calibration_factor` of the ``score`` column per group of ``keys``, in one vectorised pass.
+    """The interval factor of the ``score`` column per group of ``keys``: 1.0 where raw coverage is within two
+    binomial standard errors of nominal, else the finite-sample conformal quantile at ``level`` (1.0 when too
+    few scores give one, or it is not a positive number).
 
     Returns ``keys..., n, factor`` (``n``: the group's scores).
     """

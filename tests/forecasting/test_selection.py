@@ -7,8 +7,7 @@ import pytest
 from intentvision_dagster.forecasting.backtest import METRICS
 from intentvision_dagster.forecasting.forecast import forecast
 from intentvision_dagster.forecasting.selection import (
-    calibration_factor,
-    conformal_quantile,
+    group_factors,
     select_models,
     selection_columns,
     step_buckets,
@@ -109,13 +108,17 @@ def test_coverage_is_reported_per_horizon_bucket_and_recent_error_beside_the_ful
     assert row["mae_recent"] > 0
 
 
-def test_conformal_quantile_and_when_calibration_leaves_intervals_alone() -> None:
+def _factor(scores: np.ndarray, level: int) -> float:
+    """The calibration factor of one group of scores."""
+    return group_factors(pd.DataFrame({"group": 0, "score": scores}), ["group"], level)["factor"].item()
+
+
+def test_the_conformal_factor_and_when_calibration_leaves_intervals_alone() -> None:
     scores = np.linspace(0.01, 1.0, 100)
-    assert conformal_quantile(scores, 80) == pytest.approx(0.81)
-    assert conformal_quantile(scores[:5], 95) == np.inf  # too few scores for a 95% quantile
-    assert calibration_factor(scores * 1.25, 80) == 1.0  # 80% covered at 80%: already calibrated
-    assert calibration_factor(scores / 2, 80) == pytest.approx(0.405)  # all covered: narrow to the quantile
-    assert calibration_factor(np.array([np.inf] * 50 + [0.5] * 50), 95) == 1.0  # zero-width: cannot scale
+    assert _factor(scores * 1.25, 80) == 1.0  # 80% covered at 80%: already calibrated
+    assert _factor(scores / 2, 80) == pytest.approx(0.405)  # all covered: narrow to the conformal quantile
+    assert _factor(scores[:5] / 2, 95) == 1.0  # too few scores for a 95% quantile
+    assert _factor(np.array([np.inf] * 50 + [0.5] * 50), 95) == 1.0  # zero-width: cannot scale
 
 
 def test_short_series_keep_their_tier_model_with_low_confidence() -> None:
