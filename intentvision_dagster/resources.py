@@ -20,6 +20,7 @@ from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
 from intentvision_dagster.catalog import MetricCatalog, load_catalog
+from intentvision_dagster.chart_marks import SeriesMarks
 from intentvision_dagster.prometheus_export import (
     RemoteWriteTarget,
     Sample,
@@ -145,14 +146,17 @@ class ProjectConfig(dg.ConfigurableResource):
 
 
 class BreachThresholds(dg.ConfigurableResource):
-    """The capacity line a tenant's forecast plot draws for a metric (none here).
+    """What a tenant's rules draw on a metric's forecast chart (nothing here): threshold and budget lines
+    and expected crossings, per series.
 
-    Alerting binds its rule-backed subclass under the same key, so a plot shows the line that applies to the
-    tenant without the forecasting domain reading alert rules itself.
+    Alerting binds its rule-backed subclass (``AlertRules``) under the same key, so a chart shows the lines
+    that apply to the tenant without the forecasting domain reading alert rules itself.
     """
 
-    def threshold(self, tenant: str, metric: str) -> float | None:
-        return None
+    def marks(
+        self, tenant: str, metric: str, forecasts: pd.DataFrame, history: pd.DataFrame
+    ) -> dict[str, SeriesMarks]:
+        return {}
 
 
 class PrometheusExport(dg.ConfigurableResource):

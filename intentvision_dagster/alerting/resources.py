@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier
 from intentvision_dagster.alerting.routing import Routing, load_routing
 from intentvision_dagster.alerting.rules import RuleSet, load_rule_set
+from intentvision_dagster.chart_marks import Crossing, SeriesMarks, ThresholdLine
 from intentvision_dagster.resources import BreachThresholds
 
 
@@ -23,10 +26,30 @@ class AlertRules(BreachThresholds):
             Path(self.alert_rules), Path(self.tenant_rules_dir) if self.tenant_rules_dir else None
         )
 
-    def threshold(self, tenant: str, metric: str) -> float | None:
-        """The first threshold the tenant's rules draw on ``metric``'s forecast plot (its own rules win)."""
-        lines = (rule.plot_threshold(metric) for rule in self.rule_set().for_tenant(tenant))
-        return next((line for line in lines if line is not None), None)
+    def marks(
+        self, tenant: str, metric: str, forecasts: pd.DataFrame, history: pd.DataFrame
+    ) -> dict[str, SeriesMarks]:
+        """Per series, what the tenant's rules (its own first) draw on ``metric``'s forecast chart: every
+        threshold and budget line of the rules matching the series, and the expected crossing of each breach
+        rule that pages on it. ``forecasts`` carries ``unique_id, metric, labels`` and the forecast columns;
+        ``history`` is ``unique_id, ds, y``, its newest point per series the value now."""
+        last = history.sort_values("ds").drop_duplicates("unique_id", keep="last")
+        forecasts = forecasts[forecasts["unique_id"].isin(last["unique_id"])]
+        if forecasts.empty:
+            return {}
+        now = pd.Timestamp(last["ds"].max())
+        lines: dict[str, list[ThresholdLine]] = defaultdict(list)
+        crossings: dict[str, list[Crossing]] = defaultdict(list)
+        for rule in self.rule_set().for_tenant(tenant):
+            drawn = rule.plot_lines(metric, now)
+            for uid in rule.matching(forecasts)["unique_id"].unique() if drawn else []:
+                lines[uid].extend(drawn)
+            for uid, crossing in rule.plot_crossings(forecasts, last).items():
+                crossings[uid].append(crossing)
+        return {
+            uid: SeriesMarks(tuple(lines[uid]), tuple(crossings[uid]))
+            for uid in sorted(set(lines) | set(crossings))
+        }
 
 
 class AlertDelivery(dg.ConfigurableResource):

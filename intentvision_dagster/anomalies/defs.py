@@ -79,6 +79,7 @@ def anomalies(
         metadata["latest_events"] = dg.MetadataValue.md(
             "\n".join(f"- `{row.event_id}`: {row.reason}" for row in events.tail(10).itertuples()) or "none"
         )
-        metadata["plot"] = dg.MetadataValue.md(png_markdown(anomaly_plot_png(scored), "anomalies"))
+        unit = catalog.spec(str(scored["metric"].iloc[0])).unit if len(scored) else ""
+        metadata["plot"] = dg.MetadataValue.md(png_markdown(anomaly_plot_png(scored, unit), "anomalies"))
     context.add_output_metadata(metadata)
     return scored

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from intentvision_dagster.plotting import SEVERITY_COLORS, format_axis, grid, render, series_title
+from intentvision_dagster.plotting import (
+    SEVERITY_COLORS,
+    figure_png,
+    finish,
+    format_axis,
+    grid,
+    series_title,
+)
 
 
-def anomaly_plot_png(scored: pd.DataFrame, max_series: int = 6, history_points: int = 24 * 14) -> bytes:
+def anomaly_figure(
+    scored: pd.DataFrame, unit: str = "", max_series: int = 6, history_points: int = 24 * 14
+) -> Figure:
     """Recent actuals, the detector's expected value and flagged points coloured by severity, one panel per
-    series for the ``max_series`` series with the strongest anomalies (output of ``anomalies.detect``)."""
+    series for the ``max_series`` series with the strongest anomalies (output of ``anomalies.detect``);
+    ``unit`` labels the y axis."""
     strongest = scored.groupby("unique_id")["anomaly_score"].max().sort_values(ascending=False, kind="stable")
     chosen = strongest.head(max_series).index.tolist()
     fig, axes = grid(len(chosen))
@@ -24,6 +35,13 @@ def anomaly_plot_png(scored: pd.DataFrame, max_series: int = 6, history_points: 
             points = flagged[flagged["severity"] == severity]
             if len(points):
                 ax.scatter(points["ds"], points["y"], color=color, s=22, zorder=5, label=severity)
-        format_axis(ax)
+        format_axis(ax, unit)
         ax.set_title(series_title(uid), fontsize=10)
-    return render(fig, axes, chosen, "no series to plot")
+    return finish(fig, axes, chosen, "no series to plot")
+
+
+def anomaly_plot_png(
+    scored: pd.DataFrame, unit: str = "", max_series: int = 6, history_points: int = 24 * 14
+) -> bytes:
+    """:func:`anomaly_figure` as PNG bytes."""
+    return figure_png(anomaly_figure(scored, unit, max_series, history_points))

@@ -275,9 +275,8 @@ def forecasts(
     plots = {}
     for (tenant, metric), frame in result.groupby(["tenant", "metric"], sort=True):
         history = histories[(tenant, metric)]
-        png = forecast_plot_png(
-            history, frame, history, threshold=alert_rules.threshold(str(tenant), str(metric))
-        )
+        marks = alert_rules.marks(str(tenant), str(metric), frame, history)
+        png = forecast_plot_png(history, frame, history, marks, unit=catalog.spec(str(metric)).unit)
         path = reports / str(tenant) / f"{metric}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)

@@ -13,8 +13,8 @@ from intentvision_dagster.alerting.dispatch import partition_url
 from intentvision_dagster.alerting.inputs import RuleInputs
 from intentvision_dagster.alerting.kinds import RULE_KINDS, AnomalyRule, BudgetRule, ForecastBreachRule, Rule
 from intentvision_dagster.alerting.layout import notification_blocks
-from intentvision_dagster.alerting.resources import AlertRules
 from intentvision_dagster.alerting.rules import load_rule_set
+from intentvision_dagster.chart_marks import ThresholdLine
 
 NOW = pd.Timestamp("2026-01-05 00:00")
 DISK = "node_filesystem_usage_percent"
@@ -183,24 +183,20 @@ def test_each_kind_writes_its_message_its_slack_fields_and_its_link(kind: str) -
     assert shown == fields
 
 
-def test_only_a_breach_rule_draws_a_line_on_its_metrics_forecast_plot(tmp_path: Path) -> None:
+def test_breach_and_budget_rules_draw_their_lines_on_their_metrics_chart() -> None:
     breach = ForecastBreachRule(name="disk", metric=DISK, thresholds={"warning": 80, "critical": 90})
-    assert (breach.plot_threshold(DISK), breach.plot_threshold(CPU)) == (80.0, None)
-    assert AnomalyRule(name="a", metric=DISK).plot_threshold(DISK) is None
-    assert BudgetRule(name="b", metric=DISK, budget=1).plot_threshold(DISK) is None
-    (tmp_path / "tenants").mkdir()
-    (tmp_path / "alert_rules.yaml").write_text(
-        "rules:\n  - {name: any, type: anomaly}\n"
-        f"  - {{name: disk, type: forecast_breach, metric: {DISK}, threshold: 85}}\n"
+    assert breach.plot_lines(DISK, NOW) == (
+        ThresholdLine(80.0, "warning", "warning 80"),
+        ThresholdLine(90.0, "critical", "critical 90"),
     )
-    (tmp_path / "tenants" / "acme.yaml").write_text(
-        f"rules:\n  - {{name: disk, type: forecast_breach, metric: {DISK}, threshold: 70}}\n"
+    assert breach.plot_lines(CPU, NOW) == ()
+    shared = ForecastBreachRule(
+        name="cpu", metric=CPU, threshold=98, min_probability={"warning": 0.5, "critical": 0.9}
     )
-    rules = AlertRules(
-        alert_rules=str(tmp_path / "alert_rules.yaml"), tenant_rules_dir=str(tmp_path / "tenants")
+    assert shared.plot_lines(CPU, NOW) == (ThresholdLine(98.0, "critical", "warning/critical 98"),)
+    assert AnomalyRule(name="a", metric=DISK).plot_lines(DISK, NOW) == ()
+    budget = BudgetRule(name="b", metric=COST, budget=31_000)
+    assert budget.plot_lines(COST, NOW) == (  # January: 31 days
+        ThresholdLine(1000.0, "budget", "budget pace 1,000/day (31,000/month, all matched series)"),
     )
-    assert (rules.threshold("acme", DISK), rules.threshold("globex", DISK), rules.threshold("acme", CPU)) == (
-        70.0,
-        85.0,
-        None,
-    )
+    assert budget.plot_lines(DISK, NOW) == ()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import pandas as pd
 
+from intentvision_dagster.chart_marks import Crossing, ThresholdLine
 from intentvision_dagster.series import parse_labels
 
 if TYPE_CHECKING:
@@ -55,9 +56,13 @@ class Rule(ABC):
         """Numbers shown under an alert's summary in Slack (mrkdwn, one field each); none by default."""
         return []
 
-    def plot_threshold(self, metric: str) -> float | None:
-        """The line the forecast plot of ``metric`` draws for this rule, if it has one."""
-        return None
+    def plot_lines(self, metric: str, now: pd.Timestamp) -> tuple[ThresholdLine, ...]:
+        """The horizontal lines a chart of ``metric`` draws for this rule (on the series it matches)."""
+        return ()
+
+    def plot_crossings(self, forecasts: pd.DataFrame, last_actuals: pd.DataFrame) -> dict[str, Crossing]:
+        """Per unique_id, the expected crossing a chart marks for this rule (none by default)."""
+        return {}
 
     def matches(self, metric: str, labels: Mapping[str, str]) -> bool:
         if self.metric is not None and metric != self.metric:

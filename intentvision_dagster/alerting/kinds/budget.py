@@ -14,6 +14,7 @@ from intentvision_dagster.alerting import config
 from intentvision_dagster.alerting.config import ConfigError
 from intentvision_dagster.alerting.inputs import RuleInputs, json_safe, quantity
 from intentvision_dagster.alerting.kinds.base import Rule
+from intentvision_dagster.chart_marks import ThresholdLine
 
 BUDGET_PERIODS = ("month",)
 
@@ -64,6 +65,15 @@ class BudgetRule(Rule):
                 where, "severity", entry.get("severity", "warning"), config.BREACH_SEVERITIES
             ),
         )
+
+    def plot_lines(self, metric: str, now: pd.Timestamp) -> tuple[ThresholdLine, ...]:
+        """The budget as a daily pace over the month holding ``now``: spend above it, summed over the
+        series the rule matches, runs over the budget."""
+        if metric != self.metric:
+            return ()
+        pace = self.budget / now.days_in_month
+        label = f"budget pace {pace:,.0f}/day ({self.budget:,.0f}/month, all matched series)"
+        return (ThresholdLine(pace, "budget", label),)
 
     def evaluate(self, inputs: RuleInputs) -> list[dict[str, Any]]:
         return _budget(self, inputs.forecasts, inputs.actuals, inputs.unit(self.metric))

@@ -26,6 +26,7 @@ from intentvision_dagster.alerting.probability import (
     breach_outlook,
     mirrored_edge,
 )
+from intentvision_dagster.chart_marks import Crossing, ThresholdLine
 from intentvision_dagster.severity import SEVERITY_RANK
 
 EDGES = ("hi_80", "hi_95", "yhat", "lo_80", "lo_95")
@@ -286,9 +287,32 @@ class ForecastBreachRule(Rule):
         accuracy = _accuracy_text(details.get("accuracy") or {}, details.get("unit", ""))
         return [*fields, f"*Model*\n{details.get('model')}" + (f"; {accuracy}" if accuracy else "")]
 
-    def plot_threshold(self, metric: str) -> float | None:
-        """The first level to trip: the line a forecast plot of this rule's metric draws."""
-        return self.threshold if metric == self.metric else None
+    def plot_lines(self, metric: str, now: pd.Timestamp) -> tuple[ThresholdLine, ...]:
+        """Every level's line, labelled with its severity (one line for severities sharing a level)."""
+        if metric != self.metric:
+            return ()
+        levels: dict[float, list[str]] = {}
+        for severity, value in self.thresholds.items():
+            levels.setdefault(value, []).append(severity)
+        return tuple(
+            ThresholdLine(value, severities[-1], f"{'/'.join(severities)} {value:g}")
+            for value, severities in levels.items()
+        )
+
+    def plot_crossings(self, forecasts: pd.DataFrame, last_actuals: pd.DataFrame) -> dict[str, Crossing]:
+        """Where each series this rule pages on is expected to reach the line of the severity that fires."""
+        assessed = self.assess(forecasts, last_actuals)
+        paging = assessed[assessed["pages"] & assessed["crossing_ds"].notna()]
+        return {
+            row.unique_id: Crossing(
+                ds=pd.Timestamp(row.crossing_ds),
+                lo=pd.Timestamp(row.crossing_lo),
+                hi=pd.Timestamp(row.crossing_hi),
+                value=float(row.line),
+                note=f"{row.severity} {row.line:g}: P {row.probability:.0%}",
+            )
+            for row in paging.itertuples(index=False)
+        }
 
 
 def _min_probability(where: str, value: Any) -> float | dict[str, float] | None:
