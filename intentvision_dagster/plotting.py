@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import matplotlib.dates as mdates
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from intentvision_dagster.chart_marks import SeriesMarks
 
@@ -53,10 +54,22 @@ def series_title(unique_id: str) -> str:
     return unique_id[start + 1 : end] if 0 <= start < end and end > start + 1 else unique_id
 
 
+def _iec_exponent(value: float) -> int:
+    return 0 if value == 0 else min(max(int(math.log(abs(value), 1024)), 0), len(_IEC_UNITS) - 1)
+
+
 def iec_bytes(value: float, _position: object = None) -> str:
     """``1.5 GiB`` rather than ``1610612736``: byte ticks a person reads without counting digits."""
-    exponent = 0 if value == 0 else min(max(int(math.log(abs(value), 1024)), 0), len(_IEC_UNITS) - 1)
+    exponent = _iec_exponent(value)
     return f"{value / 1024**exponent:.3g} {_IEC_UNITS[exponent]}"
+
+
+class IecLocator(MaxNLocator):
+    """Round ticks in the axis' binary unit (0.5, 1, 1.5 GiB), not round decimal byte counts (954 MiB)."""
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        scale = 1024 ** _iec_exponent(max(abs(vmin), abs(vmax)))
+        return super().tick_values(vmin / scale, vmax / scale) * scale
 
 
 class EvenTimeLocator(mdates.DateLocator):
@@ -85,6 +98,7 @@ def format_axis(ax: Axes, unit: str = "") -> None:
     ax.tick_params(labelsize=8)
     ax.set_xlabel("time (UTC)", fontsize=8)
     if unit == "bytes":
+        ax.yaxis.set_major_locator(IecLocator(nbins=6))
         ax.yaxis.set_major_formatter(FuncFormatter(iec_bytes))
     ax.set_ylabel(unit, fontsize=8)
     ax.grid(alpha=0.3)
@@ -102,7 +116,15 @@ def draw_marks(ax: Axes, marks: SeriesMarks, now: pd.Timestamp | None) -> None:
             label=line.label,
         )
     if now is not None:
-        ax.axvline(now, color="#424242", linestyle=":", linewidth=1.2, label="now")
+        ax.axvline(now, color="#424242", linestyle="--", linewidth=1.0, label="now")
+        ax.annotate(
+            "now",
+            (now, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -9),
+            textcoords="offset points",
+            fontsize=7,
+        )
     for crossing in marks.crossings:
         ax.errorbar(
             [crossing.ds],

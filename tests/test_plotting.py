@@ -57,4 +57,7 @@ def test_byte_axes_tick_in_iec_units() -> None:
     format_axis(ax, "bytes")
     fig.canvas.draw()
     assert ax.get_ylabel() == "bytes"
-    assert any(label.get_text().endswith("GiB") for label in ax.get_yticklabels())
+    ticks = [label.get_text() for label in ax.get_yticklabels()]  # round steps of 0.4 GiB
+    assert ticks == ["819 MiB", "1.2 GiB", "1.6 GiB", "2 GiB", "2.4 GiB", "2.8 GiB", "3.2 GiB"], (
+        "round GiB steps"
+    )

@@ -85,7 +85,7 @@ def test_the_chart_draws_every_rule_line_now_and_the_crossing_with_its_interval(
     (ax,) = fig.axes
     assert horizontal_lines(ax) == {"warning 85": 85.0, "critical 90": 90.0}
     (now,) = [line for line in ax.get_lines() if line.get_label() == "now"]
-    assert as_time(now.get_xdata()[0]) == history["ds"].iloc[-1]
+    assert as_time(now.get_xdata()[0]) == history["ds"].iloc[-1] and now.get_linestyle() == "--"
     (bar,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert bar.get_label() == CROSSING_LABEL
     marker, _, (xerr,) = bar.lines
@@ -93,7 +93,7 @@ def test_the_chart_draws_every_rule_line_now_and_the_crossing_with_its_interval(
     assert marker.get_ydata()[0] == 90.0
     ((start, _), (end, _)) = xerr.get_segments()[0]
     assert [as_time(x) for x in (start, end)] == [crossing.lo, crossing.hi]
-    assert [text.get_text() for text in ax.texts] == ["critical 90: P 93%"]
+    assert [text.get_text() for text in ax.texts] == ["now", "critical 90: P 93%"]
     assert ax.get_ylabel() == "%" and "UTC" in ax.get_xlabel()
     legend = [text.get_text() for text in fig.legends[0].get_texts()]
     assert {"actual", "forecast", "80% interval", "95% interval", "now", CROSSING_LABEL} <= set(legend)
