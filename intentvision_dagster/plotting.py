@@ -119,9 +119,9 @@ def draw_marks(ax: Axes, marks: SeriesMarks, now: pd.Timestamp | None) -> None:
         ax.axvline(now, color="#424242", linestyle="--", linewidth=1.0, label="now")
         ax.annotate(
             "now",
-            (now, 1),
+            (now, 0),
             xycoords=("data", "axes fraction"),
-            xytext=(2, -9),
+            xytext=(2, 3),
             textcoords="offset points",
             fontsize=7,
         )

@@ -33,6 +33,7 @@ class AlertRules(BreachThresholds):
         threshold and budget line of the rules matching the series, and the expected crossing of each breach
         rule that pages on it. ``forecasts`` carries ``unique_id, metric, labels`` and the forecast columns;
         ``history`` is ``unique_id, ds, y``, its newest point per series the value now."""
+        history = history[history["unique_id"].isin(forecasts["unique_id"].unique())]
         last = history.sort_values("ds").drop_duplicates("unique_id", keep="last")
         forecasts = forecasts[forecasts["unique_id"].isin(last["unique_id"])]
         if forecasts.empty:

@@ -19,7 +19,7 @@ from intentvision_dagster.forecasting.limits import (
     recent_history,
 )
 from intentvision_dagster.forecasting.models import MODEL_LOW_CONFIDENCE
-from intentvision_dagster.forecasting.plots import forecast_plot_png
+from intentvision_dagster.forecasting.plots import MAX_PANELS, forecast_plot_png, pick_series
 from intentvision_dagster.forecasting.regimes import current_regime
 from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.forecasting.selection import select_models, selection_columns
@@ -275,8 +275,9 @@ def forecasts(
     plots = {}
     for (tenant, metric), frame in result.groupby(["tenant", "metric"], sort=True):
         history = histories[(tenant, metric)]
-        marks = alert_rules.marks(str(tenant), str(metric), frame, history)
-        png = forecast_plot_png(history, frame, history, marks, unit=catalog.spec(str(metric)).unit)
+        shown = frame[frame["unique_id"].isin(pick_series(frame, MAX_PANELS))]  # rules judge only these
+        marks = alert_rules.marks(str(tenant), str(metric), shown, history)
+        png = forecast_plot_png(history, shown, history, marks, unit=catalog.spec(str(metric)).unit)
         path = reports / str(tenant) / f"{metric}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)

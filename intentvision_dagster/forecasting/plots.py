@@ -19,6 +19,8 @@ from intentvision_dagster.plotting import (
     series_title,
 )
 
+MAX_PANELS = 6
+"""Panels in one chart when no ``series`` are named: the highest forecasts of the partition."""
 _HISTORY_MULTIPLE = 4
 """Without ``history_points``, show four times the forecast length of actuals: context, still readable."""
 
@@ -64,7 +66,7 @@ def forecast_figure(
     unit: str = "",
     now: pd.Timestamp | None = None,
     series: Sequence[str] | None = None,
-    max_series: int = 6,
+    max_series: int = MAX_PANELS,
     history_points: int | None = None,
 ) -> Figure:
     """One panel per series, as a matplotlib Figure (see :func:`forecast_plot_png` for the arguments)."""
@@ -100,7 +102,7 @@ def forecast_plot_png(
     unit: str = "",
     now: pd.Timestamp | None = None,
     series: Sequence[str] | None = None,
-    max_series: int = 6,
+    max_series: int = MAX_PANELS,
     history_points: int | None = None,
 ) -> bytes:
     """The forecast chart as PNG bytes: one panel per series.
