@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import ParamSpec
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -26,6 +27,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from intentvision_dagster.chart_marks import SeriesMarks
 
+P = ParamSpec("P")
 SEVERITY_COLORS = {"info": "#9e9e9e", "warning": "#ff9800", "critical": "#d32f2f"}
 LINE_COLORS = {**SEVERITY_COLORS, "budget": "#6a1b9a"}
 """Threshold lines by severity; a budget line in its own colour (it is a spending pace, not a severity)."""
@@ -179,3 +181,13 @@ def figure_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     return buffer.getvalue()
+
+
+def as_png(draw: Callable[P, Figure]) -> Callable[P, bytes]:
+    """The PNG form of a chart function, same arguments: tests inspect the Figure, callers send bytes."""
+
+    def png(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        return figure_png(draw(*args, **kwargs))
+
+    png.__doc__ = f"PNG bytes of :func:`{draw.__name__}`: {draw.__doc__}"
+    return png

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from intentvision_dagster.plotting import (
     SEVERITY_COLORS,
-    figure_png,
+    as_png,
     finish,
     format_axis,
     grid,
@@ -40,8 +40,4 @@ def anomaly_figure(
     return finish(fig, axes, chosen, "no series to plot")
 
 
-def anomaly_plot_png(
-    scored: pd.DataFrame, unit: str = "", max_series: int = 6, history_points: int = 24 * 14
-) -> bytes:
-    """:func:`anomaly_figure` as PNG bytes."""
-    return figure_png(anomaly_figure(scored, unit, max_series, history_points))
+anomaly_plot_png = as_png(anomaly_figure)

@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 
 from intentvision_dagster.chart_marks import NO_MARKS, SeriesMarks
 from intentvision_dagster.plotting import (
+    as_png,
     draw_marks,
-    figure_png,
     finish,
     format_axis,
     grid,
@@ -69,7 +69,16 @@ def forecast_figure(
     max_series: int = MAX_PANELS,
     history_points: int | None = None,
 ) -> Figure:
-    """One panel per series, as a matplotlib Figure (see :func:`forecast_plot_png` for the arguments)."""
+    """The forecast chart, one panel per series.
+
+    ``history`` is ``unique_id, ds, y`` (ds naive UTC); ``forecast`` is the output of ``forecast.forecast``;
+    ``anomalies`` is ``unique_id, ds, y, is_anomaly`` (only flagged rows are drawn). ``marks`` maps a
+    unique_id to the lines and crossings its rules draw (alerting's ``AlertRules.marks``); ``unit`` labels
+    the y axis (the catalog's unit; ``bytes`` ticks in KiB/MiB/GiB). ``now`` is where the "now" line goes
+    (default: each series' last actual). ``series`` picks the panels; without it, the ``max_series`` with
+    the highest forecasts. ``history_points`` caps the actuals shown per series (default: four times the
+    forecast length).
+    """
     if series is None:
         series = pick_series(forecast, max_series) if len(forecast) else []
     chosen = list(series)
@@ -94,27 +103,4 @@ def forecast_figure(
     return finish(fig, axes, chosen, "no forecast to plot")
 
 
-def forecast_plot_png(
-    history: pd.DataFrame,
-    forecast: pd.DataFrame,
-    anomalies: pd.DataFrame | None = None,
-    marks: Mapping[str, SeriesMarks] | None = None,
-    unit: str = "",
-    now: pd.Timestamp | None = None,
-    series: Sequence[str] | None = None,
-    max_series: int = MAX_PANELS,
-    history_points: int | None = None,
-) -> bytes:
-    """The forecast chart as PNG bytes: one panel per series.
-
-    ``history`` is ``unique_id, ds, y`` (ds naive UTC); ``forecast`` is the output of ``forecast.forecast``;
-    ``anomalies`` is ``unique_id, ds, y, is_anomaly`` (only flagged rows are drawn). ``marks`` maps a
-    unique_id to the lines and crossings its rules draw (alerting's ``AlertRules.marks``); ``unit`` labels
-    the y axis (the catalog's unit; ``bytes`` ticks in KiB/MiB/GiB). ``now`` is where the "now" line goes
-    (default: each series' last actual). ``series`` picks the panels; without it, the ``max_series`` with
-    the highest forecasts. ``history_points`` caps the actuals shown per series (default: four times the
-    forecast length).
-    """
-    return figure_png(
-        forecast_figure(history, forecast, anomalies, marks, unit, now, series, max_series, history_points)
-    )
+forecast_plot_png = as_png(forecast_figure)

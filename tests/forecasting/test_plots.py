@@ -1,5 +1,3 @@
-import time
-
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
@@ -113,9 +111,7 @@ def test_series_picks_the_panels_and_now_can_be_given(history_and_forecast) -> N
 def test_plot_is_a_png_with_anomalies(history_and_forecast) -> None:
     history, fc = history_and_forecast
     anomalies = history.assign(is_anomaly=np.arange(len(history)) % 50 == 0)
-    started = time.perf_counter()
     png = forecast_plot_png(history, fc, anomalies, unit="%", history_points=72)
-    assert time.perf_counter() - started < 3  # < 1 s alone; slack for a shared 2-core machine
     assert png.startswith(PNG_SIGNATURE)
     assert len(png) > 10_000
 
