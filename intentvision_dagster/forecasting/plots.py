@@ -87,9 +87,8 @@ def forecast_figure(
     for ax, uid in zip(axes, chosen, strict=False):
         series_fc = forecast[forecast["unique_id"] == uid].sort_values("ds")
         keep = history_points if history_points is not None else _HISTORY_MULTIPLE * len(series_fc)
-        series_hist = history[history["unique_id"] == uid].sort_values("ds")
+        series_hist = history[history["unique_id"] == uid].sort_values("ds").tail(keep)
         last_actual = series_hist["ds"].iloc[-1] if len(series_hist) else None
-        series_hist = series_hist.tail(keep)
         series_anomalies = None
         if flagged is not None:
             series_anomalies = flagged[
