@@ -272,7 +272,8 @@ def forecasts(
     compute_seconds = time.perf_counter() - started
     reports = Path(project.reports_dir)
     histories = dict(iter(anomalies.groupby(["tenant", "metric"], sort=False)))
-    plots = {}
+    # Each partition's materialization carries its own chart, counts and PNG file, in a range run too: the
+    # partition page every alert links to shows that partition's series and no other tenant's.
     for (tenant, metric), frame in result.groupby(["tenant", "metric"], sort=True):
         history = histories[(tenant, metric)]
         png = forecast_plot_png(
@@ -281,7 +282,16 @@ def forecasts(
         path = reports / str(tenant) / f"{metric}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
-        plots[f"{tenant}/{metric}"] = (png, path)
+        context.add_asset_metadata(
+            {
+                "plot": dg.MetadataValue.md(png_markdown(png, "forecast")),
+                "plot_path": dg.MetadataValue.path(str(path)),
+                "series": frame["unique_id"].nunique(),
+                "rows": len(frame),
+                "dagster/partition_row_count": len(frame),
+            },
+            partition_key=partition_key(str(tenant), str(metric)),
+        )
     models = result.drop_duplicates("unique_id")["model"].value_counts().to_dict()
     metadata = {
         "series": int(result["unique_id"].nunique()),
@@ -295,13 +305,5 @@ def forecasts(
         **skipped,
         **prometheus.publish_forecasts(context.log, result[result["unique_id"].isin(fitted["unique_id"])]),
     }
-    # A range run shares one metadata entry across its partitions: only a single-partition run gets the plot,
-    # so no partition's page shows another tenant's series. Every partition's PNG is in the reports folder.
-    if len(plots) == 1:
-        ((png, path),) = plots.values()
-        metadata |= {
-            "plot": dg.MetadataValue.md(png_markdown(png, "forecast")),
-            "plot_path": dg.MetadataValue.path(str(path)),
-        }
     context.add_output_metadata(metadata)
     return result
