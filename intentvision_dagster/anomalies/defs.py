@@ -93,7 +93,6 @@ def anomalies(
                     "\n".join(f"- `{row.event_id}`: {row.reason}" for row in latest.itertuples()) or "none"
                 ),
                 "points": len(frame),
-                "dagster/partition_row_count": len(frame),
             },
             partition_key=partition_key(str(tenant), str(metric)),
         )

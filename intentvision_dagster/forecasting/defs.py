@@ -288,7 +288,6 @@ def forecasts(
                 "plot_path": dg.MetadataValue.path(str(path)),
                 "series": frame["unique_id"].nunique(),
                 "rows": len(frame),
-                "dagster/partition_row_count": len(frame),
             },
             partition_key=partition_key(str(tenant), str(metric)),
         )

@@ -145,8 +145,10 @@ def test_each_partition_of_a_range_run_carries_its_own_plot(range_run, asset):
         assert meta["plot_path"].value.endswith(
             f"/reports/{tenant}/{metric}{'' if asset == 'forecasts' else '.anomalies'}.png"
         )
-    rows = {key: meta["dagster/partition_row_count"].value for key, meta in metadata.items()}
+    count = "points" if asset == "anomalies" else "rows"
+    rows = {key: meta[count].value for key, meta in metadata.items()}
     if asset == "anomalies":
         assert rows == dict.fromkeys(KEYS, 24 * 7)  # each partition's own rows, not the range's
     else:
         assert len(set(rows.values())) == 1 and rows[CLEAR] > 0
+        assert {meta["series"].value for meta in metadata.values()} == {1}
