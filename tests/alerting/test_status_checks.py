@@ -63,9 +63,28 @@ def range_run(tmp_path_factory):
         land_batch(_series(tenant, level, spike), settings.landing_dir, tenant)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("tenant_metric", KEYS)
-    [outcome] = run_pipeline(build_definitions(settings), instance, KEYS, one_run=True)
+    defs = build_definitions(settings)
+    [outcome] = run_pipeline(defs, instance, KEYS, one_run=True)
     assert outcome.success
-    return instance, outcome.run_id
+    return instance, outcome.run_id, defs
+
+
+def test_a_single_partition_run_gets_the_same_verdict_for_its_partition(range_run):
+    instance, _, defs = range_run
+    [outcome] = run_pipeline(defs, instance, [WARNING])
+    assert outcome.success
+    capacity = _evaluations(instance, outcome.run_id, "capacity")
+    assert list(capacity) == [WARNING]
+    assert (capacity[WARNING].passed, capacity[WARNING].severity) == (False, dg.AssetCheckSeverity.WARN)
+    [record] = [
+        r
+        for r in instance.fetch_materializations(dg.AssetKey("forecasts"), limit=20).records
+        if r.run_id == outcome.run_id
+    ]
+    assert record.partition_key == WARNING
+    assert record.asset_materialization.metadata["plot"].value.startswith(
+        "![forecast](data:image/png;base64,"
+    )
 
 
 def _evaluations(instance: dg.DagsterInstance, run_id: str, check: str) -> dict[str, dg.AssetCheckEvaluation]:
@@ -79,7 +98,7 @@ def _table(evaluation: dg.AssetCheckEvaluation) -> list[dict]:
 
 
 def test_capacity_check_follows_the_worst_alert_per_partition(range_run):
-    instance, run_id = range_run
+    instance, run_id, _ = range_run
     capacity = _evaluations(instance, run_id, "capacity")
     assert set(capacity) == set(KEYS)
     assert (capacity[CRITICAL].passed, capacity[CRITICAL].severity) == (False, dg.AssetCheckSeverity.ERROR)
@@ -116,7 +135,7 @@ def test_capacity_check_follows_the_worst_alert_per_partition(range_run):
 
 
 def test_open_anomalies_check_lists_the_ongoing_event(range_run):
-    instance, run_id = range_run
+    instance, run_id, _ = range_run
     anomalies = _evaluations(instance, run_id, "open_anomalies")
     assert set(anomalies) == set(KEYS)
     assert anomalies[CRITICAL].passed and anomalies[WARNING].passed
@@ -130,7 +149,7 @@ def test_open_anomalies_check_lists_the_ongoing_event(range_run):
 
 @pytest.mark.parametrize("asset", ["forecasts", "anomalies"])
 def test_each_partition_of_a_range_run_carries_its_own_plot(range_run, asset):
-    instance, run_id = range_run
+    instance, run_id, _ = range_run
     records = instance.fetch_materializations(dg.AssetKey(asset), limit=20).records
     metadata = {r.partition_key: r.asset_materialization.metadata for r in records if r.run_id == run_id}
     assert set(metadata) == set(KEYS)
