@@ -39,16 +39,9 @@ def _series(tenant: str, level: float, spike: float | None = None) -> pd.DataFra
     if spike is not None:
         values[-1] = spike
     labels = 'host="db-1",mountpoint="/data"'
-    return pd.DataFrame(
-        {
-            "tenant": tenant,
-            "metric": METRIC,
-            "labels": labels,
-            "unique_id": unique_id(tenant, METRIC, labels),
-            "ds": pd.date_range(end=end, periods=hours, freq="h"),
-            "y": values,
-        }
-    )[SERIES_COLUMNS]
+    frame = pd.DataFrame({"ds": pd.date_range(end=end, periods=hours, freq="h"), "y": values})
+    identity = {"tenant": tenant, "metric": METRIC, "labels": labels}
+    return frame.assign(**identity, unique_id=unique_id(tenant, METRIC, labels))[SERIES_COLUMNS]
 
 
 @pytest.fixture(scope="module")
