@@ -3,11 +3,15 @@ DuckDB, the shipped rules plus one tenant's own."""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import parse_qs, urlsplit
+
 import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 
+from intentvision_dagster.alerting.dispatch import partition_url
 from intentvision_dagster.definitions import build_definitions
 from intentvision_dagster.landing import land_batch
 from intentvision_dagster.runs import run_pipeline
@@ -164,3 +168,23 @@ def test_each_partition_of_a_range_run_carries_its_own_plot(range_run, asset):
     else:
         assert len(set(rows.values())) == 1 and rows[CLEAR] > 0
         assert {meta["series"].value for meta in metadata.values()} == {1}
+
+
+@pytest.mark.parametrize(("kind", "asset"), [("forecast_breach", "forecasts"), ("anomaly", "anomalies")])
+def test_an_alert_links_to_the_partition_whose_materialization_holds_its_plot(range_run, kind, asset):
+    instance, run_id, _ = range_run
+    tenant, metric = CLEAR.split("/")
+    url = partition_url(
+        "http://dagster:3000", {"tenant": tenant, "metric": metric, "details": json.dumps({"kind": kind})}
+    )
+    parsed = urlsplit(url)
+    assert parsed.path == f"/assets/{asset}"
+    query = parse_qs(parsed.query)
+    assert query == {"view": ["partitions"], "partition": [CLEAR]}
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=query["partition"]), limit=1
+    ).records
+    assert (
+        record.run_id == run_id
+        and "data:image/png;base64," in record.asset_materialization.metadata["plot"].value
+    )
