@@ -163,8 +163,8 @@ def alert_status(
     """Per partition, the worst alert the rules raise on the run's fresh forecasts and anomalies.
 
     One result per partition of the run, a range run included: Dagster's ``AssetCheckResult`` takes no
-    partition and is recorded against a range run's partitions as a whole, so the check yields
-    ``AssetCheckEvaluation`` events that each name their partition (see docs/known-limits.md).
+    partition and a range run's step has none to give it, so the check yields ``AssetCheckEvaluation``
+    events that each name their partition (see docs/known-limits.md).
     """
     keys = sorted(context.partition_keys)
     rules = alert_rules.rule_set()

@@ -49,7 +49,8 @@ def anomalies(
 ) -> pd.DataFrame:
     """Score, flag, severity, detector, reason and event id for every validated point.
 
-    A partition the detector fails on keeps its previous scores and is reported; the others go on.
+    A partition the detector fails on keeps its previous scores and is reported; the others go on. Each
+    partition's materialization carries its own chart (``plot``), PNG file and latest events, range runs too.
     """
     started = time.perf_counter()
     catalog = project.catalog()

@@ -226,7 +226,8 @@ def forecasts(
     Each series is refitted with the model its backtest selected (``forecast_accuracy``) unless another
     backend is configured. Reads the scored series (``anomalies`` carries every validated point plus its
     flags), so the step holds one copy of the history, not two. A partition the engine fails on keeps its
-    previous forecasts and is reported; one still warming up gets none yet.
+    previous forecasts and is reported; one still warming up gets none yet. Each partition's materialization
+    carries its own chart (``plot``), PNG file and counts, range runs too.
     """
     config = forecasting.validated()
     catalog = project.catalog()
