@@ -67,7 +67,7 @@ format: $(STAMP)  ## Apply ruff fixes and formatting
 lock: $(STAMP)  ## Re-resolve the lock file from pyproject.toml in a scratch virtualenv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev,distributed]'
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^intentvision' > requirements.lock
 	rm -rf .lock-venv
 
