@@ -53,7 +53,7 @@ def storage_resources(settings: Settings) -> dict[str, object]:
     )
     return {
         "io_manager": LakeIOManager(storage=storage),
-        "warehouse": LakeWarehouse(database=str(settings.state_path), storage=storage),
+        "warehouse": LakeWarehouse(database=str(settings.side_tables_path), storage=storage),
     }
 
 

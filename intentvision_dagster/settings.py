@@ -88,9 +88,10 @@ class Settings:
         return self.home / "warehouse.duckdb"
 
     @property
-    def state_path(self) -> Path:
-        """With a lake: the alerting state the daemon's sensors write (the asset tables are in the lake)."""
-        return self.home / "state.duckdb"
+    def side_tables_path(self) -> Path:
+        """The DuckDB file of the quarantine and the alerting state: the warehouse, or with a lake (where the
+        asset tables are) a file of its own."""
+        return self.home / "state.duckdb" if self.lake_uri else self.warehouse_path
 
     @property
     def landing_dir(self) -> Path:
