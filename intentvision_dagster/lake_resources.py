@@ -55,10 +55,15 @@ class LakeStorage(dg.ConfigurableResource):
         return Lake(self.uri, options)
 
 
-def with_partition_column(frame: pd.DataFrame) -> pd.DataFrame:
+def with_partition_column(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each row's partition key (``tenant/metric``): the column Delta tables are split by."""
     if frame.empty:
         return frame
+    missing = {"tenant", "metric"} - set(frame.columns)
+    if missing:
+        raise ValueError(
+            f"{table}: a lake table's rows need tenant and metric columns; missing {sorted(missing)}"
+        )
     return frame.assign(**{PARTITION_COLUMN: frame["tenant"].astype(str) + "/" + frame["metric"].astype(str)})
 
 
@@ -75,7 +80,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         table = context.asset_key.path[-1]
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else None
-        stored = write_slice(self.storage.lake(), table, with_partition_column(obj), keys)
+        stored = write_slice(self.storage.lake(), table, with_partition_column(table, obj), keys)
         context.add_output_metadata(table_metadata(obj, stored_row_count(stored), "delta"))
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:

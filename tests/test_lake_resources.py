@@ -109,3 +109,11 @@ def test_the_pipeline_on_delta_tables_gives_the_embedded_forecasts_and_alerts(tm
     for table in ("forecasts", "anomalies", "validated_series"):
         pd.testing.assert_frame_equal(lake[table], embedded[table])
     pd.testing.assert_frame_equal(lake["alerts"], embedded["alerts"])
+
+
+def test_a_frame_without_tenant_and_metric_is_refused_with_its_table() -> None:
+    from intentvision_dagster.lake_resources import with_partition_column
+
+    with pytest.raises(ValueError, match=r"scores: .*; missing \['metric', 'tenant'\]"):
+        with_partition_column("scores", pd.DataFrame({"y": [1.0]}))
+    assert with_partition_column("scores", pd.DataFrame()).empty
