@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from intentvision_dagster.warehouse import SCHEMA
 
@@ -93,6 +93,12 @@ def _arrow_for_delta(frame: pd.DataFrame, stored: pa.Schema | None) -> pa.Table:
     return table
 
 
+COMMIT_ATTEMPTS = 5
+"""Commits tried per slice write. delta-rs itself retries a commit that raced writers of other partitions;
+what it gives up on (two runs creating one table at once, two runs adding the same column) is tried again
+from the table's new state, which is safe because the write replaces its slice whatever is there."""
+
+
 def write_slice(
     lake: Lake, table: str, frame: pd.DataFrame, partition_keys: Sequence[str] | None
 ) -> DeltaTable | None:
@@ -100,23 +106,35 @@ def write_slice(
     ``partition_keys`` is None). ``frame`` must carry :data:`PARTITION_COLUMN` with keys among
     ``partition_keys``; an empty frame deletes the slice. Columns the table lacks are added (old rows read
     them as null). Returns the table after the write (None when nothing was ever stored)."""
-    existing = lake.table(table)
-    if frame.empty:
-        if existing is not None:
-            existing.delete(slice_predicate(partition_keys) if partition_keys is not None else None)
-        return existing
-    if partition_keys is not None:
+    if partition_keys is not None and not frame.empty:
         strays = set(frame[PARTITION_COLUMN].unique()) - set(partition_keys)
         if strays:
             raise ValueError(f"{table}: rows of partitions outside this write: {sorted(strays)[:5]}")
-    stored_schema = existing.schema().to_arrow() if existing is not None else None
+    for _ in range(COMMIT_ATTEMPTS - 1):
+        try:
+            return _replace_slice(lake, table, frame, partition_keys)
+        except CommitFailedError:
+            continue
+    return _replace_slice(lake, table, frame, partition_keys)
+
+
+def _replace_slice(
+    lake: Lake, table: str, frame: pd.DataFrame, partition_keys: Sequence[str] | None
+) -> DeltaTable | None:
+    existing = lake.table(table)
+    predicate = slice_predicate(partition_keys) if partition_keys is not None else None
+    if frame.empty:
+        if existing is not None:
+            existing.delete(predicate)
+        return existing
+    stored_schema = pa.schema(existing.schema().to_arrow()) if existing is not None else None
     write_deltalake(
         lake.table_uri(table),
-        _arrow_for_delta(frame, pa.schema(stored_schema) if stored_schema is not None else None),
+        _arrow_for_delta(frame, stored_schema),
         mode="overwrite",
         partition_by=[PARTITION_COLUMN],
         # With the predicate even on the first write: a concurrent creator's rows then survive the retry.
-        predicate=slice_predicate(partition_keys) if partition_keys is not None else None,
+        predicate=predicate,
         schema_mode="merge" if existing is not None else None,
         storage_options=dict(lake.storage_options) or None,
     )
