@@ -67,14 +67,14 @@ format: $(STAMP)  ## Apply ruff fixes and formatting
 lock: $(STAMP)  ## Re-resolve the lock file from pyproject.toml in a scratch virtualenv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev,distributed]'
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^intentvision' > requirements.lock
 	rm -rf .lock-venv
 
 clean:  ## Remove generated state (keeps .venv)
 	rm -rf $(INTENTVISION_HOME) .pytest_cache .ruff_cache
 
-.PHONY: api prometheus-server bench-ingest bench-hardening
+.PHONY: api prometheus-server bench-ingest bench-hardening bench-lake
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -87,6 +87,9 @@ prometheus-server:  ## Install the Prometheus server (Debian package, sudo apt) 
 
 bench-hardening: $(STAMP)  ## Hostile-tenant reproductions: fine-step run, landing flood, readers vs writer
 	for case in fine-step landing-flood readers-writer; do $(BIN)/python bench/hardening.py $$case; done
+
+bench-lake: $(STAMP)  ## Storage: 10k series written, rewritten and read through Delta Lake vs the DuckDB warehouse
+	$(BIN)/python bench/lake.py $(BENCH_ARGS)
 
 bench-ingest: $(STAMP)  ## Ingest API throughput: remote_write and JSON, p50/p99, lost-sample check
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)

@@ -19,6 +19,9 @@ from intentvision_dagster.resources import (
     WarehouseResource,
 )
 from intentvision_dagster.settings import (
+    AWS_ACCESS_KEY_ENV,
+    AWS_SECRET_KEY_ENV,
+    AWS_SESSION_TOKEN_ENV,
     DEFAULT_SLACK_API_URL,
     NIXTLA_KEY_ENV,
     REMOTE_WRITE_PASSWORD_ENV,
@@ -30,11 +33,34 @@ from intentvision_dagster.settings import (
 from intentvision_dagster.warehouse import SCHEMA
 
 
+def storage_resources(settings: Settings) -> dict[str, object]:
+    """The ``io_manager`` and ``warehouse`` resources: the DuckDB file, or Delta tables when a lake is set."""
+    if not settings.lake_uri:
+        return {
+            "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=SCHEMA),
+            "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
+        }
+    # Imported here: deltalake comes with the `distributed` extra, which the embedded profile does not need.
+    from intentvision_dagster.lake_resources import LakeIOManager, LakeStorage, LakeWarehouse
+
+    storage = LakeStorage(
+        uri=settings.lake_uri,
+        aws_region=settings.aws_region,
+        aws_endpoint_url=settings.aws_endpoint_url,
+        aws_access_key_id=dg.EnvVar(AWS_ACCESS_KEY_ENV) if settings.aws_access_key_set else None,
+        aws_secret_access_key=dg.EnvVar(AWS_SECRET_KEY_ENV) if settings.aws_secret_key_set else None,
+        aws_session_token=dg.EnvVar(AWS_SESSION_TOKEN_ENV) if settings.aws_session_token_set else None,
+    )
+    return {
+        "io_manager": LakeIOManager(storage=storage),
+        "warehouse": LakeWarehouse(database=str(settings.side_tables_path), storage=storage),
+    }
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
     settings.ensure_dirs()
     return {
-        "io_manager": WarehouseIOManager(database=str(settings.warehouse_path), schema=SCHEMA),
-        "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
+        **storage_resources(settings),
         "project": ProjectConfig(
             landing_dir=str(settings.landing_dir),
             reports_dir=str(settings.reports_dir),

@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from intentvision_dagster.alerting.dispatch import list_notifications
 from intentvision_dagster.alerting.log import list_alerts
-from intentvision_dagster.definitions import defs
+from intentvision_dagster.definitions import defs, storage_resources
 from intentvision_dagster.demo_data import write_demo_files
 from intentvision_dagster.runs import ingest_file, register_partitions, run_pipeline, tick_alert_sensor
 from intentvision_dagster.settings import ASSETS_DIR, Settings, prepare_dagster_home
@@ -69,13 +68,13 @@ def run_demo(
     echo(f"running the pipeline for {len(keys)} partitions through Dagster (one run each):")
     outcomes = run_pipeline(defs, instance, keys, progress=echo)
     tick_alert_sensor(defs, instance)
-    with DuckDBResource(database=str(settings.warehouse_path)).get_connection() as conn:
+    with storage_resources(settings)["warehouse"].get_connection() as conn:
         lines = summarize(conn, keys)
     failed = [o.partitions[0] for o in outcomes if not o.success]
     echo("")
     echo("\n".join(lines))
     echo("")
-    echo(f"warehouse: {settings.warehouse_path}")
+    echo(f"warehouse: {settings.lake_uri or settings.warehouse_path}")
     echo(f"plots:     {settings.reports_dir}/<tenant>/<metric>.png")
     destination = "Slack" if settings.slack_token_set else settings.outbox_path
     echo(f"alerts:    {destination}  (intentvision alerts list)")

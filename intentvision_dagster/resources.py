@@ -71,12 +71,24 @@ def _aligned_to_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pd.Dat
     return frame.reindex(columns=[*stored, *(name for name in frame.columns if name not in stored)])
 
 
+def table_metadata(written: pd.DataFrame, stored_rows: int, storage_kind: str) -> dict[str, object]:
+    """A stored asset's materialization metadata: ``dagster/row_count`` (the rows the table holds now, all
+    partitions), ``dagster/partition_row_count`` (the rows this materialization wrote: its partition, or its
+    range's partitions), the storage kind and the frame's columns."""
+    columns = [dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in written.dtypes.items()]
+    return {
+        "dagster/row_count": stored_rows,
+        "dagster/partition_row_count": len(written),
+        "dagster/storage_kind": storage_kind,
+        "dataframe_columns": dg.MetadataValue.table_schema(dg.TableSchema(columns=columns)),
+    }
+
+
 class _ArrowPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context, table_slice: TableSlice, obj: pd.DataFrame, connection):
-        """Insert the frame (creating the table on first write) and record ``dagster/row_count``: the rows
-        the table holds now, all partitions; ``dagster/partition_row_count``: the rows this materialization
-        wrote (its partition, or its range's partitions). dagster-duckdb would set only one of the two,
-        which one depending on whether the run was a single-partition or a range run."""
+        """Insert the frame (creating the table on first write) and record :func:`table_metadata`.
+        dagster-duckdb would set only one of the two row counts, which one depending on whether the run was a
+        single-partition or a range run."""
         table = f"{table_slice.schema}.{table_slice.table}"
         exists = table_exists(connection, table_slice.table, table_slice.schema)
         if not obj.empty:
@@ -87,15 +99,7 @@ class _ArrowPandasTypeHandler(DuckDBPandasTypeHandler):
                 connection.execute(f"create table {table} as select * from obj")
                 exists = True
         stored = connection.execute(f"select count(*) from {table}").fetchone()[0] if exists else 0
-        columns = [dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in obj.dtypes.items()]
-        context.add_output_metadata(
-            {
-                "dagster/row_count": stored,
-                "dagster/partition_row_count": len(obj),
-                "dagster/storage_kind": "duckdb",
-                "dataframe_columns": dg.MetadataValue.table_schema(dg.TableSchema(columns=columns)),
-            }
-        )
+        context.add_output_metadata(table_metadata(obj, stored, "duckdb"))
 
     def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:

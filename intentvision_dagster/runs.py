@@ -107,5 +107,6 @@ def run_pipeline(
 def tick_alert_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.SensorResult:
     """Evaluate the alert sensor once, as the daemon would (the alert log deduplicates its deliveries)."""
     sensor = defs.resolve_sensor_def("alert_sensor")
-    context = dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
-    return sensor(context)
+    # A context manager: resources with nested resources (the lake's) are set up around the tick.
+    with dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources) as context:
+        return sensor(context)

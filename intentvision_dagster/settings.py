@@ -25,6 +25,10 @@ NIXTLA_KEY_ENV = "NIXTLA_API_KEY"
 NIXTLA_BASE_URL_ENV = "INTENTVISION_NIXTLA_BASE_URL"
 REMOTE_WRITE_PASSWORD_ENV = "INTENTVISION_PROMETHEUS_REMOTE_WRITE_PASSWORD"
 REMOTE_WRITE_TOKEN_ENV = "INTENTVISION_PROMETHEUS_REMOTE_WRITE_TOKEN"
+LAKE_URI_ENV = "INTENTVISION_LAKE_URI"
+AWS_ACCESS_KEY_ENV = "AWS_ACCESS_KEY_ID"
+AWS_SECRET_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
+AWS_SESSION_TOKEN_ENV = "AWS_SESSION_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,12 @@ class Settings:
     remote_write_timeout: float = 10.0
     export_horizons: str = "1h,24h"
     asset_owners: tuple[str, ...] = ("team:intentvision",)
+    lake_uri: str = ""
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_access_key_set: bool = False
+    aws_secret_key_set: bool = False
+    aws_session_token_set: bool = False
 
     @property
     def api_dir(self) -> Path:
@@ -76,6 +86,12 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
+
+    @property
+    def side_tables_path(self) -> Path:
+        """The DuckDB file of the quarantine and the alerting state: the warehouse, or with a lake (where the
+        asset tables are) a file of its own."""
+        return self.home / "state.duckdb" if self.lake_uri else self.warehouse_path
 
     @property
     def landing_dir(self) -> Path:
@@ -153,6 +169,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for owner in (env.get("INTENTVISION_ASSET_OWNERS") or "team:intentvision").split(",")
             if owner.strip()
         ),
+        # Set: every asset is a Delta table under this root (file:///... or s3://...), not a DuckDB table.
+        lake_uri=env.get(LAKE_URI_ENV) or "",
+        aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        aws_access_key_set=bool(env.get(AWS_ACCESS_KEY_ENV)),
+        aws_secret_key_set=bool(env.get(AWS_SECRET_KEY_ENV)),
+        aws_session_token_set=bool(env.get(AWS_SESSION_TOKEN_ENV)),
     )
 
 

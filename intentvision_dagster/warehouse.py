@@ -43,9 +43,12 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str, schema: str = SCHEMA) -> bool:
+    """A table, or a view (a lake table read through DuckDB, see :mod:`~intentvision_dagster.lake`)."""
     # fetchall, not fetchone: a half-read result blocks the connection's next ``sql()`` call in DuckDB 2.
     [(count,)] = conn.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
+        "select (select count(*) from duckdb_tables() where schema_name = $1 and table_name = $2)"
+        " + (select count(*) from duckdb_views() where schema_name = $1 and view_name = $2)",
+        [schema, table],
     ).fetchall()
     return count > 0
 

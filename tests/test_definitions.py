@@ -91,3 +91,31 @@ def test_assets_carry_descriptions_groups_kinds_and_owners(tmp_path):
     descriptions = {key.name: graph.get_check_spec(key).description for key in graph.asset_check_keys}
     assert descriptions["freshness"].startswith("Each series' newest point is younger than")
     assert all(descriptions.values())
+
+
+def test_a_lake_uri_stores_the_assets_as_delta_tables_with_credentials_from_the_environment(tmp_path):
+    from intentvision_dagster.lake_resources import LakeIOManager, LakeWarehouse
+
+    settings = settings_for(
+        tmp_path,
+        INTENTVISION_LAKE_URI="s3://lake/prod",
+        AWS_ENDPOINT_URL="http://127.0.0.1:9000",
+        AWS_DEFAULT_REGION="eu-west-1",
+        AWS_ACCESS_KEY_ID="key-id",
+        AWS_SECRET_ACCESS_KEY="secret",
+    )
+    resources = build_definitions(settings).resources
+    io_manager, warehouse = resources["io_manager"], resources["warehouse"]
+    assert isinstance(io_manager, LakeIOManager) and isinstance(warehouse, LakeWarehouse)
+    assert warehouse.database == str(tmp_path / "state.duckdb") != str(settings.warehouse_path)
+    storage = io_manager.storage
+    assert (storage.uri, storage.aws_region, storage.aws_endpoint_url) == (
+        "s3://lake/prod",
+        "eu-west-1",
+        "http://127.0.0.1:9000",
+    )
+    # Secrets stay environment references: the run config the UI shows never holds their values.
+    assert storage.aws_secret_access_key == dg.EnvVar("AWS_SECRET_ACCESS_KEY")
+    assert storage.aws_session_token is None
+    embedded = build_definitions(settings_for(tmp_path)).resources
+    assert type(embedded["io_manager"]).__name__ == "WarehouseIOManager"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -61,14 +61,12 @@ def alerts_list(as_json: bool, tenant: str | None, state: str | None, limit: int
       intentvision alerts list --tenant acme --state failed
       intentvision alerts list --json --limit 500 > alerts.jsonl
     """
-    from dagster_duckdb import DuckDBResource
-
     from intentvision_dagster.alerting.log import latest_alerts
 
     settings = load_settings()
     if not has_warehouse(settings, "no alerts", as_json):
         return
-    with DuckDBResource(database=str(settings.warehouse_path)).get_connection() as conn:
+    with _warehouse() as conn:
         page = latest_alerts(conn, tenant=tenant, state=state, limit=limit)
     if not as_json:
         warn_unrouted(settings, page.alerts["tenant"])
@@ -109,21 +107,23 @@ def alerts_tick() -> None:
 
 @contextmanager
 def _warehouse() -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse, with a clear error when a run holds its write lock."""
+    """A connection to the warehouse (the side tables, and the asset tables of the DuckDB file or the lake),
+    with a clear error when a run holds its write lock."""
     import duckdb
+
+    from intentvision_dagster.definitions import storage_resources
 
     settings = load_settings()
     settings.ensure_dirs()
-    try:
-        conn = duckdb.connect(str(settings.warehouse_path))
-    except duckdb.IOException as exc:
-        raise UnavailableError(
-            f"cannot open the warehouse {settings.warehouse_path} (a run may be writing it; retry): {exc}"
-        ) from None
-    try:
+    with ExitStack() as stack:
+        try:
+            conn = stack.enter_context(storage_resources(settings)["warehouse"].get_connection())
+        except duckdb.IOException as exc:
+            raise UnavailableError(
+                f"cannot open the warehouse {settings.side_tables_path} "
+                f"(a run may be writing it; retry): {exc}"
+            ) from None
         yield conn
-    finally:
-        conn.close()
 
 
 def _utc_time(text: str | None, option: str) -> pd.Timestamp:

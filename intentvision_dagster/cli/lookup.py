@@ -33,7 +33,7 @@ def has_warehouse(settings: Settings, nothing: str, as_json: bool) -> bool:
     An empty home has nothing to list, which is an answer (exit 0); ``--json`` prints nothing at all, so a
     script reading it sees an empty list.
     """
-    if settings.warehouse_path.exists():
+    if settings.side_tables_path.exists():
         return True
     if not as_json:
         click.echo(no_warehouse_message(settings), err=True)
@@ -43,7 +43,7 @@ def has_warehouse(settings: Settings, nothing: str, as_json: bool) -> bool:
 
 def require_warehouse(settings: Settings) -> None:
     """Refuse, in one line, a command that cannot work without the warehouse."""
-    if not settings.warehouse_path.exists():
+    if not settings.side_tables_path.exists():
         raise NoWarehouseError(no_warehouse_message(settings))
 
 
