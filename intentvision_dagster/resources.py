@@ -1,4 +1,5 @@
-"""Shared Dagster resources: the DuckDB warehouse IO manager, project paths, and the breach-threshold seam.
+"""Shared Dagster resources: the DuckDB warehouse IO manager, project paths, and the seams between domains
+(the breach threshold a forecast plot draws, the chart an alert message carries).
 
 Domain resources (alert delivery and rules, forecasting backends) live in each domain's ``resources.py``;
 ``definitions.py`` picks them from :mod:`intentvision_dagster.settings`. Nothing here reads the environment.
@@ -152,6 +153,19 @@ class BreachThresholds(dg.ConfigurableResource):
     """
 
     def threshold(self, tenant: str, metric: str) -> float | None:
+        return None
+
+
+class AlertChart(dg.ConfigurableResource):
+    """The chart an alert message carries for some series of one partition (none here).
+
+    The domain that draws the chart binds its subclass under its own key (forecasting for forecast alerts,
+    anomalies for anomaly alerts), so alerting attaches the charts on-call knows from the asset pages without
+    importing either domain. ``scored`` holds the series' rows of the ``anomalies`` table (every point with
+    its flags), ``forecasts`` their rows of the ``forecasts`` table, ``threshold`` the alert's line.
+    """
+
+    def png(self, scored: pd.DataFrame, forecasts: pd.DataFrame, threshold: float | None) -> bytes | None:
         return None
 
 

@@ -21,7 +21,7 @@ from intentvision_dagster.alerting.engine import run_tick
 from intentvision_dagster.alerting.resources import AlertDelivery, AlertRules
 from intentvision_dagster.jobs import TENANT_TAG
 from intentvision_dagster.names import split_partition_key
-from intentvision_dagster.resources import ProjectConfig
+from intentvision_dagster.resources import AlertChart, ProjectConfig
 
 WATCHED_ASSETS = ("forecasts", "anomalies")
 PAGE_SIZE = 200
@@ -57,8 +57,11 @@ def alert_sensor(
     alert_rules: AlertRules,
     delivery: AlertDelivery,
     warehouse: DuckDBResource,
+    forecast_chart: AlertChart,
+    anomaly_chart: AlertChart,
 ) -> dg.SensorResult:
-    """Evaluate rules on partitions with new forecasts or anomalies; group, suppress and deliver."""
+    """Evaluate rules on partitions with new forecasts or anomalies; group, suppress and deliver, with the
+    charts of each new message drawn by the domain that owns them (forecasting's, anomalies')."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     keys, advanced = new_materialized_partitions(context.instance, cursor)
     catalog = project.catalog()
@@ -73,10 +76,11 @@ def alert_sensor(
             delivery.notifier(),
             _utc_now(),
             delivery.dagster_ui_url,
+            {"forecasts": forecast_chart.png, "anomalies": anomaly_chart.png} if delivery.charts else None,
         )
     summary = report.summary()
     context.log.info(summary)
-    for error in report.delivery.errors:
+    for error in [*report.delivery.errors, *report.delivery.chart_errors]:
         context.log.warning(error)
     busy = keys or report.dispatch.queued or report.delivery.sent or report.delivery.failed
     return dg.SensorResult(cursor=json.dumps(advanced), skip_reason=None if busy else summary)
