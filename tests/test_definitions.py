@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from intentvision_dagster.definitions import build_definitions, defs
+from intentvision_dagster.errors import ConfigurationError
 from intentvision_dagster.jobs import nightly_run_requests
 from tests.conftest import settings_for
 
@@ -83,3 +85,14 @@ def test_assets_carry_descriptions_groups_kinds_and_owners(tmp_path):
     descriptions = {key.name: graph.get_check_spec(key).description for key in graph.asset_check_keys}
     assert descriptions["freshness"].startswith("Each series' newest point is younger than")
     assert all(descriptions.values())
+
+
+def test_slack_charts_are_on_by_default_and_switch_off(tmp_path):
+    def delivery(**env: str):
+        return build_definitions(settings_for(tmp_path, **env)).resources["delivery"]
+
+    assert delivery().charts is True
+    assert delivery(INTENTVISION_SLACK_CHARTS="off").charts is False
+    assert delivery(INTENTVISION_SLACK_CHARTS="1").charts is True
+    with pytest.raises(ConfigurationError, match="INTENTVISION_SLACK_CHARTS is 'maybe', expected on or off"):
+        settings_for(tmp_path, INTENTVISION_SLACK_CHARTS="maybe")
