@@ -30,8 +30,9 @@ incident's first post is recorded as sent *before* its charts are drawn and uplo
 upload can neither lose nor repeat the message. The outcome is kept per notification (``chart_state``:
 ``pending`` -> ``attached``, ``none`` when nothing could be drawn, ``failed`` with ``chart_error``); an upload
 that timed out or met a server error stays ``pending`` and is tried again on the next pass, up to
-``CHART_ATTEMPTS`` times. Updates carry no chart: the incident's thread has it. A process killed during an
-upload may show a chart twice in the thread, never the text.
+``CHART_ATTEMPTS`` times. Updates carry no chart: the incident's thread has it. An upload whose last answer
+was lost (a process killed, ``files.completeUploadExternal`` timing out after Slack shared the file) may show
+the chart twice in the thread, never the text.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Any, Protocol
 import duckdb
 import pandas as pd
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -428,7 +429,7 @@ def _chart_failure(error: Exception) -> tuple[str, bool]:
         if code == "missing_scope":
             return f"slack: {code} (HTTP {status}): the bot token lacks the files:write scope", False
         return _describe(error), status == 429 or status >= 500
-    return _describe(error), isinstance(error, (SlackRequestError, OSError, SlackClientError))
+    return _describe(error), isinstance(error, (SlackClientError, OSError))
 
 
 def _attach_charts(

@@ -17,7 +17,16 @@ from intentvision_dagster.alerting.dispatch import dispatch, list_notifications
 from intentvision_dagster.anomalies.resources import AnomalyChart
 from intentvision_dagster.forecasting.resources import ForecastChart
 from intentvision_dagster.warehouse import SCHEMA
-from tests.alerting.support import DISK, T0, candidate, log_alerts, notifier, routing
+from tests.alerting.support import (
+    DISK,
+    T0,
+    TOKEN,
+    DiesAfterPosting,
+    candidate,
+    log_alerts,
+    notifier,
+    routing,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LATER = T0 + pd.Timedelta(minutes=10)
@@ -185,6 +194,19 @@ def test_a_failed_upload_keeps_the_text_once_and_is_tried_again_next_pass(wareho
     assert len(slack.messages) == 1, "the text is never posted twice"
     assert [f.thread_ts for f in slack.files] == [slack.messages[0].ts]
     assert _notification(warehouse)["chart_state"] == "attached"
+
+
+def test_a_post_found_after_the_process_died_gets_its_chart_once(warehouse, slack):
+    dying = DiesAfterPosting(token=TOKEN, base_url=slack.url, timeout=5)
+    with pytest.raises(SystemExit):
+        _first_post(warehouse, lambda c, charts: deliver_notifications(c, dying, T0, charts=charts))
+    assert slack.files == [], "killed before the post was recorded: no chart yet"
+
+    report = deliver_notifications(
+        warehouse, notifier(slack), T0 + pd.Timedelta(minutes=3), charts=Drawn().drawers
+    )
+    assert (report.reconciled, report.sent, report.charts) == (1, 0, 1)
+    assert len(slack.messages) == 1 and [f.thread_ts for f in slack.files] == [slack.messages[0].ts]
 
 
 def test_an_upload_that_keeps_failing_gives_up_after_its_attempts(warehouse, slack):
