@@ -150,6 +150,12 @@ class SlackStandIn(LoopbackStandIn):
         with self._lock:
             self._method_faults.setdefault(method, deque()).extend(faults)
 
+    def drop_faults(self, method: str) -> int:
+        """Forget the faults still queued for ``method``; returns how many were left (not hit)."""
+        with self._lock:
+            left = self._method_faults.pop(method, deque())
+        return len(left)
+
     def _fault_for(self, method: str) -> Fault | None:
         with self._lock:
             queued = self._method_faults.get(method)
