@@ -102,6 +102,19 @@ class Faults:
     kills: int = 0
     repeated_passes: int = 0
 
+    @classmethod
+    def from_args(cls, args, slack: SlackStandIn, rng: random.Random, upload_stream: int) -> Faults:
+        """The command line's faults; upload faults come from their own stream (one per world)."""
+        return cls(
+            slack,
+            rng,
+            args.fault_rate,
+            args.kill_rate,
+            not args.no_charts,
+            args.upload_fault_rate,
+            random.Random(args.seed + upload_stream),
+        )
+
     def deliver(self, conn: duckdb.DuckDBPyConnection, now: pd.Timestamp) -> None:
         queue = list_notifications(conn)
         texts = (queue["state"] != "sent").any()
@@ -281,15 +294,7 @@ def replay_demo(args, slack: SlackStandIn, rng: random.Random, echo) -> dict:
     rules = load_rule_set(settings.alert_rules, settings.tenant_rules_dir)
     routing = load_routing(settings.tenants_config)
     catalog = load_catalog(settings.metrics_catalog)
-    faults = Faults(
-        slack,
-        rng,
-        args.fault_rate,
-        args.kill_rate,
-        not args.no_charts,
-        args.upload_fault_rate,
-        random.Random(args.seed + 1),
-    )
+    faults = Faults.from_args(args, slack, rng, upload_stream=1)
     cursor: dict = {}
     sent_at: dict[str, pd.Timestamp] = {}
     previous = None
@@ -411,15 +416,7 @@ def replay_nab(args, slack: SlackStandIn, rng: random.Random, echo) -> dict:
     shipped = load_routing(settings.tenants_config)
     nab_route = dataclasses.replace(shipped.route("globex"), channels={"default": "#nab-replay"})
     routing = Routing({**shipped.tenants, NAB_TENANT: nab_route}, shipped.operator_channel)
-    faults = Faults(
-        slack,
-        rng,
-        args.fault_rate,
-        args.kill_rate,
-        not args.no_charts,
-        args.upload_fault_rate,
-        random.Random(args.seed + 2),
-    )
+    faults = Faults.from_args(args, slack, rng, upload_stream=2)
     sent_at: dict[str, pd.Timestamp] = {}
     key = f"{NAB_TENANT}/{NAB_METRIC}"
     with duckdb.connect(str(settings.warehouse_path)) as conn:
