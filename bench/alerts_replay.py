@@ -3,13 +3,18 @@
 (One script on purpose, over 400 lines: a benchmark is read top to bottom with its figures.)
 
     python bench/alerts_replay.py [--days 14] [--fault-rate 0.3] [--kill-rate 0.1] [--seed 7]
-                                  [--nab-dir ../shared/data/nab] [--skip-demo] [--skip-nab]
+                                  [--nab-dir ../shared/data/nab] [--skip-demo] [--skip-nab] [--no-charts]
+                                  [--upload-fault-rate 0.3]
 
 Two worlds, each replayed on a simulated clock, delivering to a loopback stand-in of Slack's Web API
 through slack-sdk (``tests/support/slack_standin.py``) that answers some requests with 429 + Retry-After,
 500 or a hang longer than the client's timeout (``--fault-rate`` per delivery pass), and with a process
 "killed" right after Slack accepted a post and before it was recorded (``--kill-rate``; the pass is then
-repeated, as the daemon repeats a sensor tick whose cursor did not advance):
+repeated, as the daemon repeats a sensor tick whose cursor did not advance). Each incident's first message
+gets its chart uploaded into its thread (``files_upload_v2``, drawn by the forecasting/anomalies chart
+resources; ``--no-charts`` leaves them out), and the upload of the bytes fails on its own schedule (500 or a
+hang longer than the timeout, in ``--upload-fault-rate`` of the passes, from a separate random stream so the
+text faults and kills are drawn exactly as without charts):
 
 * **demo**: the demo data (``assets/demo/series.yaml``: a disk filling up and a request spike on acme, nothing
   on globex) landed one day at a time; every simulated night one Dagster range run over all partitions (the
@@ -27,6 +32,8 @@ or an update (``chat.update`` of the incident's message plus a reply in its thre
 incident, updates and thread replies are reported apart, next to the two older figures of the same run:
 messages per incident before incidents were edited in place (each firing notification its own message; the
 notices that an alert moved to another channel did not exist) and one message per alert (before grouping).
+Charts: files in Slack, how many sit in the thread of their incident's first message, threads holding a
+chart twice, and the notifications' ``chart_state`` counts.
 JSON goes to ``bench/results/alerts-replay-<timestamp>.json``.
 """
 
@@ -58,9 +65,11 @@ from intentvision_dagster.alerting.log import list_alerts  # noqa: E402
 from intentvision_dagster.alerting.routing import Routing, load_routing  # noqa: E402
 from intentvision_dagster.alerting.rules import load_rule_set  # noqa: E402
 from intentvision_dagster.anomalies.detector import detect  # noqa: E402
+from intentvision_dagster.anomalies.resources import AnomalyChart  # noqa: E402
 from intentvision_dagster.catalog import load_catalog  # noqa: E402
 from intentvision_dagster.definitions import build_definitions  # noqa: E402
 from intentvision_dagster.demo_data import generate_demo  # noqa: E402
+from intentvision_dagster.forecasting.resources import ForecastChart  # noqa: E402
 from intentvision_dagster.partitions import series_partitions  # noqa: E402
 from intentvision_dagster.runs import ingest_file, register_partitions, run_pipeline  # noqa: E402
 from intentvision_dagster.settings import ASSETS_DIR, load_settings  # noqa: E402
@@ -74,6 +83,7 @@ HOUR = pd.Timedelta(hours=1)
 NAB_START = pd.Timestamp("2026-01-01")
 NAB_TENANT, NAB_METRIC = "nab", "nab_value"
 WARM_UP = pd.Timedelta(days=7)
+CHARTS = {"forecasts": ForecastChart().png, "anomalies": AnomalyChart().png}
 
 
 @dataclasses.dataclass
@@ -84,27 +94,55 @@ class Faults:
     rng: random.Random
     fault_rate: float
     kill_rate: float
+    charts: bool = True
+    upload_fault_rate: float = 0.0
+    upload_rng: random.Random = dataclasses.field(default_factory=lambda: random.Random(0))
     injected: dict[str, int] = dataclasses.field(default_factory=lambda: {"429": 0, "500": 0, "hang": 0})
+    upload_faults: dict[str, int] = dataclasses.field(default_factory=lambda: {"500": 0, "hang": 0})
     kills: int = 0
     repeated_passes: int = 0
 
+    @classmethod
+    def from_args(cls, args, slack: SlackStandIn, rng: random.Random, upload_stream: int) -> Faults:
+        """The command line's faults; upload faults come from their own stream (one per world)."""
+        return cls(
+            slack,
+            rng,
+            args.fault_rate,
+            args.kill_rate,
+            not args.no_charts,
+            args.upload_fault_rate,
+            random.Random(args.seed + upload_stream),
+        )
+
     def deliver(self, conn: duckdb.DuckDBPyConnection, now: pd.Timestamp) -> None:
         queue = list_notifications(conn)
-        if not (queue["state"] != "sent").any():
+        texts = (queue["state"] != "sent").any()
+        if not (texts or (queue["chart_state"] == "pending").any()):
             return
-        if self.rng.random() < self.fault_rate:
+        # The text faults and kills are drawn exactly as without charts (only for passes with text to send).
+        if texts and self.rng.random() < self.fault_rate:
             kind = self.rng.choice(["429", "500", "hang"])
             self.injected[kind] += 1
             self.slack.fail_next({"429": ("429", 1), "500": ("500",), "hang": ("hang", 1.5)}[kind])
+        if self.charts and self.upload_rng.random() < self.upload_fault_rate:
+            kind = self.upload_rng.choice(["500", "hang"])
+            self.slack.fail_on("upload", {"500": ("500",), "hang": ("hang", 1.5)}[kind])
+        else:
+            kind = None
+        charts = CHARTS if self.charts else None
         notifier = SlackNotifier(TOKEN, base_url=self.slack.url, timeout=1)
-        if self.rng.random() < self.kill_rate:
+        if texts and self.rng.random() < self.kill_rate:
+            dying = DiesAfterPosting(TOKEN, base_url=self.slack.url, timeout=1)
             try:
-                deliver_notifications(conn, DiesAfterPosting(TOKEN, base_url=self.slack.url, timeout=1), now)
+                deliver_notifications(conn, dying, now, charts=charts)
             except SystemExit:
                 self.kills += 1
                 self.repeated_passes += 1
-        deliver_notifications(conn, notifier, now)
+        deliver_notifications(conn, notifier, now, charts=charts)
         self.slack.wait_idle(timeout=30)
+        if kind is not None and not self.slack.drop_faults("upload"):  # count only the faults that hit
+            self.upload_faults[kind] += 1
 
 
 def delivered_messages(slack: SlackStandIn) -> tuple[list[str], int]:
@@ -123,6 +161,19 @@ def message_shapes(slack: SlackStandIn) -> dict[str, int]:
         "slack_updates": len(slack.calls("chat.update")),
         "slack_thread_replies": len(slack.messages) - len(slack.top_level),
         "slack_permalinks": len(slack.calls("chat.getPermalink")),
+    }
+
+
+def chart_figures(slack: SlackStandIn, notifications: pd.DataFrame) -> dict:
+    """Charts in Slack: where they landed, whether a thread got one twice, and what the log says of them."""
+    posts = {message.ts for message in slack.top_level}
+    per_thread = pd.Series([(f.thread_ts, f.filename) for f in slack.files], dtype=object)
+    states = notifications["chart_state"].dropna().value_counts()
+    return {
+        "slack_files": len(slack.files),
+        "files_in_their_messages_thread": sum(f.thread_ts in posts for f in slack.files),
+        "threads_with_a_chart_twice": int(per_thread.duplicated().sum()),
+        "chart_states": {str(k): int(v) for k, v in states.items()},
     }
 
 
@@ -243,7 +294,7 @@ def replay_demo(args, slack: SlackStandIn, rng: random.Random, echo) -> dict:
     rules = load_rule_set(settings.alert_rules, settings.tenant_rules_dir)
     routing = load_routing(settings.tenants_config)
     catalog = load_catalog(settings.metrics_catalog)
-    faults = Faults(slack, rng, args.fault_rate, args.kill_rate)
+    faults = Faults.from_args(args, slack, rng, upload_stream=1)
     cursor: dict = {}
     sent_at: dict[str, pd.Timestamp] = {}
     previous = None
@@ -323,6 +374,7 @@ def replay_demo(args, slack: SlackStandIn, rng: random.Random, echo) -> dict:
     figures.update(resolution)
     figures["pipeline_seconds"] = round(run_seconds, 1)
     figures["faults"] = {**faults.injected, "killed_after_post": faults.kills}
+    figures["charts"] = {**chart_figures(slack, notifications), "upload_faults": faults.upload_faults}
     return figures
 
 
@@ -364,7 +416,7 @@ def replay_nab(args, slack: SlackStandIn, rng: random.Random, echo) -> dict:
     shipped = load_routing(settings.tenants_config)
     nab_route = dataclasses.replace(shipped.route("globex"), channels={"default": "#nab-replay"})
     routing = Routing({**shipped.tenants, NAB_TENANT: nab_route}, shipped.operator_channel)
-    faults = Faults(slack, rng, args.fault_rate, args.kill_rate)
+    faults = Faults.from_args(args, slack, rng, upload_stream=2)
     sent_at: dict[str, pd.Timestamp] = {}
     key = f"{NAB_TENANT}/{NAB_METRIC}"
     with duckdb.connect(str(settings.warehouse_path)) as conn:
@@ -410,6 +462,7 @@ def replay_nab(args, slack: SlackStandIn, rng: random.Random, echo) -> dict:
     figures.pop("per_incident")
     figures.update(resolution)
     figures["faults"] = {**faults.injected, "killed_after_post": faults.kills}
+    figures["charts"] = {**chart_figures(slack, notifications), "upload_faults": faults.upload_faults}
     return figures
 
 
@@ -424,6 +477,10 @@ def main() -> None:
     parser.add_argument("--nab-dir", type=Path, default=DEFAULT_NAB_DIR)
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--skip-nab", action="store_true")
+    parser.add_argument("--no-charts", action="store_true", help="deliver without uploading charts")
+    parser.add_argument(
+        "--upload-fault-rate", type=float, default=0.3, help="share of passes whose chart upload fails once"
+    )
     args = parser.parse_args()
     echo = lambda text: print(text, flush=True)  # noqa: E731
     rng = random.Random(args.seed)
@@ -480,6 +537,7 @@ def main() -> None:
             f"group resolutions announced once, {r['resolve_messages_without_firing_before']} extra, "
             f"{r['groups_still_firing_at_the_end']} groups still firing at the end"
         )
+        echo(f"  charts: {r['charts']}")
         if name == "demo":
             echo(
                 f"  disk breach expected {r['breach_at']}, "

@@ -7,8 +7,9 @@ import dagster as dg
 from intentvision_dagster.alerting import defs as alerting
 from intentvision_dagster.alerting.resources import AlertDelivery, AlertRules
 from intentvision_dagster.anomalies import defs as anomalies
+from intentvision_dagster.anomalies.resources import AnomalyChart
 from intentvision_dagster.forecasting import defs as forecasting
-from intentvision_dagster.forecasting.resources import ForecastingConfig
+from intentvision_dagster.forecasting.resources import ForecastChart, ForecastingConfig
 from intentvision_dagster.ingest import defs as ingest
 from intentvision_dagster.jobs import build_nightly_schedule, orphaned_run_sweeper, pipeline_job
 from intentvision_dagster.quality import defs as quality
@@ -76,7 +77,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
             slack_bot_token=dg.EnvVar(SLACK_TOKEN_ENV) if settings.slack_token_set else None,
             slack_api_url=settings.slack_api_url or DEFAULT_SLACK_API_URL,
             dagster_ui_url=settings.dagster_ui_url,
+            charts=settings.slack_charts,
         ),
+        "forecast_chart": ForecastChart(),
+        "anomaly_chart": AnomalyChart(),
         "prometheus_pull": ingest.PrometheusPull(
             sources_path=str(settings.prometheus_sources), landing_dir=str(settings.landing_dir)
         ),

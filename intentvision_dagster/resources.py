@@ -1,4 +1,5 @@
-"""Shared Dagster resources: the DuckDB warehouse IO manager, project paths, and the breach-threshold seam.
+"""Shared Dagster resources: the DuckDB warehouse IO manager, project paths, and the seams between domains
+(the breach threshold a forecast plot draws, the chart an alert message carries).
 
 Domain resources (alert delivery and rules, forecasting backends) live in each domain's ``resources.py``;
 ``definitions.py`` picks them from :mod:`intentvision_dagster.settings`. Nothing here reads the environment.
@@ -161,6 +162,22 @@ class BreachThresholds(dg.ConfigurableResource):
         self, tenant: str, metric: str, forecasts: pd.DataFrame, history: pd.DataFrame
     ) -> dict[str, SeriesMarks]:
         return {}
+
+
+class AlertChart(dg.ConfigurableResource):
+    """The chart an alert message carries for some series of one partition (none here).
+
+    The domain that draws the chart binds its subclass under its own key (forecasting for forecast alerts,
+    anomalies for anomaly alerts), so alerting attaches the charts on-call knows from the asset pages without
+    importing either domain. ``scored`` holds the series' rows of the ``anomalies`` table (every point with
+    its flags), ``forecasts`` their rows of the ``forecasts`` table, ``marks`` what the tenant's rules draw
+    per series (threshold lines, expected crossings; see ``BreachThresholds.marks``), ``unit`` the metric's.
+    """
+
+    def png(
+        self, scored: pd.DataFrame, forecasts: pd.DataFrame, marks: dict[str, SeriesMarks], unit: str
+    ) -> bytes | None:
+        return None
 
 
 class PrometheusExport(dg.ConfigurableResource):

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from intentvision_dagster.errors import ConfigurationError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ASSETS_DIR = PROJECT_ROOT / "assets"
 
@@ -29,6 +31,17 @@ LAKE_URI_ENV = "INTENTVISION_LAKE_URI"
 AWS_ACCESS_KEY_ENV = "AWS_ACCESS_KEY_ID"
 AWS_SECRET_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
 AWS_SESSION_TOKEN_ENV = "AWS_SESSION_TOKEN"
+SLACK_CHARTS_ENV = "INTENTVISION_SLACK_CHARTS"
+_SWITCH = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class Settings:
     model_jobs: int
     tenant_rules_dir: Path = ASSETS_DIR / "tenant_rules"
     dagster_ui_url: str = DEFAULT_DAGSTER_UI_URL
+    slack_charts: bool = True
     api_rate_limit: float = 200.0
     api_auth_failure_rate: float = 1.0
     api_max_body_bytes: int = 10 * 1024 * 1024
@@ -120,6 +134,16 @@ class Settings:
             path.mkdir(parents=True, exist_ok=True)
 
 
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """An on/off variable (1/0, true/false, yes/no, on/off); anything else is an error naming it."""
+    value = env.get(name)
+    if not value:
+        return default
+    if value.strip().lower() not in _SWITCH:
+        raise ConfigurationError(f"{name} is {value!r}, expected on or off (1/0, true/false, yes/no)")
+    return _SWITCH[value.strip().lower()]
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = Path(env.get(HOME_ENV) or PROJECT_ROOT / ".intentvision").expanduser().resolve()
@@ -156,6 +180,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         tenant_rules_dir=Path(env.get("INTENTVISION_TENANT_RULES") or ASSETS_DIR / "tenant_rules"),
         dagster_ui_url=env.get("INTENTVISION_DAGSTER_UI_URL") or DEFAULT_DAGSTER_UI_URL,
+        # An incident's first message carries the charts of its series (Slack: uploaded into its thread).
+        slack_charts=_switch(env, SLACK_CHARTS_ENV, default=True),
         # Forecasts and anomaly scores are remote-written to Prometheus only when a URL is set.
         remote_write_url=env.get("INTENTVISION_PROMETHEUS_REMOTE_WRITE_URL") or "",
         remote_write_username=env.get("INTENTVISION_PROMETHEUS_REMOTE_WRITE_USERNAME") or None,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from intentvision_dagster.definitions import build_definitions, defs
+from intentvision_dagster.errors import ConfigurationError
 from intentvision_dagster.jobs import nightly_run_requests
 from tests.conftest import settings_for
 
@@ -119,3 +121,14 @@ def test_a_lake_uri_stores_the_assets_as_delta_tables_with_credentials_from_the_
     assert storage.aws_session_token is None
     embedded = build_definitions(settings_for(tmp_path)).resources
     assert type(embedded["io_manager"]).__name__ == "WarehouseIOManager"
+
+
+def test_slack_charts_are_on_by_default_and_switch_off(tmp_path):
+    def delivery(**env: str):
+        return build_definitions(settings_for(tmp_path, **env)).resources["delivery"]
+
+    assert delivery().charts is True
+    assert delivery(INTENTVISION_SLACK_CHARTS="off").charts is False
+    assert delivery(INTENTVISION_SLACK_CHARTS="1").charts is True
+    with pytest.raises(ConfigurationError, match="INTENTVISION_SLACK_CHARTS is 'maybe', expected on or off"):
+        settings_for(tmp_path, INTENTVISION_SLACK_CHARTS="maybe")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -92,12 +93,19 @@ def test_alert_sensor_alerts_the_disk_breach_and_the_incident_exactly_once(demo_
     assert len(requests) >= 1
     # Every alert was notified; the request spike is already over, so it may have resolved since.
     assert alerts["delivered_at"].notna().all() and set(alerts["state"]) <= {"delivered", "resolved"}
-    outbox = [json.loads(line) for line in demo_world.settings.outbox_path.read_text().splitlines()]
+    lines = [json.loads(line) for line in demo_world.settings.outbox_path.read_text().splitlines()]
+    outbox = [line for line in lines if line["action"] != "chart"]
     assert len(outbox) == alerts["group_id"].nunique(), "one message per group, not per alert"
+    charts = [line for line in lines if line["action"] == "chart"]
+    assert sorted(line["thread_ts"] for line in charts) == sorted(line["id"] for line in outbox)
+    assert all(Path(c["path"]).read_bytes().startswith(b"\x89PNG") for line in charts for c in line["charts"])
+    assert {Path(c["path"]).parent for line in charts for c in line["charts"]} == {
+        demo_world.settings.outbox_path.parent / "charts"
+    }, "the charts are written next to the outbox"
 
     tick_alert_sensor(demo_world.defs, demo_world.instance)  # a repeated tick sends nothing twice
     outbox_again = demo_world.settings.outbox_path.read_text().splitlines()
-    assert len(outbox_again) == len(outbox)
+    assert len(outbox_again) == len(lines)
 
 
 def test_rematerializing_a_partition_gives_the_same_rows(demo_world):

@@ -16,6 +16,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from intentvision_dagster.alerting.charts import ChartDrawer
 from intentvision_dagster.alerting.delivery import deliver_notifications
 from intentvision_dagster.alerting.dispatch import queue_run_failure
 from intentvision_dagster.alerting.engine import partition_candidates, run_tick
@@ -24,7 +25,7 @@ from intentvision_dagster.alerting.status import STATUS_KINDS, PartitionStatus, 
 from intentvision_dagster.jobs import TENANT_TAG
 from intentvision_dagster.names import split_partition_key
 from intentvision_dagster.partitions import series_partitions
-from intentvision_dagster.resources import ProjectConfig
+from intentvision_dagster.resources import AlertChart, ProjectConfig
 
 WATCHED_ASSETS = ("forecasts", "anomalies")
 PAGE_SIZE = 200
@@ -55,6 +56,24 @@ def metric_units(project: ProjectConfig, keys: set[str] | list[str]) -> dict[str
     return {metric: catalog.spec(metric).unit for metric in {split_partition_key(key)[1] for key in keys}}
 
 
+def chart_drawers(
+    charts: dict[str, AlertChart], alert_rules: AlertRules, project: ProjectConfig
+) -> dict[str, ChartDrawer]:
+    """Per asset, the drawer of its alerts' charts: the domain's chart resource with what the tenant's rules
+    draw on the series (every threshold line, the expected crossing) and the metric's unit, as on the asset
+    pages."""
+    catalog = project.catalog()
+
+    def drawer(chart: AlertChart) -> ChartDrawer:
+        def draw(tenant: str, metric: str, scored: pd.DataFrame, forecasts: pd.DataFrame) -> bytes | None:
+            marks = alert_rules.marks(tenant, metric, forecasts, scored) if len(forecasts) else {}
+            return chart.png(scored, forecasts, marks, catalog.spec(metric).unit)
+
+        return draw
+
+    return {asset: drawer(chart) for asset, chart in charts.items()}
+
+
 def _utc_now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC").tz_localize(None)
 
@@ -66,8 +85,11 @@ def alert_sensor(
     alert_rules: AlertRules,
     delivery: AlertDelivery,
     warehouse: DuckDBResource,
+    forecast_chart: AlertChart,
+    anomaly_chart: AlertChart,
 ) -> dg.SensorResult:
-    """Evaluate rules on partitions with new forecasts or anomalies; group, suppress and deliver."""
+    """Evaluate rules on partitions with new forecasts or anomalies; group, suppress and deliver, with the
+    charts of each new message drawn by the domain that owns them (forecasting's, anomalies')."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     keys, advanced = new_materialized_partitions(context.instance, cursor)
     units = metric_units(project, keys)
@@ -81,10 +103,13 @@ def alert_sensor(
             delivery.notifier(),
             _utc_now(),
             delivery.dagster_ui_url,
+            chart_drawers({"forecasts": forecast_chart, "anomalies": anomaly_chart}, alert_rules, project)
+            if delivery.charts
+            else None,
         )
     summary = report.summary()
     context.log.info(summary)
-    for error in report.delivery.errors:
+    for error in [*report.delivery.errors, *report.delivery.chart_errors]:
         context.log.warning(error)
     busy = keys or report.dispatch.queued or report.delivery.sent or report.delivery.failed
     return dg.SensorResult(cursor=json.dumps(advanced), skip_reason=None if busy else summary)

@@ -23,6 +23,16 @@ Slack's transient answers (429 with Retry-After, 5xx, dropped connections) are r
 its retry handlers before a send counts as failed. What remains at least once: a post Slack accepted whose
 answer was lost *and* that its history still does not show after the grace period. What a message looks
 like is :mod:`intentvision_dagster.alerting.layout`'s business, not this module's.
+
+Charts (:mod:`intentvision_dagster.alerting.charts`) are best-effort and never put the text at risk: an
+incident's first post is recorded as sent *before* its charts are drawn and uploaded into its thread
+(slack-sdk's ``files_upload_v2``; the outbox writes PNG files under ``charts/`` next to it), so a failed
+upload can neither lose nor repeat the message. The outcome is kept per notification (``chart_state``:
+``pending`` -> ``attached``, ``none`` when nothing could be drawn, ``failed`` with ``chart_error``); an upload
+that timed out or met a server error stays ``pending`` and is tried again on the next pass, up to
+``CHART_ATTEMPTS`` times. Updates carry no chart: the incident's thread has it. An upload whose last answer
+was lost (a process killed, ``files.completeUploadExternal`` timing out after Slack shared the file) may show
+the chart twice in the thread, never the text.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from intentvision_dagster.alerting import log
+from intentvision_dagster.alerting.charts import Chart, ChartDrawer, notification_charts
 from intentvision_dagster.alerting.dispatch import NOTIFICATIONS, ensure_tables, list_notifications
 from intentvision_dagster.alerting.inputs import json_safe
 from intentvision_dagster.alerting.layout import earlier_message_block, notification_blocks, thread_reply
@@ -58,6 +69,9 @@ IN_DOUBT_GRACE = pd.Timedelta(minutes=2)
 """How long an in-doubt post may take to show in the channel's history before it is posted again."""
 MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 """chat.update errors after which the update is posted as a new message instead."""
+CHART_ATTEMPTS = 3
+"""Passes that try to attach an incident's charts before giving up (a missing chart is logged, not paged)."""
+TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
 
 
 class NoChannelError(NotFoundError):
@@ -88,6 +102,11 @@ class Notifier(Protocol):
 
     def find(self, notification: Mapping[str, Any]) -> Delivered | None:
         """Where an in-doubt notification already landed, or None if it did not."""
+        ...
+
+    def attach(self, notification: Mapping[str, Any], charts: list[Chart]) -> list[str]:
+        """Put charts in the thread of a sent notification's message (a row of alert_notifications with its
+        ``channel_id`` and ``ts``); returns where they are (Slack file ids, outbox paths)."""
         ...
 
 
@@ -151,6 +170,19 @@ class SlackNotifier:
         response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, metadata=metadata)
         return Delivered(f"slack:{channel}", response.get("channel"), response.get("ts"))
 
+    def attach(self, notification: Mapping[str, Any], charts: list[Chart]) -> list[str]:
+        """One ``files_upload_v2`` call (getUploadURLExternal, the upload, completeUploadExternal) sharing
+        every chart into the message's thread."""
+        response = self.client.files_upload_v2(
+            file_uploads=[
+                {"file": chart.png, "filename": chart.filename, "title": chart.title, "alt_txt": chart.title}
+                for chart in charts
+            ],
+            channel=notification["channel_id"],
+            thread_ts=notification["ts"],
+        )
+        return [str(shared.get("id")) for shared in response.get("files") or []]
+
     def _permalink(self, message: IncidentMessage) -> str | None:
         """Slack's link to a message; None when Slack cannot give one (the post goes out without it)."""
         if not message.channel_id:
@@ -209,9 +241,41 @@ class OutboxNotifier:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
+    def _append(self, record: Mapping[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as outbox:
+            outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
+            outbox.flush()
+            os.fsync(outbox.fileno())
+
+    def attach(self, notification: Mapping[str, Any], charts: list[Chart]) -> list[str]:
+        """Each chart as a PNG file in ``charts/`` next to the outbox (written whole, then renamed), and one
+        ``"action": "chart"`` line naming the post it belongs to (``thread_ts``) and the files."""
+        folder = self.path.parent / "charts"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for chart in charts:
+            path = folder / chart.filename
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(chart.png)
+            partial.replace(path)
+            paths.append(str(path))
+        self._append(
+            {
+                "action": "chart",
+                "notification_id": notification["id"],
+                "thread_ts": notification["ts"],
+                "tenant": notification["tenant"],
+                "channel": json_safe(notification["channel"]),
+                "charts": [
+                    {"path": path, "title": chart.title} for path, chart in zip(paths, charts, strict=True)
+                ],
+            }
+        )
+        return paths
+
     def send(self, notification: Mapping[str, Any]) -> Delivered:
         """One line per notification; an update names the line it edits (``thread_ts``, that line's id)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             key: json_safe(value)
             for key, value in notification.items()
@@ -227,10 +291,7 @@ class OutboxNotifier:
             linked: IncidentMessage | None = notification.get(link)
             if linked is not None:
                 record[link] = {"channel": linked.channel, "channel_id": linked.channel_id, "ts": linked.ts}
-        with self.path.open("a", encoding="utf-8") as outbox:
-            outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
-            outbox.flush()
-            os.fsync(outbox.fileno())
+        self._append(record)
         return Delivered(f"outbox:{self.path}", None, notification["id"], record.get("thread_ts"))
 
     def find(self, notification: Mapping[str, Any]) -> Delivered | None:
@@ -246,13 +307,16 @@ class OutboxNotifier:
 
 @dataclass
 class DeliveryReport:
-    """Outcome of one delivery pass: counts, and one message per failed notification."""
+    """Outcome of one delivery pass: counts, one message per failed notification, one per chart that could
+    not be attached (a warning: its message was delivered)."""
 
     sent: int = 0
     failed: int = 0
     reconciled: int = 0
     deferred: int = 0
+    charts: int = 0
     errors: list[str] = field(default_factory=list)
+    chart_errors: list[str] = field(default_factory=list)
 
 
 def _describe(error: Exception) -> str:
@@ -267,16 +331,24 @@ def _set(conn: duckdb.DuckDBPyConnection, notification_id: str, assignments: str
 
 
 def _mark_sent(
-    conn: duckdb.DuckDBPyConnection, notification: Mapping[str, Any], where: Delivered, now
+    conn: duckdb.DuckDBPyConnection,
+    notification: Mapping[str, Any],
+    where: Delivered,
+    now,
+    charts: bool = False,
 ) -> None:
     """The notification and the alerts it announced as firing are delivered, and a posted message is recorded
-    as its incident's, in one transaction."""
+    as its incident's, in one transaction. A new message of firing alerts gets its charts next."""
     alert_ids = json.loads(notification["alert_ids"])
     incident_id = _incident(notification)
+    chart_state = (
+        "pending" if charts and where.action == "post" and notification["kind"] == "firing" else None
+    )
     with transaction(conn):
         conn.execute(
             f"update {NOTIFICATIONS} set state = 'sent', in_doubt = false, sent_at = ?, destination = ?, "
-            "channel_id = ?, ts = ?, action = ?, thread_ts = ?, last_error = null where id = ?",
+            "channel_id = ?, ts = ?, action = ?, thread_ts = ?, last_error = null, chart_state = ? "
+            "where id = ?",
             [
                 now,
                 where.destination,
@@ -284,6 +356,7 @@ def _mark_sent(
                 where.ts,
                 where.action,
                 where.thread_ts,
+                chart_state,
                 notification["id"],
             ],
         )
@@ -341,6 +414,61 @@ def _mark_failed(
         mark_failed(conn, alert_ids, error, now)
 
 
+def _chart_failure(error: Exception) -> tuple[str, bool]:
+    """What went wrong with an upload, and whether a later pass may succeed (timeouts, 429 and 5xx that
+    slack-sdk's retries did not get through, a failed upload of the bytes)."""
+    if isinstance(error, SlackApiError):
+        code = error.response.get("error", "unknown_error")
+        status = error.response.status_code
+        if code in TOKEN_ERRORS:
+            return (
+                f"slack: {code} (HTTP {status}): Slack rejected the bot token (SLACK_BOT_TOKEN) on the chart "
+                "upload; the message was delivered without its chart",
+                False,
+            )
+        if code == "missing_scope":
+            return f"slack: {code} (HTTP {status}): the bot token lacks the files:write scope", False
+        return _describe(error), status == 429 or status >= 500
+    return _describe(error), isinstance(error, (SlackClientError, OSError))
+
+
+def _attach_charts(
+    conn: duckdb.DuckDBPyConnection,
+    notifier: Notifier,
+    drawers: Mapping[str, ChartDrawer],
+    report: DeliveryReport,
+    only: list[str] | None,
+) -> None:
+    """Draw and attach the charts of sent messages still waiting for them; record each outcome."""
+    queue = list_notifications(conn)
+    queue = queue[(queue["state"] == "sent") & (queue["chart_state"] == "pending")]
+    if only is not None:
+        queue = queue[queue["id"].isin(only)]
+    for notification in queue.to_dict("records"):
+        attempts = int(notification["chart_attempts"] or 0) + 1
+        _set(conn, notification["id"], "chart_attempts = ?", [attempts])
+        try:
+            charts = notification_charts(conn, notification, drawers)
+            where = notifier.attach(notification, charts) if charts else []
+        except Exception as error:  # a chart is best-effort: no failure of it may stall delivery
+            failure, transient = _chart_failure(error)
+            state = "pending" if transient and attempts < CHART_ATTEMPTS else "failed"
+            _set(conn, notification["id"], "chart_state = ?, chart_error = ?", [state, failure])
+            retry = "; trying again next pass" if state == "pending" else ""
+            report.chart_errors.append(
+                f"chart for notification {notification['id']} (attempt {attempts}): {failure}{retry}"
+            )
+            continue
+        state = "attached" if charts else "none"
+        _set(
+            conn,
+            notification["id"],
+            "chart_state = ?, chart_error = null, charts = ?",
+            [state, json.dumps(where)],
+        )
+        report.charts += len(charts)
+
+
 def _too_recent(attempted_at: Any, now: pd.Timestamp, grace: pd.Timedelta) -> bool:
     return attempted_at is not None and not pd.isna(attempted_at) and now - attempted_at < grace
 
@@ -352,6 +480,7 @@ def deliver_notifications(
     max_attempts: int = 5,
     only: list[str] | None = None,
     in_doubt_grace: pd.Timedelta = IN_DOUBT_GRACE,
+    charts: Mapping[str, ChartDrawer] | None = None,
 ) -> DeliveryReport:
     """Send every pending or retryable notification (or only the ``only`` ids), oldest first, recording each
     outcome as soon as it is known. A notification whose incident has an earlier one not sent yet waits for
@@ -359,6 +488,8 @@ def deliver_notifications(
 
     An in-doubt notification not found where it would have landed is posted again only once
     ``in_doubt_grace`` has passed since its last attempt, so a slow answer gets time to show up first.
+    ``charts`` (a drawer per asset; none: no charts) draws the charts new messages carry, attached after
+    every send of the pass is recorded.
     """
     ensure_tables(conn)
     moment = utc_naive(now)
@@ -394,7 +525,7 @@ def deliver_notifications(
             if notification["in_doubt"]:
                 found = notifier.find(notification)
                 if found is not None:
-                    _mark_sent(conn, notification, found, moment)
+                    _mark_sent(conn, notification, found, moment, charts=bool(charts))
                     report.reconciled += 1
                     continue
                 if _too_recent(notification["attempted_at"], moment, in_doubt_grace):
@@ -413,11 +544,13 @@ def deliver_notifications(
         except (SlackClientError, OSError) as error:  # no answer: it may have been posted
             failure, in_doubt = _describe(error), True
         else:
-            _mark_sent(conn, notification, delivered, moment)
+            _mark_sent(conn, notification, delivered, moment, charts=bool(charts))
             report.sent += 1
             continue
         _mark_failed(conn, notification, failure, in_doubt, moment)
         report.failed += 1
         report.errors.append(f"{label}: {failure}")
         waiting.add(incident_id)
+    if charts:
+        _attach_charts(conn, notifier, charts, report, only)
     return report

@@ -65,6 +65,10 @@ NOTIFICATION_COLUMNS = [
     "incident_id",
     "action",
     "thread_ts",
+    "chart_state",
+    "chart_attempts",
+    "chart_error",
+    "charts",
 ]
 _DDL = f"""
 create schema if not exists {SCHEMA};
@@ -103,6 +107,10 @@ create table if not exists {NOTIFICATIONS} (
 alter table {NOTIFICATIONS} add column if not exists incident_id varchar;
 alter table {NOTIFICATIONS} add column if not exists action varchar;
 alter table {NOTIFICATIONS} add column if not exists thread_ts varchar;
+alter table {NOTIFICATIONS} add column if not exists chart_state varchar;
+alter table {NOTIFICATIONS} add column if not exists chart_attempts integer default 0;
+alter table {NOTIFICATIONS} add column if not exists chart_error varchar;
+alter table {NOTIFICATIONS} add column if not exists charts varchar;
 """
 
 

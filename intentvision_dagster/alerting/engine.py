@@ -15,6 +15,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from intentvision_dagster.alerting.charts import ChartDrawer
 from intentvision_dagster.alerting.delivery import DeliveryReport, Notifier, deliver_notifications
 from intentvision_dagster.alerting.dispatch import DispatchReport, dispatch
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS, evaluate
@@ -123,7 +124,7 @@ class TickReport:
             f"{self.dispatch.queued} notification(s) queued, {self.dispatch.resolved} alert(s) resolved, "
             f"{self.dispatch.silenced} silenced, {self.dispatch.inhibited} inhibited; "
             f"{self.delivery.sent} sent, {self.delivery.reconciled} found already sent, "
-            f"{self.delivery.failed} failed"
+            f"{self.delivery.failed} failed; {self.delivery.charts} chart(s) attached"
         )
 
 
@@ -136,12 +137,14 @@ def run_tick(
     notifier: Notifier,
     now: datetime,
     ui_url: str = "http://127.0.0.1:3000",
+    charts: Mapping[str, ChartDrawer] | None = None,
 ) -> TickReport:
-    """Evaluate the partitions with new data (may be none), then dispatch and deliver for every tenant."""
+    """Evaluate the partitions with new data (may be none), then dispatch and deliver for every tenant
+    (``charts``: a chart drawer per asset, for the charts new messages carry)."""
     report = TickReport(partitions=len(keys))
     if keys:
         _, created = evaluate_partitions(conn, sorted(keys), rules, units, now)
         report.created = len(created)
     report.dispatch = dispatch(conn, routing, now, ui_url)
-    report.delivery = deliver_notifications(conn, notifier, now)
+    report.delivery = deliver_notifications(conn, notifier, now, charts=charts)
     return report

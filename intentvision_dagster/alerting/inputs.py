@@ -48,6 +48,21 @@ def quantity(value: float, unit: str) -> str:
     return f"{number(value)} {unit}".strip()
 
 
+def utc_time(value: Any) -> str:
+    """An absolute time as alerts print it (every timestamp in the warehouse is UTC)."""
+    return f"{pd.Timestamp(value):%Y-%m-%d %H:%M} UTC"
+
+
+def duration(delta: pd.Timedelta) -> str:
+    """A relative time as alerts print it: minutes under an hour, hours up to three days, then days."""
+    hours = delta / pd.Timedelta(hours=1)
+    if hours < 1:
+        return f"{max(round(hours * 60), 1)} min"
+    if hours <= 72:
+        return f"{round(hours)} h"
+    return f"{round(hours / 24, 1):g} d"
+
+
 def json_safe(value: Any) -> Any:
     """JSON-safe scalar: NaN/NaT become null, timestamps ISO strings, numpy numbers Python numbers."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):

@@ -19,6 +19,8 @@ _TEXT_LIMIT = 3000  # Slack's limit for a section or context text
 _FIELD_LIMIT = 2000  # Slack's limit for one section field
 MAX_LISTED_ALERTS = 10
 """A grouped message shows this many alerts in full and counts the rest (Slack allows 50 blocks)."""
+MAX_PARTITION_LINKS = 5
+"""Links to partitions in the Dagster UI under a message (a context block holds at most 10 elements)."""
 
 
 def _clip(text: str, limit: int) -> str:
@@ -60,6 +62,15 @@ def _alert_blocks(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
     return blocks
 
 
+def _partition_links(alerts: list[Mapping[str, Any]], tenant: str) -> list[str]:
+    """One link per partition (asset page) the alerts were raised on, in message order."""
+    links: dict[str, str] = {}
+    for alert in alerts:
+        links.setdefault(alert["url"], f"{tenant}/{alert['metric']}")
+    shown = [f":bar_chart: <{url}|{_escape(name)}> in Dagster" for url, name in links.items()]
+    return shown[:MAX_PARTITION_LINKS]
+
+
 def notification_blocks(payload: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """Block Kit message and its plain-text fallback for one queued notification."""
     if payload["kind"] == "run_failure":
@@ -96,10 +107,12 @@ def notification_blocks(payload: Mapping[str, Any]) -> tuple[str, list[dict[str,
     if hidden:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"… and {hidden} more alerts"}})
     group = ", ".join(f"{name}={value}" for name, value in payload["group_labels"].items())
-    context = [f"*tenant* {payload['tenant']}", f"*group* {group} (`{payload['group_id']}`)"]
-    blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": _escape(item)} for item in context]}
-    )
+    context = [
+        _escape(f"*tenant* {payload['tenant']}"),
+        _escape(f"*group* {group} (`{payload['group_id']}`)"),
+        *_partition_links(listed, payload["tenant"]),
+    ]
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": item} for item in context]})
     text = f"{header}: " + "; ".join(str(alert["summary"]) for alert in listed)
     return _clip(_escape(text), _TEXT_LIMIT), blocks
 

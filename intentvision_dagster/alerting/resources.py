@@ -62,6 +62,8 @@ class AlertDelivery(dg.ConfigurableResource):
     slack_api_url: str = "https://slack.com/api/"
     timeout_seconds: int = 10
     dagster_ui_url: str = "http://127.0.0.1:3000"
+    charts: bool = True
+    """Attach the charts of an incident's series to its first message."""
 
     def routing(self) -> Routing:
         """Per-tenant channels, grouping, timing and inhibition, and the operator channel."""

@@ -1,14 +1,19 @@
-"""Forecasting's Dagster resource: which backend forecasts, how models are selected, how to reach TimeGPT."""
+"""Forecasting's Dagster resources: which backend forecasts, how models are selected, how to reach TimeGPT;
+and the forecast chart alert messages carry."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
+from intentvision_dagster.chart_marks import SeriesMarks
 from intentvision_dagster.forecasting.backends import BACKENDS, TimeGPTOptions
 from intentvision_dagster.forecasting.backtest import METRICS
 from intentvision_dagster.forecasting.holidays import load_tenant_holidays
+from intentvision_dagster.forecasting.plots import forecast_plot_png
+from intentvision_dagster.resources import AlertChart
 
 
 class ForecastingConfig(dg.ConfigurableResource):
@@ -58,3 +63,16 @@ class ForecastingConfig(dg.ConfigurableResource):
         if not self.tenants_config:
             return None
         return load_tenant_holidays(Path(self.tenants_config)).get(tenant)
+
+
+class ForecastChart(AlertChart):
+    """A forecast alert's chart: the ``forecasts`` asset's plot, drawn for the alert's series only."""
+
+    def png(
+        self, scored: pd.DataFrame, forecasts: pd.DataFrame, marks: dict[str, SeriesMarks], unit: str
+    ) -> bytes | None:
+        if forecasts.empty:
+            return None
+        return forecast_plot_png(
+            scored, forecasts, scored, marks, unit=unit, max_series=forecasts["unique_id"].nunique()
+        )

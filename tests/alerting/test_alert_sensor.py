@@ -21,10 +21,10 @@ TOKEN = "xoxb-intentvision-test"
 def slack_world(demo_world, tmp_path, monkeypatch):
     """The demo's warehouse copied into a fresh home (no alert state yet), with Slack configured."""
 
-    def build(standin: SlackStandIn, token: str = TOKEN):
+    def build(standin: SlackStandIn, token: str = TOKEN, **env: str):
         monkeypatch.setenv("SLACK_BOT_TOKEN", token)
         settings = settings_for(
-            tmp_path / "home", SLACK_BOT_TOKEN=token, INTENTVISION_SLACK_API_URL=standin.url
+            tmp_path / "home", SLACK_BOT_TOKEN=token, INTENTVISION_SLACK_API_URL=standin.url, **env
         )
         if not settings.warehouse_path.exists():
             settings.home.mkdir(parents=True, exist_ok=True)
@@ -60,6 +60,31 @@ def test_one_message_per_group_through_429_and_500(demo_world, slack_world):
     assert disk.channel == "#acme-oncall", "critical alerts go to acme's critical channel"
     assert "expected to cross 90 %" in disk.text
     assert disk.blocks[0]["type"] == "header" and "/assets/forecasts?view=partitions" in str(disk.blocks)
+
+
+def test_each_new_message_gets_its_chart_in_its_thread(demo_world, slack_world):
+    """The sensor draws with the forecasting and anomalies chart resources and uploads once per incident."""
+    with SlackStandIn(token=TOKEN) as slack:
+        settings, defs = slack_world(slack)
+        tick_alert_sensor(defs, demo_world.instance)
+        tick_alert_sensor(defs, demo_world.instance)  # a repeated tick uploads nothing again
+        _, notifications = state(settings)
+
+    posts = {message.ts: message for message in slack.top_level}
+    assert len(posts) >= 2 and len(slack.files) == len(posts), "one chart per incident's first message"
+    for shared in slack.files:
+        assert shared.thread_ts in posts and shared.channel == posts[shared.thread_ts].channel
+        assert shared.data.startswith(b"\x89PNG") and shared.title.startswith("acme/")
+    names = sorted(shared.filename.rsplit("-", 1)[-1] for shared in slack.files)
+    assert names == ["anomalies.png", "forecast.png"], "the disk's forecast, the request spike's anomalies"
+    assert set(notifications["chart_state"]) == {"attached"}
+
+
+def test_charts_switched_off_upload_nothing(demo_world, slack_world):
+    with SlackStandIn(token=TOKEN) as slack:
+        _, defs = slack_world(slack, INTENTVISION_SLACK_CHARTS="off")
+        tick_alert_sensor(defs, demo_world.instance)
+    assert len(slack.messages) >= 2 and slack.files == []
 
 
 def test_a_sensor_that_raises_after_posting_sends_nothing_twice(demo_world, slack_world, monkeypatch):

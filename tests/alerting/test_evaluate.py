@@ -209,8 +209,8 @@ def test_one_candidate_per_anomaly_event_with_onset_reason_and_why_it_is_critica
         'acme/node_cpu_utilization_percent{host="web-1"}',
     )
     assert first["summary"] == (
-        'node_cpu_utilization_percent{host="web-1"}: critical anomaly since 2026-01-05 01:00 UTC, '
-        "ended 2026-01-05 03:00 UTC (3 points, peak score 6.3): y=90 above expected 40; "
+        'node_cpu_utilization_percent{host="web-1"}: critical anomaly since 2026-01-05 01:00 UTC (8 h ago), '
+        "ended 2026-01-05 03:00 UTC (6 h ago) (3 points, peak score 6.3): y=90 above expected 40; "
         "critical at 02:00: y=97 above expected 40"
     )
     assert first["status"] == "ended", "web-1's newest point (hour 9) is after the event"

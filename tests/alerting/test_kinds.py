@@ -147,7 +147,7 @@ KIND_CASES = {
         AnomalyRule(name="anomalies", min_severity="warning"),
         anomaly_inputs,
         'node_cpu_utilization_percent{host="web-1"}: critical anomaly since 2026-01-05 01:00 UTC '
-        "(1 points, peak score 6.3): y=97 above expected 40",
+        "(at the newest point) (1 points, peak score 6.3): y=97 above expected 40",
         [],
     ),
     "budget": (

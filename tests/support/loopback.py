@@ -35,11 +35,14 @@ class LoopbackStandIn:
 
     def fail_next(self, *faults: Fault) -> None:
         """Queue faults for the next requests, e.g. ("429", retry_after_s), ("500",) or ("hang", seconds)."""
+        self._check(faults)
+        with self._lock:
+            self._faults.extend(faults)
+
+    def _check(self, faults: tuple[Fault, ...]) -> None:
         for fault in faults:
             if fault[0] not in self.FAULTS:
                 raise ValueError(f"unknown fault {fault!r}: expected one of {self.FAULTS}")
-        with self._lock:
-            self._faults.extend(faults)
 
     def __enter__(self):
         self._thread.start()

@@ -12,6 +12,13 @@ and can be scripted with faults for the next requests::
         WebClient(token="xoxb-test", base_url=slack.url).chat_postMessage(channel="#acme-alerts", text="hi")
         assert slack.messages[0].text == "hi"
 
+File uploads follow slack-sdk's ``files_upload_v2``: ``files.getUploadURLExternal`` hands out an upload URL on
+the stand-in itself (``/upload/v1/<file id>``, where the bytes are POSTed without a token, as to
+files.slack.com), and ``files.completeUploadExternal`` shares the uploaded files into a channel or a thread;
+:attr:`SlackStandIn.files` holds what was shared, bytes included. :meth:`SlackStandIn.fail_on` scripts faults
+for one method only (``"upload"`` names the upload URL), e.g. ``slack.fail_on("files.getUploadURLExternal",
+("429", 1))``; the ``invalid_auth`` fault answers as Slack does for a revoked token.
+
 A ``hang`` sleeps and then answers normally (the message is recorded), like a slow Slack that accepted a post
 the client had already given up on; :meth:`SlackStandIn.wait_idle` waits for such late answers.
 :meth:`SlackStandIn.delete` and :meth:`SlackStandIn.lock` act as a person who deletes a message, or a
@@ -24,13 +31,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.support.loopback import LoopbackStandIn, send_json
+from tests.support.loopback import Fault, LoopbackStandIn, send_json
+
+UPLOAD_PATH = "/upload/v1/"
 
 
 @dataclass(frozen=True)
@@ -59,10 +69,22 @@ class Request:
     text: str | None = None
 
 
+@dataclass(frozen=True)
+class SharedFile:
+    """A file uploaded and shared by ``files.completeUploadExternal`` (``thread_ts``: the thread it is in)."""
+
+    file_id: str
+    filename: str
+    title: str | None
+    data: bytes
+    channel: str | None
+    thread_ts: str | None
+
+
 class SlackStandIn(LoopbackStandIn):
     """Context manager running the stand-in on 127.0.0.1 on a free port, in a daemon thread."""
 
-    FAULTS = ("429", "500", "hang")
+    FAULTS = ("429", "500", "hang", "invalid_auth")
     METHODS = (
         "auth.test",
         "chat.postMessage",
@@ -70,6 +92,8 @@ class SlackStandIn(LoopbackStandIn):
         "chat.getPermalink",
         "conversations.history",
         "conversations.replies",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
     )
     WORKSPACE_URL = "https://standin.slack.test/"
 
@@ -82,6 +106,10 @@ class SlackStandIn(LoopbackStandIn):
         self._in_flight = 0
         self._locked: set[str] = set()
         self._last_ts = 0.0
+        self._method_faults: dict[str, deque[Fault]] = {}
+        self._announced: dict[str, tuple[str, int]] = {}  # file id -> (filename, length)
+        self._uploaded: dict[str, bytes] = {}
+        self._files: list[SharedFile] = []
 
     @property
     def url(self) -> str:
@@ -98,6 +126,12 @@ class SlackStandIn(LoopbackStandIn):
             return list(self._requests)
 
     @property
+    def files(self) -> list[SharedFile]:
+        """Files shared into channels and threads, in order."""
+        with self._lock:
+            return list(self._files)
+
+    @property
     def top_level(self) -> list[PostedMessage]:
         """Messages posted to a channel, not in a thread."""
         return [message for message in self.messages if message.thread_ts is None]
@@ -109,6 +143,25 @@ class SlackStandIn(LoopbackStandIn):
     def calls(self, *methods: str) -> list[Request]:
         """The accepted requests of these methods (all methods when none is given), in order."""
         return [r for r in self.requests if r.error is None and (not methods or r.method in methods)]
+
+    def fail_on(self, method: str, *faults: Fault) -> None:
+        """Queue faults for the next requests of ``method`` only (``"upload"``: the upload URL)."""
+        self._check(faults)
+        with self._lock:
+            self._method_faults.setdefault(method, deque()).extend(faults)
+
+    def drop_faults(self, method: str) -> int:
+        """Forget the faults still queued for ``method``; returns how many were left (not hit)."""
+        with self._lock:
+            left = self._method_faults.pop(method, deque())
+        return len(left)
+
+    def _fault_for(self, method: str) -> Fault | None:
+        with self._lock:
+            queued = self._method_faults.get(method)
+            if queued:
+                return queued.popleft()
+        return self._next_fault()
 
     def delete(self, ts: str) -> None:
         """A person deletes message ``ts`` (and Slack its thread): updates now answer message_not_found."""
@@ -154,20 +207,18 @@ class SlackStandIn(LoopbackStandIn):
 
     def answer(self, method: str, authorization: str | None, form: dict[str, Any]) -> tuple[int, dict, dict]:
         """Status, headers and JSON body for one request, after any scripted fault."""
-        fault = self._next_fault()
-        if fault is not None and fault[0] == "429":
-            self._log(method, 429, "ratelimited")
-            return 429, {"Retry-After": str(int(fault[1]))}, {"ok": False, "error": "ratelimited"}
-        if fault is not None and fault[0] == "500":
-            self._log(method, 500, "internal_error")
-            return 500, {}, {"ok": False, "error": "internal_error"}
-        if fault is not None:
-            time.sleep(fault[1])
+        faulted = self._faulted(method)
+        if faulted is not None:
+            return faulted
         if method not in self.METHODS:
             self._log(method, 404, "unknown_method")
             return 404, {}, {"ok": False, "error": "unknown_method"}
         if authorization != f"Bearer {self.token}":
             return self._error(method, "invalid_auth")
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(form)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(form)
         if method == "auth.test":
             self._log(method, 200, None)
             body = {"ok": True, "url": self.WORKSPACE_URL, "team": "IntentVision", "user": "bot"}
@@ -201,6 +252,78 @@ class SlackStandIn(LoopbackStandIn):
         self._log(method, 200, None, message, ts=ts, **seen)
         answer = {"text": text, "ts": ts} | ({"thread_ts": thread_ts} if thread_ts else {})
         return 200, {}, {"ok": True, "channel": channel, "ts": ts, "message": answer}
+
+    def _faulted(self, method: str) -> tuple[int, dict, dict] | None:
+        """The scripted fault's answer to this request, if any (a hang sleeps, then answers normally)."""
+        fault = self._fault_for(method)
+        if fault is None:
+            return None
+        if fault[0] == "429":
+            self._log(method, 429, "ratelimited")
+            return 429, {"Retry-After": str(int(fault[1]))}, {"ok": False, "error": "ratelimited"}
+        if fault[0] == "500":
+            self._log(method, 500, "internal_error")
+            return 500, {}, {"ok": False, "error": "internal_error"}
+        if fault[0] == "invalid_auth":
+            return self._error(method, "invalid_auth")
+        time.sleep(fault[1])
+        return None
+
+    def _upload_url(self, form: dict[str, Any]) -> tuple[int, dict, dict]:
+        """files.getUploadURLExternal: a file id and the URL its bytes go to (on this stand-in)."""
+        filename, length = form.get("filename"), form.get("length")
+        if not filename or not str(length or "").isdigit():
+            return self._error("files.getUploadURLExternal", "invalid_arguments")
+        with self._lock:
+            file_id = f"F{len(self._announced) + 1:08d}"
+            self._announced[file_id] = (str(filename), int(length))
+        self._log("files.getUploadURLExternal", 200, None)
+        return 200, {}, {"ok": True, "file_id": file_id, "upload_url": f"{self.origin}{UPLOAD_PATH}{file_id}"}
+
+    def receive_upload(self, file_id: str, data: bytes) -> tuple[int, dict, dict]:
+        """The upload URL: the file's bytes, as many as announced (no token, as on files.slack.com)."""
+        faulted = self._faulted("upload")
+        if faulted is not None:
+            return faulted
+        announced = self._announced.get(file_id)
+        if announced is None or announced[1] != len(data):
+            self._log("upload", 400, "invalid_upload")
+            return 400, {}, {"ok": False, "error": "invalid_upload"}
+        with self._lock:
+            self._uploaded[file_id] = data
+        self._log("upload", 200, None)
+        return 200, {}, {"ok": True}
+
+    def _complete_upload(self, form: dict[str, Any]) -> tuple[int, dict, dict]:
+        """files.completeUploadExternal: share uploaded files into ``channel_id`` (and ``thread_ts``)."""
+        method = "files.completeUploadExternal"
+        items = json.loads(form.get("files") or "[]")
+        channel, thread_ts = form.get("channel_id") or None, form.get("thread_ts") or None
+        seen = {"channel": channel, "thread_ts": thread_ts}
+        if not items or any(item.get("id") not in self._uploaded for item in items):
+            return self._error(method, "file_not_found", **seen)
+        if channel is not None and self.channels is not None and channel not in self.channels:
+            return self._error(method, "channel_not_found", **seen)
+        if thread_ts is not None and self._find(str(channel), thread_ts) is None:
+            return self._error(method, "thread_not_found", **seen)
+        shared = [
+            SharedFile(
+                item["id"],
+                self._announced[item["id"]][0],
+                item.get("title"),
+                self._uploaded[item["id"]],
+                channel,
+                thread_ts,
+            )
+            for item in items
+        ]
+        with self._lock:
+            self._files.extend(shared)
+            self._requests.append(Request(method, 200, None, **seen))
+        answer = [
+            {"id": f.file_id, "name": f.filename, "title": f.title, "size": len(f.data)} for f in shared
+        ]
+        return 200, {}, {"ok": True, "files": answer}
 
     def _update(
         self, channel: str, ts: str | None, text: str | None, blocks: list | None
@@ -270,7 +393,11 @@ def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             standin._track(+1)
             try:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8")
+                body = self.rfile.read(length)
+                if self.path.startswith(UPLOAD_PATH):
+                    send_json(self, *standin.receive_upload(self.path.removeprefix(UPLOAD_PATH), body))
+                    return
+                raw = body.decode("utf-8")
                 if self.headers.get("Content-Type", "").startswith("application/json"):
                     form = json.loads(raw or "{}")
                 else:

@@ -11,7 +11,14 @@ import pandas as pd
 
 from intentvision_dagster.alerting import config
 from intentvision_dagster.alerting.config import ConfigError
-from intentvision_dagster.alerting.inputs import RuleInputs, display_name, json_safe, number
+from intentvision_dagster.alerting.inputs import (
+    RuleInputs,
+    display_name,
+    duration,
+    json_safe,
+    number,
+    utc_time,
+)
 from intentvision_dagster.alerting.kinds.base import Rule
 from intentvision_dagster.severity import SEVERITY_RANK
 
@@ -92,7 +99,8 @@ def _anomaly_events(rule: AnomalyRule, anomalies: pd.DataFrame) -> list[dict[str
         if event["_rank"].max() < minimum:
             continue
         ongoing = event["ds"].iloc[-1] >= newest[uid]
-        rows.append(_anomaly_row(rule, tenant, uid, event, f"{tenant}:{rule.name}:{event_id}", ongoing))
+        key = f"{tenant}:{rule.name}:{event_id}"
+        rows.append(_anomaly_row(rule, tenant, uid, event, key, ongoing, newest[uid]))
     return rows
 
 
@@ -134,13 +142,20 @@ def _anomaly_episodes(rule: AnomalyRule, anomalies: pd.DataFrame) -> list[dict[s
         flagged = window_start[window_start["_hit"] & (window_start["unique_id"] == uid)]
         ongoing = episode["ds"].iloc[-1] >= newest[uid]
         key = f"{tenant}:{rule.name}:{uid}:{onset.isoformat()}"
-        rows.append(_anomaly_row(rule, tenant, uid, flagged, key, ongoing))
+        rows.append(_anomaly_row(rule, tenant, uid, flagged, key, ongoing, newest[uid]))
     return rows
 
 
 def _anomaly_row(
-    rule: AnomalyRule, tenant: str, uid: str, event: pd.DataFrame, dedup_key: str, ongoing: bool
+    rule: AnomalyRule,
+    tenant: str,
+    uid: str,
+    event: pd.DataFrame,
+    dedup_key: str,
+    ongoing: bool,
+    newest: pd.Timestamp,
 ) -> dict[str, Any]:
+    """The alert of one event; its times are absolute (UTC) and relative to the series' newest point."""
     worst = event.loc[event["_rank"].idxmax()]
     onset = event.iloc[0]
     peak = event.loc[event["anomaly_score"].abs().idxmax()]
@@ -160,9 +175,10 @@ def _anomaly_row(
         "detector": json_safe(onset["detector"]),
         "reason": json_safe(onset["reason"]),
         "ongoing": bool(ongoing),
+        "newest_ds": json_safe(newest),
         "description": rule.description,
     }
-    ended = "" if ongoing else f", ended {last_ds:%Y-%m-%d %H:%M} UTC"
+    ended = "" if ongoing else f", ended {utc_time(last_ds)} ({_ago(last_ds, newest)})"
     # The onset says what began; when the event became critical later, that point's reason says why.
     why = f"; critical at {worst['ds']:%H:%M}: {worst['reason']}" if _escalated(onset, worst) else ""
     return {
@@ -174,7 +190,8 @@ def _anomaly_row(
         "severity": worst["severity"],
         "dedup_key": dedup_key,
         "summary": (
-            f"{display}: {worst['severity']} anomaly since {onset['ds']:%Y-%m-%d %H:%M} UTC{ended} "
+            f"{display}: {worst['severity']} anomaly since {utc_time(onset['ds'])} "
+            f"({_ago(onset['ds'], newest)}){ended} "
             f"({len(event)} points, peak score {number(float(peak['anomaly_score']))}): "
             f"{onset['reason']}{why}"
         ),
@@ -182,6 +199,11 @@ def _anomaly_row(
         "status": "firing" if ongoing else "ended",
         "hold_severity": None,
     }
+
+
+def _ago(moment: pd.Timestamp, newest: pd.Timestamp) -> str:
+    """How long before the series' newest point: "5 h ago", or "at the newest point"."""
+    return "at the newest point" if moment >= newest else f"{duration(newest - moment)} ago"
 
 
 def _escalated(onset: pd.Series, worst: pd.Series) -> bool:

@@ -18,7 +18,15 @@ import pandas as pd
 
 from intentvision_dagster.alerting import config
 from intentvision_dagster.alerting.config import ConfigError
-from intentvision_dagster.alerting.inputs import RuleInputs, display_name, json_safe, number, quantity
+from intentvision_dagster.alerting.inputs import (
+    RuleInputs,
+    display_name,
+    duration,
+    json_safe,
+    number,
+    quantity,
+    utc_time,
+)
 from intentvision_dagster.alerting.kinds.base import Rule
 from intentvision_dagster.alerting.probability import (
     CROSSING_INTERVAL,
@@ -269,13 +277,13 @@ class ForecastBreachRule(Rule):
             + (f" within {window:g} h" if window is not None else ""),
             "*Expected*\n"
             + (
-                f"{_utc(expected)} (in {details.get('expected_hours'):g} h)"
+                f"{utc_time(expected)} (in {details.get('expected_hours'):g} h)"
                 if expected is not None
                 else "after the horizon"
             ),
             f"*{details.get('interval_level')}% interval*\n"
             + " – ".join(
-                f"{_utc(ds)} (in {hours:g} h)" if ds is not None else "after the horizon"
+                f"{utc_time(ds)} (in {hours:g} h)" if ds is not None else "after the horizon"
                 for ds, hours in (
                     (details.get("earliest_ds"), details.get("earliest_hours")),
                     (details.get("latest_ds"), details.get("latest_hours")),
@@ -332,22 +340,9 @@ def _min_probability(where: str, value: Any) -> float | dict[str, float] | None:
     return levels if levels is not None else float(value)
 
 
-def _utc(value: Any) -> str:
-    return f"{pd.Timestamp(value):%Y-%m-%d %H:%M} UTC"
-
-
-def _duration(delta: pd.Timedelta) -> str:
-    hours = delta / pd.Timedelta(hours=1)
-    if hours < 1:
-        return f"{max(round(hours * 60), 1)} min"
-    if hours <= 72:
-        return f"{round(hours)} h"
-    return f"{round(hours / 24, 1):g} d"
-
-
 def _when(crossing: Any, now: pd.Timestamp, horizon: pd.Timedelta, prefix: str = "") -> str:
     """Time until a crossing, or "after <horizon>" when it does not happen within the forecast."""
-    return f"after {_duration(horizon)}" if pd.isna(crossing) else f"{prefix}{_duration(crossing - now)}"
+    return f"after {duration(horizon)}" if pd.isna(crossing) else f"{prefix}{duration(crossing - now)}"
 
 
 def _hours(value: Any, since: pd.Timestamp) -> float | None:
@@ -421,8 +416,8 @@ def _breaches(
             )
             state = (
                 f"expected to {verb} {threshold} {_when(crossing['expected'], now_ds, horizon, 'in ')} "
-                f"({_utc(crossing['expected'])}; {level}% interval {earliest} – {latest}), "
-                f"probability {row.probability:.0%} within {_duration(horizon)}; now {number(y_now)}"
+                f"({utc_time(crossing['expected'])}; {level}% interval {earliest} – {latest}), "
+                f"probability {row.probability:.0%} within {duration(horizon)}; now {number(y_now)}"
             )
         details = {
             "kind": rule.kind,
