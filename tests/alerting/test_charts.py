@@ -12,10 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from intentvision_dagster.alerting.defs import chart_drawers
 from intentvision_dagster.alerting.delivery import CHART_ATTEMPTS, OutboxNotifier, deliver_notifications
 from intentvision_dagster.alerting.dispatch import dispatch, list_notifications
+from intentvision_dagster.alerting.resources import AlertRules
 from intentvision_dagster.anomalies.resources import AnomalyChart
 from intentvision_dagster.forecasting.resources import ForecastChart
+from intentvision_dagster.resources import AlertChart, ProjectConfig
+from intentvision_dagster.settings import ASSETS_DIR
 from intentvision_dagster.warehouse import SCHEMA
 from tests.alerting.support import (
     DISK,
@@ -271,3 +275,32 @@ def test_the_outbox_writes_the_png_next_to_it_and_names_it(warehouse, tmp_path):
     path = tmp_path / "outbox" / "charts" / f"{post['id']}-{DISK}-forecast.png"
     assert entry["path"] == str(path) and path.read_bytes().startswith(PNG_MAGIC)
     assert json.loads(_notification(warehouse)["charts"]) == [str(path)]
+
+
+RECORDED: list[tuple[str, dict, str]] = []
+
+
+class RecordingChart(AlertChart):
+    """A chart resource that remembers what the sensor's drawer handed it (the domains' charts render it)."""
+
+    def png(self, scored, forecasts, marks, unit):
+        RECORDED.append((str(scored["unique_id"].iloc[0]), marks, unit))
+        return PNG_MAGIC
+
+
+def test_the_sensor_draws_every_rule_line_and_the_crossing_in_the_metrics_unit(tmp_path):
+    RECORDED.clear()
+    rules = AlertRules(alert_rules=str(ASSETS_DIR / "alert_rules.yaml"), tenant_rules_dir=str(tmp_path))
+    project = ProjectConfig(
+        landing_dir=str(tmp_path), reports_dir=str(tmp_path), metrics_catalog=str(ASSETS_DIR / "metrics.yaml")
+    )
+    drawers = chart_drawers({"forecasts": RecordingChart()}, rules, project)
+    scored, forecasts = _series_rows("acme", "db-1")
+
+    assert drawers["forecasts"]("acme", DISK, scored, forecasts) == PNG_MAGIC
+    [(uid, marks, unit)] = RECORDED
+    assert unit == "%"
+    lines = {(line.value, line.kind) for line in marks[uid].lines}
+    assert {(85.0, "warning"), (90.0, "critical")} <= lines
+    [crossing] = [c for c in marks[uid].crossings if c.value == 90.0]
+    assert forecasts["ds"].min() <= crossing.ds <= forecasts["ds"].max()
