@@ -258,6 +258,16 @@ def _refs(values: np.ndarray, lag_rows: np.ndarray) -> np.ndarray:
     return np.where(lag_rows >= 0, values[lag_rows], np.nan) if len(values) else lag_rows.astype(float)
 
 
+def _row_median(values: np.ndarray) -> np.ndarray:
+    """Median of each row, ignoring NaN (NaN where a row has none): one sort instead of pandas' masked
+    median, which was a tenth of ``detect``."""
+    ordered = np.sort(values, axis=1)  # NaN sorts last
+    count = np.isfinite(values).sum(axis=1)
+    lower = np.take_along_axis(ordered, np.fmax((count - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    upper = np.take_along_axis(ordered, (count // 2).clip(max=values.shape[1] - 1)[:, None], axis=1)[:, 0]
+    return np.where(count > 0, (lower + upper) / 2, np.nan)
+
+
 def _phase_text(ds: pd.Timestamp, season: pd.Timedelta, step: pd.Timedelta, season_length: int) -> str:
     if season == pd.Timedelta(days=1):
         return f"at {ds:%H:%M}"
@@ -311,14 +321,14 @@ def _seasonal_mad(s: _Series) -> _Seasonal:
     lag_rows = _lag_rows(frame, [k * season for k in range(1, s.seasons + 1)])
     raw_refs = _refs(y, lag_rows)
     shifted_refs = _refs(y - level, lag_rows) + level[:, None]
-    refs = pd.DataFrame(np.hstack([raw_refs, shifted_refs]))
-    expected = refs.median(axis=1).fillna(pd.Series(level)).to_numpy()
-    low, high = refs.min(axis=1).to_numpy(), refs.max(axis=1).to_numpy()
+    refs = np.hstack([raw_refs, shifted_refs])
+    expected = np.where(np.isfinite(median := _row_median(refs)), median, level)
+    low, high = np.fmin.reduce(refs, axis=1), np.fmax.reduce(refs, axis=1)  # NaN only without references
     if s.step <= PHASE_TOLERANCE < season - s.step:
         near_low = _refs(_neighbourhood(frame, y, PHASE_TOLERANCE, "min"), lag_rows)
         near_high = _refs(_neighbourhood(frame, y, PHASE_TOLERANCE, "max"), lag_rows)
-        low = np.fmin(low, pd.DataFrame(near_low).min(axis=1).to_numpy())
-        high = np.fmax(high, pd.DataFrame(near_high).max(axis=1).to_numpy())
+        low = np.fmin(low, np.fmin.reduce(near_low, axis=1))
+        high = np.fmax(high, np.fmax.reduce(near_high, axis=1))
     mad = _past_median(frame, np.abs(y - expected), window, min_periods=max(s.season_length, 2))
     scale = _floored(mad, expected)
     history = frame["ds"] - frame.groupby("unique_id", sort=False)["ds"].transform("min")
