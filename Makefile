@@ -90,7 +90,7 @@ postgres-server:  ## Install PostgreSQL (Debian package, sudo apt) the distribut
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql; }
 
 bench-distributed: $(STAMP)  ## Model fitting at 1 and 2 Dask workers vs the local forkserver pool (series/s, 2w/1w ratio)
-	$(BIN)/python bench/distributed.py $(BENCH_ARGS)
+	$(BIN)/python bench/dask_compute.py $(BENCH_ARGS)
 
 bench-hardening: $(STAMP)  ## Hostile-tenant reproductions: fine-step run, landing flood, readers vs writer
 	for case in fine-step landing-flood readers-writer; do $(BIN)/python bench/hardening.py $$case; done

@@ -3,6 +3,7 @@ cluster and model fitting on a Dask cluster, data still in the embedded DuckDB w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 from intentvision_dagster.definitions import build_definitions
+from intentvision_dagster.forecasting.workers import local_cluster
 from intentvision_dagster.runs import ingest_file, register_partitions, run_pipeline
 from intentvision_dagster.settings import load_settings, prepare_dagster_home
 from intentvision_dagster.warehouse import SCHEMA
@@ -51,9 +53,7 @@ def test_a_pipeline_run_keeps_its_runs_in_postgres_and_fits_on_dask(tmp_path, mo
     # the test can see which share functions its workers ran.
     with (
         postgres_server() as postgres,
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
+        local_cluster(2) as cluster,
     ):
         env = {
             "INTENTVISION_HOME": str(tmp_path / "home"),
@@ -83,6 +83,8 @@ def test_a_pipeline_run_keeps_its_runs_in_postgres_and_fits_on_dask(tmp_path, mo
                 assert event.asset_materialization.partition == f"acme/{METRIC}"
             ran_on_dask = set(cluster.scheduler.task_prefixes)
             assert {"cross_validate_share", "fit_predict_share"} <= ran_on_dask  # Dask drops the "_"
+            with distributed.Client(cluster) as client:  # the workers run without Dask's malloc trimming
+                assert list(client.run(os.getenv, "MALLOC_TRIM_THRESHOLD_").values()) == [None, None]
         finally:
             instance.dispose()
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:

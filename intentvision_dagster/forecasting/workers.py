@@ -139,32 +139,31 @@ def _dask_results(
 
 
 def _dask_client(block: _Block, workers: int) -> Any:
-    """The block's client of the scheduler at its address, or of a ``LocalCluster`` of ``workers`` workers.
-
-    Dask's nannies give workers ``MALLOC_TRIM_THRESHOLD_=65536`` by default, which made AutoETS about 4x
-    slower when measured; the local cluster's workers start without it (set it on a remote cluster's
-    workers' own environment, see docs/deployment.md).
-    """
+    """The block's client of the scheduler at its address, or of a :func:`local_cluster` of ``workers``."""
     key = workers if block.dask_address == LOCAL_DASK else 0
     if key not in block.dask_clients:
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         if block.dask_address == LOCAL_DASK:
-            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-                cluster = block.resources.enter_context(
-                    LocalCluster(
-                        n_workers=workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        dashboard_address=None,
-                    )
-                )
-            client = Client(cluster)
+            client = Client(block.resources.enter_context(local_cluster(workers)))
         else:
             client = Client(block.dask_address)
         block.dask_clients[key] = block.resources.enter_context(client)
     return block.dask_clients[key]
+
+
+def local_cluster(workers: int) -> Any:
+    """A Dask ``LocalCluster`` of ``workers`` single-threaded worker processes, as the engine uses them.
+
+    Dask's nannies give workers ``MALLOC_TRIM_THRESHOLD_=65536`` by default, which made AutoETS about 4x
+    slower when measured; these workers start without it (a remote cluster's workers need it unset in their
+    own environment, see docs/deployment.md).
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
 
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:

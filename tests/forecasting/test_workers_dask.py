@@ -66,4 +66,3 @@ def test_a_worker_killed_mid_share_still_gives_every_share(tmp_path: Path) -> No
     assert marker.exists()  # a worker did die
     assert sorted(uid for share in shares for uid in share) == sorted(history["unique_id"].unique())
     assert [len(share) for share in shares] == [MIN_SERIES_PER_WORKER, MIN_SERIES_PER_WORKER]
-
