@@ -30,7 +30,7 @@ SPEC = ForecastSpec(horizon=24, freq="h", n_jobs=2)
 
 
 def _history() -> pd.DataFrame:
-    return seasonal_frame(n_series=2 * MIN_SERIES_PER_WORKER, days=10, seed=4)
+    return seasonal_frame(n_series=2 * MIN_SERIES_PER_WORKER, days=7, seed=4)
 
 
 def test_selections_and_forecasts_on_dask_equal_one_process_exactly() -> None:
