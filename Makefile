@@ -74,7 +74,7 @@ lock: $(STAMP)  ## Re-resolve the lock file from pyproject.toml in a scratch vir
 clean:  ## Remove generated state (keeps .venv)
 	rm -rf $(INTENTVISION_HOME) .pytest_cache .ruff_cache
 
-.PHONY: api prometheus-server bench-ingest bench-hardening bench-lake
+.PHONY: api prometheus-server postgres-server bench-ingest bench-hardening bench-lake bench-distributed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -84,6 +84,13 @@ api: $(STAMP)  ## HTTP API (ingest + reads) on http://127.0.0.1:8080, docs at /d
 prometheus-server:  ## Install the Prometheus server (Debian package, sudo apt) the API tests run against, if missing
 	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+
+postgres-server:  ## Install PostgreSQL (Debian package, sudo apt) the distributed-profile tests start a throwaway cluster of, if missing
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql; }
+
+bench-distributed: $(STAMP)  ## Model fitting at 1 and 2 Dask workers vs the local forkserver pool (series/s, 2w/1w ratio)
+	$(BIN)/python bench/dask_compute.py $(BENCH_ARGS)
 
 bench-hardening: $(STAMP)  ## Hostile-tenant reproductions: fine-step run, landing flood, readers vs writer
 	for case in fine-step landing-flood readers-writer; do $(BIN)/python bench/hardening.py $$case; done

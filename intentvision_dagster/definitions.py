@@ -67,6 +67,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
             reports_dir=str(settings.reports_dir),
             metrics_catalog=str(settings.metrics_catalog),
             model_jobs=settings.model_jobs,
+            dask_address=settings.dask_compute_address,
+            dask_retries=settings.dask_retries,
         ),
         "alert_rules": AlertRules(
             alert_rules=str(settings.alert_rules), tenant_rules_dir=str(settings.tenant_rules_dir)

@@ -139,12 +139,19 @@ class WarehouseResource(DuckDBResource):
 
 
 class ProjectConfig(dg.ConfigurableResource):
-    """Where the landing area and reports live, and which metric catalog applies."""
+    """Where the landing area and reports live, which metric catalog applies, and where models are fitted.
+
+    ``model_jobs`` shares of each partition's series are fitted at once: in a local forkserver pool, or on
+    the Dask cluster at ``dask_address`` (the distributed profile; ``local`` starts a ``LocalCluster`` of
+    ``model_jobs`` workers for the step), each share retried ``dask_retries`` times.
+    """
 
     landing_dir: str
     reports_dir: str
     metrics_catalog: str
     model_jobs: int = 1
+    dask_address: str | None = None
+    dask_retries: int = 3
 
     def catalog(self) -> MetricCatalog:
         return load_catalog(Path(self.metrics_catalog))

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from intentvision_dagster.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +44,23 @@ _SWITCH = {
     "no": False,
     "off": False,
 }
+PROFILE_ENV = "INTENTVISION_PROFILE"
+PROFILES = ("embedded", "distributed")
+DASK_ADDRESS_ENV = "INTENTVISION_DASK_ADDRESS"
+DASK_SCHEMES = ("tcp://", "tls://")
+POSTGRES_ENV = {
+    "hostname": "DAGSTER_PG_HOST",
+    "port": "DAGSTER_PG_PORT",
+    "username": "DAGSTER_PG_USER",
+    "password": "DAGSTER_PG_PASSWORD",
+    "db_name": "DAGSTER_PG_DB",
+}
+"""dagster-postgres's ``postgres_db`` fields and the variables the instance reads them from at start-up."""
+DISTRIBUTED_HEADER = """\
+# Written by IntentVision for INTENTVISION_PROFILE=distributed (intentvision_dagster/settings.py): runs and
+# events in Postgres (credentials read from the DAGSTER_PG_* variables when the instance starts), a run queue,
+# and the `warehouse` pool raised so several runs write at once.
+"""
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,21 @@ class Settings:
     aws_access_key_set: bool = False
     aws_secret_key_set: bool = False
     aws_session_token_set: bool = False
+    profile: str = "embedded"
+    dask_address: str = "local"
+    dask_retries: int = 3
+    max_concurrent_runs: int = 10
+    warehouse_pool_limit: int = 1
+    postgres_env_set: frozenset[str] = frozenset()
+
+    @property
+    def distributed(self) -> bool:
+        return self.profile == "distributed"
+
+    @property
+    def dask_compute_address(self) -> str | None:
+        """Where model fitting goes: the Dask address in the distributed profile, else None (local pool)."""
+        return self.dask_address if self.distributed else None
 
     @property
     def api_dir(self) -> Path:
@@ -147,6 +181,15 @@ def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = Path(env.get(HOME_ENV) or PROJECT_ROOT / ".intentvision").expanduser().resolve()
+    profile = env.get(PROFILE_ENV) or "embedded"
+    if profile not in PROFILES:
+        raise ConfigurationError(f"{PROFILE_ENV}={profile!r} is not one of {', '.join(PROFILES)}")
+    dask_address = env.get(DASK_ADDRESS_ENV) or "local"
+    if dask_address != "local" and not dask_address.startswith(DASK_SCHEMES):
+        raise ConfigurationError(
+            f"{DASK_ADDRESS_ENV}={dask_address!r} is neither 'local' nor a scheduler address "
+            "such as tcp://host:8786"
+        )
     return Settings(
         home=home,
         metrics_catalog=Path(env.get("INTENTVISION_METRICS") or ASSETS_DIR / "metrics.yaml"),
@@ -202,19 +245,60 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         aws_access_key_set=bool(env.get(AWS_ACCESS_KEY_ENV)),
         aws_secret_key_set=bool(env.get(AWS_SECRET_KEY_ENV)),
         aws_session_token_set=bool(env.get(AWS_SESSION_TOKEN_ENV)),
+        profile=profile,
+        dask_address=dask_address,
+        dask_retries=int(env.get("INTENTVISION_DASK_RETRIES") or 3),
+        max_concurrent_runs=int(env.get("INTENTVISION_MAX_CONCURRENT_RUNS") or 10),
+        # One writing run at a time by default in both profiles: the quarantine and alert tables stay in one
+        # DuckDB file (state.duckdb beside a lake), which takes one writer.
+        warehouse_pool_limit=int(env.get("INTENTVISION_WAREHOUSE_POOL_LIMIT") or 1),
+        postgres_env_set=frozenset(name for name in POSTGRES_ENV.values() if env.get(name)),
     )
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
-    """Point Dagster at ``$INTENTVISION_HOME/dagster_home`` with the repo's ``dagster.yaml``.
+    """Point Dagster at ``$INTENTVISION_HOME/dagster_home`` with the repo's ``dagster.yaml`` (the embedded
+    profile) or its distributed variant (:func:`distributed_instance_config`).
 
     Respects a ``DAGSTER_HOME`` the user already exported.
     """
     settings.ensure_dirs()
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    if settings.distributed:
+        text = yaml.safe_dump(distributed_instance_config(settings), sort_keys=False)
+        (dagster_home / "dagster.yaml").write_text(DISTRIBUTED_HEADER + text)
+    else:
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     return dagster_home
+
+
+def distributed_instance_config(settings: Settings) -> dict:
+    """The repo's ``dagster.yaml`` with Postgres storage, ``max_concurrent_runs`` and the pool limit raised.
+
+    Credentials stay ``env:`` references, so no password is ever written to disk; a missing variable is
+    named here rather than when the daemon first connects. ``DAGSTER_PG_PORT`` is optional (5432).
+    """
+    required = [name for field, name in POSTGRES_ENV.items() if field != "port"]
+    missing = [name for name in required if name not in settings.postgres_env_set]
+    if missing:
+        raise ConfigurationError(
+            f"{PROFILE_ENV}=distributed keeps the Dagster instance in Postgres: set {', '.join(missing)}"
+        )
+    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    connection: dict[str, object] = {
+        field: {"env": name}
+        for field, name in POSTGRES_ENV.items()
+        if field != "port" or name in settings.postgres_env_set
+    }
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; dagster-postgres installs psycopg2.
+    connection["scheme"] = "postgresql+psycopg2"
+    config["storage"] = {"postgres": {"postgres_db": connection}}
+    config["concurrency"] = {
+        "runs": {"max_concurrent_runs": settings.max_concurrent_runs},
+        "pools": {**config["concurrency"]["pools"], "default_limit": settings.warehouse_pool_limit},
+    }
+    return config
 
 
 def nixtla_api_key(environ: Mapping[str, str] | None = None) -> str | None:

@@ -152,7 +152,8 @@ def forecast_accuracy(
             parts.append(select_models(todo, spec).assign(selected_at=now))
         return pd.concat(parts, ignore_index=True)
 
-    with worker_pool():  # one pool for the step's partitions, gone when the step ends
+    # One pool (or Dask client) for the step's partitions, gone when the step ends.
+    with worker_pool(project.dask_address, project.dask_retries):
         done = each_partition(context.partition_keys, modelled, select)
     previous, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
     columns = [*selection_columns(LEVELS), "selected_at"]
@@ -264,7 +265,7 @@ def forecasts(
             fallbacks.append(run.fallback_reason)
         return run.forecasts
 
-    with worker_pool():
+    with worker_pool(project.dask_address, project.dask_retries):
         done = each_partition(context.partition_keys, cleaned, predict)
     previous, skipped = keep_failed_partitions(context, done.failed, len(done.results), warehouse)
     fitted = pd.concat(done.results.values(), ignore_index=True) if done.results else empty_forecast(LEVELS)
