@@ -74,7 +74,7 @@ lock: $(STAMP)  ## Re-resolve the lock file from pyproject.toml in a scratch vir
 clean:  ## Remove generated state (keeps .venv)
 	rm -rf $(INTENTVISION_HOME) .pytest_cache .ruff_cache
 
-.PHONY: api prometheus-server bench-ingest bench-hardening
+.PHONY: api prometheus-server chromium bench-ingest bench-hardening
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -84,6 +84,10 @@ api: $(STAMP)  ## HTTP API (ingest + reads) on http://127.0.0.1:8080, docs at /d
 prometheus-server:  ## Install the Prometheus server (Debian package, sudo apt) the API tests run against, if missing
 	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+
+chromium:  ## Install headless Chromium (Debian package, sudo apt) the Dagster UI screenshot test drives, if missing
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 bench-hardening: $(STAMP)  ## Hostile-tenant reproductions: fine-step run, landing flood, readers vs writer
 	for case in fine-step landing-flood readers-writer; do $(BIN)/python bench/hardening.py $$case; done

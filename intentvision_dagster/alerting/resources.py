@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier
+from intentvision_dagster.alerting.inputs import last_actuals
 from intentvision_dagster.alerting.routing import Routing, load_routing
 from intentvision_dagster.alerting.rules import RuleSet, load_rule_set
 from intentvision_dagster.resources import BreachThresholds
@@ -27,6 +29,10 @@ class AlertRules(BreachThresholds):
         """The first threshold the tenant's rules draw on ``metric``'s forecast plot (its own rules win)."""
         lines = (rule.plot_threshold(metric) for rule in self.rule_set().for_tenant(tenant))
         return next((line for line in lines if line is not None), None)
+
+    def breach_outlook(self, forecasts: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+        """Each tenant's forecast breach rules on its series, level by level (see ``RuleSet``)."""
+        return self.rule_set().breach_outlook(forecasts, last_actuals(history))
 
 
 class AlertDelivery(dg.ConfigurableResource):

@@ -283,6 +283,7 @@ def forecasts(
         path.write_bytes(png)
         plots[f"{tenant}/{metric}"] = (png, path)
     models = result.drop_duplicates("unique_id")["model"].value_counts().to_dict()
+    fresh = result[result["unique_id"].isin(fitted["unique_id"])]
     metadata = {
         "series": int(result["unique_id"].nunique()),
         "rows": len(result),
@@ -293,7 +294,9 @@ def forecasts(
         "models": dg.MetadataValue.json({str(k): int(v) for k, v in models.items()}),
         "low_confidence_series": int(result.drop_duplicates("unique_id")["low_confidence"].sum()),
         **skipped,
-        **prometheus.publish_forecasts(context.log, result[result["unique_id"].isin(fitted["unique_id"])]),
+        **prometheus.publish_forecasts(
+            context.log, fresh, lambda: alert_rules.breach_outlook(fresh, anomalies)
+        ),
     }
     # A range run shares one metadata entry across its partitions: only a single-partition run gets the plot,
     # so no partition's page shows another tenant's series. Every partition's PNG is in the reports folder.
