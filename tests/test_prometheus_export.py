@@ -128,10 +128,8 @@ def test_breach_samples_publish_the_probability_and_a_crossing_only_where_there_
         ("intentvision_breach_crossing_timestamp_seconds", "warning", "72h", 1796490000.0),
         ("intentvision_breach_probability", "critical", "90m", 0.0),
     ]
-    tenant, labels, _ = samples[0]
-    assert tenant == "acme"
     # The series' own `severity` label is kept as exported_severity: the rule's level is the one published.
-    assert labels == {
+    expected_labels = {
         "__name__": "intentvision_breach_probability",
         "host": "db-1",
         "exported_severity": "page",
@@ -141,6 +139,7 @@ def test_breach_samples_publish_the_probability_and_a_crossing_only_where_there_
         "severity": "warning",
         "horizon": "72h",
     }
+    assert samples[0] == ("acme", expected_labels, 0.97)
 
 
 def test_a_horizon_that_is_not_a_duration_is_refused_by_name():

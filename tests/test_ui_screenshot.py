@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from intentvision_dagster.demo_data import write_demo_files
 from intentvision_dagster.runs import ingest_file, register_partitions, run_pipeline, tick_alert_sensor
 from intentvision_dagster.settings import PROJECT_ROOT, Settings
 from tests.conftest import DEMO_END, settings_for
-from tests.support.api_server import free_port, wait_healthy
+from tests.support.api_server import free_port, serving
 from tests.support.browser import Page, headless_chromium, require_chromium
 
 pytestmark = pytest.mark.slow
@@ -80,34 +79,28 @@ def webserver(tmp_path: Path, demo_home) -> str:
     settings, port = demo_home
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "INTENTVISION_HOME": str(settings.home), "DAGSTER_HOME": str(settings.dagster_home)}
-    with (tmp_path / "webserver.log").open("w") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dagster_webserver",
-                "-w",
-                "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_healthy(url, 120, server, path="/server_info", what="dagster-webserver")
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    command = [
+        sys.executable,
+        "-m",
+        "dagster_webserver",
+        "-w",
+        "workspace.yaml",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    with serving(
+        command,
+        tmp_path / "webserver.log",
+        url,
+        "/server_info",
+        "dagster-webserver",
+        120,
+        cwd=PROJECT_ROOT,
+        env=env,
+    ) as started:
+        yield started
 
 
 def test_the_alert_link_opens_the_partition_page_and_one_click_shows_the_chart(
