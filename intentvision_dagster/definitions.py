@@ -88,7 +88,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 forecasting.forecasts,
             ],
         ),
-        asset_checks=[quality.validated_series_expectations],
+        asset_checks=[quality.validated_series_expectations, alerting.alert_status],
         jobs=[pipeline_job],
         schedules=[build_nightly_schedule(settings.nightly_cron)],
         sensors=[

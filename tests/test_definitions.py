@@ -19,9 +19,17 @@ def test_definitions_load_and_validate():
         "forecasts",
         "forecast_accuracy",
     }
-    checks = {key.name for key in graph.asset_check_keys}
-    assert checks == {"completeness", "freshness", "value_range", "not_null"}
-    assert defs.resolve_job_def("series_pipeline") is not None
+    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    assert checks == {
+        *(("validated_series", name) for name in ("completeness", "freshness", "value_range", "not_null")),
+        ("forecasts", "capacity"),
+        ("anomalies", "open_anomalies"),
+    }
+    # Every pipeline run evaluates the checks of its assets, the alert-status checks included.
+    assert (
+        defs.resolve_job_def("series_pipeline").asset_layer.asset_graph.asset_check_keys
+        == graph.asset_check_keys
+    )
     assert {s.name for s in defs.sensors} == {
         "landing_sensor",
         "alert_sensor",

@@ -62,6 +62,27 @@ def _for_tenant(inputs: Mapping[str, pd.DataFrame | None], tenant: str) -> dict[
     return picked
 
 
+def _metrics_by_tenant(keys: list[str]) -> dict[str, list[str]]:
+    by_tenant: dict[str, list[str]] = {}
+    for key in keys:
+        tenant, metric = split_partition_key(key)
+        by_tenant.setdefault(tenant, []).append(metric)
+    return by_tenant
+
+
+def partition_candidates(
+    conn: duckdb.DuckDBPyConnection, keys: list[str], rules: RuleSet, units: Mapping[str, str]
+) -> pd.DataFrame:
+    """Each tenant's rules evaluated on its partitions, nothing logged: the candidates the alert sensor
+    records, and what the pipeline's alert-status asset checks show."""
+    inputs = load_alert_inputs(conn, keys)
+    frames = [
+        evaluate(rules.for_tenant(tenant), **_for_tenant(inputs, tenant), units=units)
+        for tenant in sorted(_metrics_by_tenant(keys))
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CANDIDATE_COLUMNS)
+
+
 def evaluate_partitions(
     conn: duckdb.DuckDBPyConnection,
     keys: list[str],
@@ -73,15 +94,8 @@ def evaluate_partitions(
 
     Returns (candidates, newly created alerts).
     """
-    inputs = load_alert_inputs(conn, keys)
-    by_tenant: dict[str, list[str]] = {}
-    for key in keys:
-        tenant, metric = split_partition_key(key)
-        by_tenant.setdefault(tenant, []).append(metric)
-    frames = []
-    for tenant in sorted(by_tenant):
-        frames.append(evaluate(rules.for_tenant(tenant), **_for_tenant(inputs, tenant), units=units))
-    candidates = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CANDIDATE_COLUMNS)
+    by_tenant = _metrics_by_tenant(keys)
+    candidates = partition_candidates(conn, keys, rules, units)
     update_open(conn, candidates, now)
     created = record(conn, candidates, now)
     for tenant, metrics in by_tenant.items():

@@ -1,6 +1,7 @@
 """``anomalies``: the causal detector run over every series of a partition."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -11,6 +12,7 @@ from intentvision_dagster.anomalies.plots import anomaly_plot_png
 from intentvision_dagster.catalog import MetricCatalog
 from intentvision_dagster.frequency import sampling_freq, season_lengths
 from intentvision_dagster.isolation import each_partition
+from intentvision_dagster.names import partition_key
 from intentvision_dagster.partitions import keep_failed_partitions, series_asset
 from intentvision_dagster.plotting import png_markdown
 from intentvision_dagster.resources import ProjectConfig, PrometheusExport
@@ -47,7 +49,8 @@ def anomalies(
 ) -> pd.DataFrame:
     """Score, flag, severity, detector, reason and event id for every validated point.
 
-    A partition the detector fails on keeps its previous scores and is reported; the others go on.
+    A partition the detector fails on keeps its previous scores and is reported; the others go on. Each
+    partition's materialization carries its own chart (``plot``), PNG file and latest events, range runs too.
     """
     started = time.perf_counter()
     catalog = project.catalog()
@@ -73,12 +76,25 @@ def anomalies(
         },
         **prometheus.publish_anomalies(context.log, list(done.results.values())),
     }
-    # A range run shares one metadata entry across its partitions (and tenants): series-level detail only for
-    # a single-partition run.
-    if len(context.partition_keys) == 1:
-        metadata["latest_events"] = dg.MetadataValue.md(
-            "\n".join(f"- `{row.event_id}`: {row.reason}" for row in events.tail(10).itertuples()) or "none"
-        )
-        metadata["plot"] = dg.MetadataValue.md(png_markdown(anomaly_plot_png(scored), "anomalies"))
     context.add_output_metadata(metadata)
+    # A range run's shared metadata holds counts only; each partition's materialization carries its own
+    # chart, events and PNG file, so the page an anomaly alert links to shows that partition's series only.
+    reports = Path(project.reports_dir)
+    for (tenant, metric), frame in scored.groupby(["tenant", "metric"], sort=True):
+        png = anomaly_plot_png(frame)
+        path = reports / str(tenant) / f"{metric}.anomalies.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+        latest = events[(events["tenant"] == tenant) & (events["metric"] == metric)].tail(10)
+        context.add_asset_metadata(
+            {
+                "plot": dg.MetadataValue.md(png_markdown(png, "anomalies")),
+                "plot_path": dg.MetadataValue.path(str(path)),
+                "latest_events": dg.MetadataValue.md(
+                    "\n".join(f"- `{row.event_id}`: {row.reason}" for row in latest.itertuples()) or "none"
+                ),
+                "points": len(frame),
+            },
+            partition_key=partition_key(str(tenant), str(metric)),
+        )
     return scored

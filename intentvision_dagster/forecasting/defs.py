@@ -226,7 +226,8 @@ def forecasts(
     Each series is refitted with the model its backtest selected (``forecast_accuracy``) unless another
     backend is configured. Reads the scored series (``anomalies`` carries every validated point plus its
     flags), so the step holds one copy of the history, not two. A partition the engine fails on keeps its
-    previous forecasts and is reported; one still warming up gets none yet.
+    previous forecasts and is reported; one still warming up gets none yet. Each partition's materialization
+    carries its own chart (``plot``), PNG file and counts, range runs too.
     """
     config = forecasting.validated()
     catalog = project.catalog()
@@ -272,7 +273,8 @@ def forecasts(
     compute_seconds = time.perf_counter() - started
     reports = Path(project.reports_dir)
     histories = dict(iter(anomalies.groupby(["tenant", "metric"], sort=False)))
-    plots = {}
+    # Each partition's materialization carries its own chart, counts and PNG file, in a range run too: the
+    # partition page every alert links to shows that partition's series and no other tenant's.
     for (tenant, metric), frame in result.groupby(["tenant", "metric"], sort=True):
         history = histories[(tenant, metric)]
         png = forecast_plot_png(
@@ -281,7 +283,15 @@ def forecasts(
         path = reports / str(tenant) / f"{metric}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
-        plots[f"{tenant}/{metric}"] = (png, path)
+        context.add_asset_metadata(
+            {
+                "plot": dg.MetadataValue.md(png_markdown(png, "forecast")),
+                "plot_path": dg.MetadataValue.path(str(path)),
+                "series": frame["unique_id"].nunique(),
+                "rows": len(frame),
+            },
+            partition_key=partition_key(str(tenant), str(metric)),
+        )
     models = result.drop_duplicates("unique_id")["model"].value_counts().to_dict()
     fresh = result[result["unique_id"].isin(fitted["unique_id"])]
     metadata = {
@@ -298,13 +308,5 @@ def forecasts(
             context.log, fresh, lambda: alert_rules.breach_outlook(fresh, anomalies)
         ),
     }
-    # A range run shares one metadata entry across its partitions: only a single-partition run gets the plot,
-    # so no partition's page shows another tenant's series. Every partition's PNG is in the reports folder.
-    if len(plots) == 1:
-        ((png, path),) = plots.values()
-        metadata |= {
-            "plot": dg.MetadataValue.md(png_markdown(png, "forecast")),
-            "plot_path": dg.MetadataValue.path(str(path)),
-        }
     context.add_output_metadata(metadata)
     return result

@@ -301,7 +301,7 @@ class ForecastBreachRule(Rule):
             f"*Now*\n{details.get('last_actual_y'):g} {details.get('unit', '')} "
             f"(threshold {details.get('threshold'):g})",
         ]
-        accuracy = _accuracy_text(details.get("accuracy") or {}, details.get("unit", ""))
+        accuracy = accuracy_text(details.get("accuracy") or {}, details.get("unit", ""))
         return [*fields, f"*Model*\n{details.get('model')}" + (f"; {accuracy}" if accuracy else "")]
 
     def plot_threshold(self, metric: str) -> float | None:
@@ -348,7 +348,7 @@ def _hours(value: Any, since: pd.Timestamp) -> float | None:
     return None if pd.isna(value) else round((pd.Timestamp(value) - since) / pd.Timedelta(hours=1), 2)
 
 
-def _accuracy_text(score: Mapping[str, Any], unit: str) -> str:
+def accuracy_text(score: Mapping[str, Any], unit: str) -> str:
     """The backtest error in the metric's unit, recent windows first: what on-call can weigh a page by. An
     error of a percentage is in points ("±1.2 points"): "±1.2 %" would read as a relative error."""
     unit = "points" if unit == "%" else unit
@@ -397,8 +397,8 @@ def _breaches(
         now_ds, y_now = pd.Timestamp(row.current_ds), float(row.current)
         horizon = pd.Timestamp(row.horizon_end) - now_ds
         score = scores.get((uid, row.model), {})
-        accuracy_text = _accuracy_text(score, unit)
-        model_text = f"model {row.model}" + (f", {accuracy_text}" if accuracy_text else "")
+        error = accuracy_text(score, unit)
+        model_text = f"model {row.model}" + (f", {error}" if error else "")
         display = display_name(series["metric"], series["labels"])
         crossing = {"earliest": row.crossing_lo, "expected": row.crossing_ds, "latest": row.crossing_hi}
         if not row.pages:
