@@ -1,7 +1,7 @@
 """Where on-call looks, in a real browser: after the demo's run, the link of the capacity alert opens the
 `forecasts` partition page in the Dagster UI (`make ui`'s webserver), which shows the partition and, one
-click further, the forecast chart. Headless Chromium renders the page; without it the test skips
-(`make chromium` installs it)."""
+click further, the forecast chart; the partition's `capacity` check shows the critical series and its
+crossing time. Headless Chromium renders the pages; without it the test skips (`make chromium`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import httpx
+import pandas as pd
 import pytest
 
 from intentvision_dagster.definitions import build_definitions
@@ -41,15 +43,13 @@ def _click(page: Page, expression: str, what: str) -> None:
     page.evaluate(f"({expression}).click()")
 
 
-def _dismiss_welcome(page: Page) -> None:
-    """A fresh browser profile gets Dagster's "Join the community" dialog: Skip it, as a person would."""
-    skip = "Array.from(document.querySelectorAll('button')).find(b => b.innerText.trim() === 'Skip')"
-    page.wait_for(f"!!({skip}) || document.body.innerText.includes('plot_path')", "the page or its dialog")
-    if page.evaluate(f"!!({skip})"):
-        page.evaluate(f"({skip}).click()")
-        page.wait_for(
-            "!document.body.innerText.includes('Join the Dagster community')", "the dialog to close"
-        )
+def _by_text(text: str, elements: str = "body *") -> str:
+    """JavaScript finding the last of ``elements`` whose own text is exactly ``text`` (a check's tab comes
+    after the asset's tab of the same name)."""
+    return (
+        f"Array.from(document.querySelectorAll({json.dumps(elements)}))"
+        f".filter(e => e.innerText?.trim() === {json.dumps(text)}).at(-1)"
+    )
 
 
 @pytest.fixture
@@ -100,10 +100,12 @@ def webserver(tmp_path: Path, demo_home) -> str:
         cwd=PROJECT_ROOT,
         env=env,
     ) as started:
+        # A person who dismissed Dagster's "Join the community" dialog once: it would cover the page.
+        assert httpx.post(f"{started}/graphql", json={"query": "mutation { setNuxSeen }"}).is_success
         yield started
 
 
-def test_the_alert_link_opens_the_partition_page_and_one_click_shows_the_chart(
+def test_the_alert_link_opens_the_partition_page_with_its_chart_and_capacity_check(
     tmp_path: Path, demo_home, webserver: str
 ):
     settings, _ = demo_home
@@ -116,7 +118,6 @@ def test_the_alert_link_opens_the_partition_page_and_one_click_shows_the_chart(
 
     with headless_chromium(tmp_path) as page:
         page.open(alert["url"])
-        _dismiss_welcome(page)
         # The partition is selected and materialized; its metadata lists the plot.
         text = page.wait_for(
             "document.body.innerText.includes('plot_path') && document.body.innerText",
@@ -141,3 +142,21 @@ def test_the_alert_link_opens_the_partition_page_and_one_click_shows_the_chart(
         assert alt == "forecast"
         assert width > 800 and height > 300
         page.screenshot(tmp_path / "partition-chart.png")
+        _click(page, _by_text("Close", "button"), "the chart's Close button")
+
+        # The capacity check: Checks tab, its Partitions tab, the partition: failed (the alert is critical),
+        # with the series at risk and its expected crossing in UTC, the time the alert gives.
+        for label in ("Checks", "Partitions"):
+            _click(page, _by_text(label, "a, button, [role=tab]"), f"the {label} tab")
+            page.wait_for("document.body.innerText.includes('Execution history')", "the check's tabs")
+        _click(page, _by_text(PARTITION), "the partition in the check's list")
+        text = page.wait_for(
+            "document.body.innerText.includes('worst_severity') && document.body.innerText",
+            "the partition's capacity check result",
+        )
+        crossing = f"{pd.Timestamp(alert['details']['expected_ds']):%Y-%m-%d %H:%M} UTC"
+        assert f"{PARTITION}\nFailed\nLatest execution" in text
+        assert f"1 critical in {PARTITION} (rules: disk-capacity)" in text
+        [row] = [line for line in text.splitlines() if line.startswith(alert["series"].split("/", 1)[1])]
+        assert row.split("\t")[1:5] == ["critical", "firing", crossing, "1"]
+        page.screenshot(tmp_path / "capacity-check.png")
