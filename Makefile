@@ -74,7 +74,7 @@ lock: $(STAMP)  ## Re-resolve the lock file from pyproject.toml in a scratch vir
 clean:  ## Remove generated state (keeps .venv)
 	rm -rf $(INTENTVISION_HOME) .pytest_cache .ruff_cache
 
-.PHONY: api prometheus-server postgres-server bench-ingest bench-hardening bench-lake bench-distributed
+.PHONY: api prometheus-server postgres-server chromium bench-ingest bench-hardening bench-lake bench-distributed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -91,6 +91,10 @@ postgres-server:  ## Install PostgreSQL (Debian package, sudo apt) the distribut
 
 bench-distributed: $(STAMP)  ## Model fitting at 1 and 2 Dask workers vs the local forkserver pool (series/s, 2w/1w ratio)
 	$(BIN)/python bench/dask_compute.py $(BENCH_ARGS)
+
+chromium:  ## Install headless Chromium (Debian package, sudo apt) the Dagster UI screenshot test drives, if missing
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 bench-hardening: $(STAMP)  ## Hostile-tenant reproductions: fine-step run, landing flood, readers vs writer
 	for case in fine-step landing-flood readers-writer; do $(BIN)/python bench/hardening.py $$case; done

@@ -16,6 +16,11 @@ each prediction at the time it was about, next to the actual series (see docs/gr
 
 ``intentvision_anomaly_score`` is the detector's score (0..1, 0.5 at 5 MADs) of the series' newest point, and
 ``intentvision_anomaly_severity`` its severity as a number (0 none, 1 info, 2 warning, 3 critical).
+
+``intentvision_breach_probability{…, rule, severity, horizon="72h"}`` is, per forecast breach rule and each
+of its severity levels, P(the series reaches that level's line within the rule's horizon), as the alert rule
+judges it; ``intentvision_breach_crossing_timestamp_seconds`` the expected (median) crossing as Unix time,
+published only while a crossing within the horizon has a probability above 0.
 """
 
 from __future__ import annotations
@@ -38,9 +43,14 @@ from intentvision_dagster.severity import SEVERITY_RANK
 FORECAST_METRIC = "intentvision_forecast"
 ANOMALY_SCORE_METRIC = "intentvision_anomaly_score"
 ANOMALY_SEVERITY_METRIC = "intentvision_anomaly_severity"
+BREACH_PROBABILITY_METRIC = "intentvision_breach_probability"
+BREACH_CROSSING_METRIC = "intentvision_breach_crossing_timestamp_seconds"
+BREACH_COLUMNS = ["tenant", "metric", "labels", "rule", "severity", "horizon", "probability", "crossing_ds"]
+"""One row per series, breach rule and severity level: P(reaching the level's line within ``horizon``, a
+Timedelta) and the expected crossing (NaT when none is likely within it)."""
 QUANTILES = {"lo_95": "0.025", "lo_80": "0.1", "yhat": "0.5", "hi_80": "0.9", "hi_95": "0.975"}
 """Forecast column -> the ``quantile`` label it is published under."""
-OWN_LABELS = ("__name__", "tenant", "metric", "horizon", "quantile")
+OWN_LABELS = ("__name__", "tenant", "metric", "horizon", "quantile", "rule", "severity")
 """Labels the export sets itself; a series label of the same name is kept as ``exported_<name>``, as
 Prometheus does with clashing target labels."""
 SERIES_PER_REQUEST = 2000
@@ -60,6 +70,12 @@ def parse_horizon(text: str) -> pd.Timedelta:
     if match is None:
         raise ValueError(f"horizon {text!r} is not a duration like 30m, 24h, 7d or 1w")
     return pd.Timedelta(int(match["count"]), _UNIT[match["unit"]])
+
+
+def duration_label(delta: pd.Timedelta) -> str:
+    """A duration as a Prometheus-style label value: whole hours as ``72h``, else minutes (``90m``)."""
+    minutes = round(delta / pd.Timedelta(minutes=1))
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
 
 
 def published_labels(tenant: str, metric: str, labels: str, name: str) -> dict[str, str]:
@@ -106,6 +122,20 @@ def anomaly_samples(scored: pd.DataFrame) -> list[Sample]:
             (ANOMALY_SEVERITY_METRIC, float(SEVERITY_RANK[row.severity])),
         ):
             samples.append((row.tenant, published_labels(row.tenant, row.metric, row.labels, name), value))
+    return samples
+
+
+def breach_samples(outlook: pd.DataFrame) -> list[Sample]:
+    """Per row of ``outlook`` (:data:`BREACH_COLUMNS`): the breach probability, and the expected crossing
+    as Unix seconds where there is one."""
+    samples: list[Sample] = []
+    for row in outlook.itertuples(index=False):
+        labels = published_labels(row.tenant, row.metric, row.labels, BREACH_PROBABILITY_METRIC)
+        labels |= {"rule": row.rule, "severity": row.severity, "horizon": duration_label(row.horizon)}
+        samples.append((row.tenant, labels, float(row.probability)))
+        if pd.notna(row.crossing_ds):
+            crossing = pd.Timestamp(row.crossing_ds).timestamp()  # naive timestamps are UTC
+            samples.append((row.tenant, labels | {"__name__": BREACH_CROSSING_METRIC}, crossing))
     return samples
 
 

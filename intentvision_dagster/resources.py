@@ -23,9 +23,11 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 from intentvision_dagster.catalog import MetricCatalog, load_catalog
 from intentvision_dagster.chart_marks import SeriesMarks
 from intentvision_dagster.prometheus_export import (
+    BREACH_COLUMNS,
     RemoteWriteTarget,
     Sample,
     anomaly_samples,
+    breach_samples,
     forecast_samples,
     parse_horizon,
     publish,
@@ -158,11 +160,12 @@ class ProjectConfig(dg.ConfigurableResource):
 
 
 class BreachThresholds(dg.ConfigurableResource):
-    """What a tenant's rules draw on a metric's forecast chart (nothing here): threshold and budget lines
-    and expected crossings, per series.
+    """What a tenant's rules draw on a metric's forecast chart (threshold and budget lines, expected crossings
+    per series) and the breach outlook the forecasts publish to Prometheus (nothing here).
 
     Alerting binds its rule-backed subclass (``AlertRules``) under the same key, so a chart shows the lines
-    that apply to the tenant without the forecasting domain reading alert rules itself.
+    that apply to the tenant, and Prometheus gets the probability the alert rules judge by, without the
+    forecasting domain reading alert rules itself.
     """
 
     def marks(
@@ -185,6 +188,12 @@ class AlertChart(dg.ConfigurableResource):
         self, scored: pd.DataFrame, forecasts: pd.DataFrame, marks: dict[str, SeriesMarks], unit: str
     ) -> bytes | None:
         return None
+
+    def breach_outlook(self, forecasts: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+        """Per series, breach rule and severity level, the probability of reaching the line within the
+        rule's horizon and the expected crossing (``prometheus_export.BREACH_COLUMNS``), from ``forecasts``
+        and the modelled ``history`` (``unique_id, ds, y``) they continue."""
+        return pd.DataFrame(columns=BREACH_COLUMNS)
 
 
 class PrometheusExport(dg.ConfigurableResource):
@@ -212,9 +221,15 @@ class PrometheusExport(dg.ConfigurableResource):
     def horizon_list(self) -> list[str]:
         return [part.strip() for part in self.horizons.split(",") if part.strip()]
 
-    def publish_forecasts(self, log, forecasts: pd.DataFrame) -> dict[str, dg.MetadataValue]:
-        """Publish this run's forecasts (the frame holds only freshly fitted series)."""
-        return self._publish(log, lambda: forecast_samples(forecasts, self.horizon_list()))
+    def publish_forecasts(
+        self, log, forecasts: pd.DataFrame, breaches: Callable[[], pd.DataFrame]
+    ) -> dict[str, dg.MetadataValue]:
+        """Publish this run's forecasts (the frame holds only freshly fitted series) and their breach
+        outlook (:data:`~intentvision_dagster.prometheus_export.BREACH_COLUMNS`, computed only when the
+        export is on)."""
+        return self._publish(
+            log, lambda: forecast_samples(forecasts, self.horizon_list()) + breach_samples(breaches())
+        )
 
     def publish_anomalies(self, log, scored: Sequence[pd.DataFrame]) -> dict[str, dg.MetadataValue]:
         """Publish the newest scores of the partitions scored in this run."""

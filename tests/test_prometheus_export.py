@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from intentvision_dagster.alerting.kinds import ForecastBreachRule
 from intentvision_dagster.definitions import build_definitions
 from intentvision_dagster.landing import list_batches
 from intentvision_dagster.prometheus_export import (
     RemoteWriteTarget,
     anomaly_samples,
+    breach_samples,
     forecast_samples,
     parse_horizon,
     publish,
@@ -31,6 +33,8 @@ from tests.support.api_server import free_port
 from tests.support.prometheus_server import prometheus_server
 
 METRIC = "node_cpu_utilization_percent"
+BUSY = {"warning": 58, "critical": 65}
+"""A CPU rule's lines the test series (50 +- 10 daily) reaches at its daily peak, and rarely."""
 DASHBOARD = Path(__file__).resolve().parents[1] / "docs" / "grafana" / "intentvision.json"
 
 
@@ -103,6 +107,39 @@ def test_anomaly_samples_publish_the_newest_point_score_and_severity():
         ("intentvision_anomaly_score", "a", 0.9),
         ("intentvision_anomaly_severity", "a", 3.0),
     ]
+
+
+def test_breach_samples_publish_the_probability_and_a_crossing_only_where_there_is_one():
+    outlook = pd.DataFrame(
+        {
+            "tenant": "acme",
+            "metric": "node_filesystem_usage_percent",
+            "labels": ['host="db-1",severity="page"', 'host="db-1",severity="page"'],
+            "rule": "disk-capacity",
+            "severity": ["warning", "critical"],
+            "horizon": [pd.Timedelta(hours=72), pd.Timedelta(minutes=90)],
+            "probability": [0.97, 0.0],
+            "crossing_ds": [pd.Timestamp("2026-12-05 17:00"), pd.NaT],
+        }
+    )
+    samples = breach_samples(outlook)
+    assert [(s[1]["__name__"], s[1]["severity"], s[1]["horizon"], s[2]) for s in samples] == [
+        ("intentvision_breach_probability", "warning", "72h", 0.97),
+        ("intentvision_breach_crossing_timestamp_seconds", "warning", "72h", 1796490000.0),
+        ("intentvision_breach_probability", "critical", "90m", 0.0),
+    ]
+    # The series' own `severity` label is kept as exported_severity: the rule's level is the one published.
+    expected_labels = {
+        "__name__": "intentvision_breach_probability",
+        "host": "db-1",
+        "exported_severity": "page",
+        "tenant": "acme",
+        "metric": "node_filesystem_usage_percent",
+        "rule": "disk-capacity",
+        "severity": "warning",
+        "horizon": "72h",
+    }
+    assert samples[0] == ("acme", expected_labels, 0.97)
 
 
 def test_a_horizon_that_is_not_a_duration_is_refused_by_name():
@@ -220,11 +257,17 @@ def test_a_run_remote_writes_forecasts_and_scores_that_prometheus_returns(tmp_pa
             "tenants:\n  globex:\n    prometheus_remote_write:\n"
             f"      url: {globex_prometheus}/api/v1/write\n"
         )
+        rules = tmp_path / "alert_rules.yaml"
+        rules.write_text(
+            f"rules:\n  - {{name: cpu-busy, type: forecast_breach, metric: {METRIC}, "
+            f"thresholds: {{warning: {BUSY['warning']}, critical: {BUSY['critical']}}}, horizon: 24h}}\n"
+        )
         settings = settings_for(
             tmp_path / "home",
             INTENTVISION_PROMETHEUS_REMOTE_WRITE_URL=f"{prometheus}/api/v1/write",
             INTENTVISION_PROMETHEUS_EXPORT_HORIZONS="1h,24h",
             INTENTVISION_TENANTS=str(tenants),
+            INTENTVISION_ALERT_RULES=str(rules),
         )
         settings.ensure_dirs()
         _land_cpu(settings, "acme", ["web-1", "web-2"])
@@ -256,7 +299,12 @@ def test_a_run_remote_writes_forecasts_and_scores_that_prometheus_returns(tmp_pa
 
         assert set(metadata["prometheus_export_failures"].value) == {"globex"}
         assert "out of order sample" in metadata["prometheus_export_failures"].value["globex"]
-        assert metadata["prometheus_samples_written"].value == 2 * 2 * 5  # acme: 2 series x 2 horizons x 5
+        # acme: 2 series x (2 horizons x 5 quantiles + 2 breach levels + their crossings while likely)
+        probabilities = _query_range(prometheus, 'intentvision_breach_probability{tenant="acme"}', started)
+        crossings = _query_range(
+            prometheus, 'intentvision_breach_crossing_timestamp_seconds{tenant="acme"}', started
+        )
+        assert metadata["prometheus_samples_written"].value == 2 * 2 * 5 + len(probabilities) + len(crossings)
         assert anomaly_metadata["prometheus_export_failures"].value == {}
 
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
@@ -283,9 +331,31 @@ def test_a_run_remote_writes_forecasts_and_scores_that_prometheus_returns(tmp_pa
             expected = newest.loc[f'host="{series["metric"]["host"]}"', "anomaly_score"]
             assert _values(series) == [pytest.approx(expected, rel=1e-12)] * len(series["values"])
 
+        # The breach outlook is the alert rule's own judgement of each level on the stored forecasts.
+        assert len(probabilities) == 2 * 2
+        last = newest.reset_index()[["unique_id", "ds", "y"]]
+        labels_of = stored.drop_duplicates("unique_id").set_index("unique_id")["labels"]
+        outlook = {}
+        for severity, line in BUSY.items():
+            rule = ForecastBreachRule(name="b", metric=METRIC, threshold=line, horizon=pd.Timedelta("24h"))
+            for row in rule.assess(stored, last).itertuples(index=False):
+                outlook[(labels_of[row.unique_id], severity)] = row
+        for series in probabilities:
+            labels = series["metric"]
+            assert set(labels) == {"__name__", "host", "metric", "tenant", "rule", "severity", "horizon"}
+            assert (labels["rule"], labels["horizon"]) == ("cpu-busy", "24h")
+            expected = outlook[(f'host="{labels["host"]}"', labels["severity"])]
+            assert _values(series) == [pytest.approx(expected.probability, rel=1e-12)] * len(series["values"])
+        assert {s["metric"]["severity"] for s in probabilities} == {"warning", "critical"}
+        for series in crossings:
+            expected = outlook[(f'host="{series["metric"]["host"]}"', series["metric"]["severity"])]
+            assert _values(series)[-1] == pd.Timestamp(expected.crossing_ds).timestamp()
+        likely = [key for key, row in outlook.items() if row.probability > 0]
+        assert len(crossings) == len(likely) > 0
+
         # The shipped Grafana dashboard's queries parse with and without extra matchers; 24 h after the run
         # the forecast panel's median line is acme's web-1 forecast for that moment, and now the anomaly
-        # panels show web-1's newest score and severity.
+        # and breach panels show web-1's newest score, severity, breach probabilities and crossings.
         later, now = time.time() + 24 * 3600, time.time()
         queries = [
             (panel["id"], query["refId"], query["expr"])
@@ -303,6 +373,17 @@ def test_a_run_remote_writes_forecasts_and_scores_that_prometheus_returns(tmp_pa
         assert median["metric"]["host"] == "web-1"
         assert _values(median)[-1] == pytest.approx(day_ahead.loc['host="web-1"', "yhat"], rel=1e-12)
         assert len(answers[(2, "A")]) == len(answers[(3, "A")]) == 1
+        # web-1's breach probability per level, and its expected crossings in milliseconds for Grafana.
+        web_1 = {severity: outlook[('host="web-1"', severity)] for severity in BUSY}
+        assert {s["metric"]["host"] for s in answers[(4, "A")]} == {"web-1"}
+        assert {s["metric"]["severity"]: _values(s)[-1] for s in answers[(4, "A")]} == {
+            severity: pytest.approx(row.probability, rel=1e-12) for severity, row in web_1.items()
+        }
+        assert {s["metric"]["severity"]: _values(s)[-1] for s in answers[(5, "A")]} == {
+            severity: 1000 * pd.Timestamp(row.crossing_ds).timestamp()
+            for severity, row in web_1.items()
+            if row.probability > 0
+        }
 
         # globex: its forecasts were refused (only the planted sample is there), its scores went through, to
         # its own Prometheus only.

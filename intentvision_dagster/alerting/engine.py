@@ -19,6 +19,7 @@ from intentvision_dagster.alerting.charts import ChartDrawer
 from intentvision_dagster.alerting.delivery import DeliveryReport, Notifier, deliver_notifications
 from intentvision_dagster.alerting.dispatch import DispatchReport, dispatch
 from intentvision_dagster.alerting.evaluate import CANDIDATE_COLUMNS, evaluate
+from intentvision_dagster.alerting.inputs import last_actuals
 from intentvision_dagster.alerting.log import record, resolve_missing, update_open
 from intentvision_dagster.alerting.routing import Routing
 from intentvision_dagster.alerting.rules import RuleSet
@@ -41,17 +42,12 @@ def _select(
 def load_alert_inputs(conn: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, pd.DataFrame]:
     """What rule evaluation needs for these partitions, read from the warehouse."""
     anomalies = _select(conn, "anomalies", keys)
-    last = (
-        anomalies.sort_values("ds").drop_duplicates("unique_id", keep="last")[["unique_id", "ds", "y"]]
-        if not anomalies.empty
-        else pd.DataFrame(columns=["unique_id", "ds", "y"])
-    )
     return {
         "forecasts": _select(conn, "forecasts", keys),
         "anomalies": anomalies,
         "accuracy": _select(conn, "forecast_accuracy", keys),
         # The modelled series (a counter's increase, like its forecast) is what the anomalies table holds.
-        "last_actuals": last,
+        "last_actuals": last_actuals(anomalies),
         "actuals": anomalies[["unique_id", "ds", "y"]] if not anomalies.empty else None,
     }
 

@@ -30,6 +30,13 @@ class RuleInputs:
         return self.units.get(metric, "") if metric is not None else ""
 
 
+def last_actuals(history: pd.DataFrame) -> pd.DataFrame:
+    """Each series' newest point (``unique_id, ds, y``): where its forecast starts from."""
+    if history.empty:
+        return pd.DataFrame(columns=["unique_id", "ds", "y"])
+    return history.sort_values("ds").drop_duplicates("unique_id", keep="last")[["unique_id", "ds", "y"]]
+
+
 def display_name(metric: str, labels: object) -> str:
     text = "" if labels is None or pd.isna(labels) else str(labels)
     return f"{metric}{{{text}}}" if text else metric

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from intentvision_dagster.alerting.delivery import OutboxNotifier, SlackNotifier
+from intentvision_dagster.alerting.inputs import last_actuals
 from intentvision_dagster.alerting.routing import Routing, load_routing
 from intentvision_dagster.alerting.rules import RuleSet, load_rule_set
 from intentvision_dagster.chart_marks import Crossing, SeriesMarks, ThresholdLine
@@ -51,6 +52,10 @@ class AlertRules(BreachThresholds):
             uid: SeriesMarks(tuple(lines[uid]), tuple(crossings[uid]))
             for uid in sorted(set(lines) | set(crossings))
         }
+
+    def breach_outlook(self, forecasts: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+        """Each tenant's forecast breach rules on its series, level by level (see ``RuleSet``)."""
+        return self.rule_set().breach_outlook(forecasts, last_actuals(history))
 
 
 class AlertDelivery(dg.ConfigurableResource):

@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from intentvision_dagster.alerting import config
 from intentvision_dagster.alerting.config import ConfigError
 from intentvision_dagster.alerting.kinds import RULE_KINDS, Rule
+from intentvision_dagster.alerting.kinds.forecast_breach import ForecastBreachRule
 from intentvision_dagster.names import did_you_mean, validate_tenant
+from intentvision_dagster.prometheus_export import BREACH_COLUMNS
 
 
 def _rule(where: str, entry: Mapping[str, Any]) -> Rule:
@@ -81,6 +85,23 @@ class RuleSet:
         own = list(self.per_tenant.get(tenant, []))
         replaced = {rule.name for rule in own}
         return [rule for rule in self.defaults if rule.name not in replaced] + own
+
+    def breach_outlook(self, forecasts: pd.DataFrame, last_actuals: pd.DataFrame) -> pd.DataFrame:
+        """Each tenant's forecast breach rules on its own series, level by level
+        (:meth:`ForecastBreachRule.level_outlook`), as :data:`BREACH_COLUMNS` rows."""
+        identity = forecasts.drop_duplicates("unique_id").set_index("unique_id")[
+            ["tenant", "metric", "labels"]
+        ]
+        outlooks = [
+            rule.level_outlook(frame, last_actuals).assign(rule=rule.name)
+            for tenant, frame in forecasts.groupby("tenant", sort=True)
+            for rule in self.for_tenant(str(tenant))
+            if isinstance(rule, ForecastBreachRule)
+        ]
+        if not outlooks:
+            return pd.DataFrame(columns=BREACH_COLUMNS)
+        outlook = pd.concat(outlooks, ignore_index=True)
+        return outlook.join(identity, on="unique_id")[BREACH_COLUMNS]
 
     def rule(self, tenant: str, name: str) -> Rule:
         for rule in self.for_tenant(tenant):

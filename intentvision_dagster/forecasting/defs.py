@@ -294,6 +294,7 @@ def forecasts(
             partition_key=partition_key(str(tenant), str(metric)),
         )
     models = result.drop_duplicates("unique_id")["model"].value_counts().to_dict()
+    fresh = result[result["unique_id"].isin(fitted["unique_id"])]
     metadata = {
         "series": int(result["unique_id"].nunique()),
         "rows": len(result),
@@ -304,7 +305,9 @@ def forecasts(
         "models": dg.MetadataValue.json({str(k): int(v) for k, v in models.items()}),
         "low_confidence_series": int(result.drop_duplicates("unique_id")["low_confidence"].sum()),
         **skipped,
-        **prometheus.publish_forecasts(context.log, result[result["unique_id"].isin(fitted["unique_id"])]),
+        **prometheus.publish_forecasts(
+            context.log, fresh, lambda: alert_rules.breach_outlook(fresh, anomalies)
+        ),
     }
     context.add_output_metadata(metadata)
     return result

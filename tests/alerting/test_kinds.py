@@ -13,6 +13,7 @@ from intentvision_dagster.alerting.dispatch import partition_url
 from intentvision_dagster.alerting.inputs import RuleInputs
 from intentvision_dagster.alerting.kinds import RULE_KINDS, AnomalyRule, BudgetRule, ForecastBreachRule, Rule
 from intentvision_dagster.alerting.layout import notification_blocks
+from intentvision_dagster.alerting.resources import AlertRules
 from intentvision_dagster.alerting.rules import load_rule_set
 from intentvision_dagster.chart_marks import ThresholdLine
 
@@ -200,3 +201,44 @@ def test_breach_and_budget_rules_draw_their_lines_on_their_metrics_chart() -> No
         ThresholdLine(1000.0, "budget", "budget pace 1,000/day (31,000/month, all matched series)"),
     )
     assert budget.plot_lines(DISK, NOW) == ()
+
+
+def test_the_breach_outlook_is_each_tenants_rules_level_by_level_as_the_rule_judges_it(
+    tmp_path: Path,
+) -> None:
+    """What the forecasts publish to Prometheus: per series, rule and level, P(reaching the line) and the
+    expected crossing, the figures the alert rule itself pages by."""
+    acme = breach_inputs()
+    globex_id = f'globex/{DISK}{{host="db-1"}}'
+    forecasts = pd.concat([acme.forecasts, acme.forecasts.assign(tenant="globex", unique_id=globex_id)])
+    history = pd.concat([acme.last_actuals, acme.last_actuals.assign(unique_id=globex_id)])
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "alert_rules.yaml").write_text(
+        "rules:\n  - {name: any, type: anomaly}\n"
+        f"  - {{name: disk, type: forecast_breach, metric: {DISK}, "
+        "thresholds: {warning: 90, critical: 95}}\n"
+    )
+    (tmp_path / "tenants" / "acme.yaml").write_text(
+        f"rules:\n  - {{name: disk, type: forecast_breach, metric: {DISK}, threshold: 70}}\n"
+    )
+    rules = AlertRules(
+        alert_rules=str(tmp_path / "alert_rules.yaml"), tenant_rules_dir=str(tmp_path / "tenants")
+    )
+    outlook = rules.breach_outlook(forecasts, history).set_index(["tenant", "severity"])
+
+    assert sorted(outlook.index) == [("acme", "warning"), ("globex", "critical"), ("globex", "warning")]
+    assert set(outlook["rule"]) == {"disk"}
+    assert set(outlook["horizon"]) == {pd.Timedelta(hours=72)}
+    assert set(outlook["labels"]) == {'host="db-1"'}
+    for severity, line in (("warning", 90), ("critical", 95)):
+        [alone] = ForecastBreachRule(name="disk", metric=DISK, threshold=line).assess(
+            acme.forecasts, acme.last_actuals
+        )["probability"]
+        assert outlook.loc[("globex", severity), "probability"] == pytest.approx(alone)
+    # yhat reaches 90 after 48 h: the median crossing; acme's own line (70) is behind it already.
+    assert outlook.loc[("globex", "warning"), "crossing_ds"] == NOW + pd.Timedelta(hours=48)
+    assert 0.5 < outlook.loc[("globex", "warning"), "probability"] < 1
+    assert outlook.loc[("acme", "warning"), ["probability", "crossing_ds"]].tolist() == [
+        1.0,
+        NOW + pd.Timedelta(hours=1),
+    ]

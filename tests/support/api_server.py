@@ -47,6 +47,26 @@ def wait_healthy(
 
 
 @contextmanager
+def serving(
+    command: list[str], log: Path, url: str, path: str, what: str, timeout: float, **popen: object
+) -> Iterator[str]:
+    """``command`` as a child process writing to ``log``; yields ``url`` once ``url + path`` answers 200.
+    The process is stopped on the way out whatever happened (killed if SIGTERM has not ended it in 30 s)."""
+    with log.open("w") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, **popen)
+        try:
+            wait_healthy(url, timeout, server, path=path, what=what)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+@contextmanager
 def api_in_thread(settings: Settings) -> Iterator[str]:
     """uvicorn serving ``create_app(settings)`` on a free loopback port here; yields the base URL."""
     port = free_port()

@@ -4,7 +4,6 @@ without it."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.api_server import free_port, wait_healthy
+from tests.support.api_server import free_port, serving
 
 
 @contextmanager
@@ -25,22 +24,14 @@ def prometheus_server(root: Path, config: dict, *flags: str, port: int | None = 
         pytest.skip("prometheus not installed: run `make prometheus-server` (Debian package; CI does)")
     port = port or free_port()
     (root / "prometheus.yml").write_text(yaml.safe_dump(config))
-    url = f"http://127.0.0.1:{port}"
-    with (root / "prometheus.log").open("w") as log:
-        server = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={root / 'prometheus.yml'}",
-                f"--storage.tsdb.path={root / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                *flags,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_healthy(url, 60.0, server, path="/-/ready", what="prometheus")
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    command = [
+        binary,
+        f"--config.file={root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={root / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        *flags,
+    ]
+    with serving(
+        command, root / "prometheus.log", f"http://127.0.0.1:{port}", "/-/ready", "prometheus", 60.0
+    ) as url:
+        yield url

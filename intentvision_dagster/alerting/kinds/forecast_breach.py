@@ -265,6 +265,24 @@ class ForecastBreachRule(Rule):
             horizon_end=frame.groupby("unique_id")["ds"].max().reindex(uids),
         ).reset_index()[ASSESSMENT_COLUMNS]
 
+    def level_outlook(self, forecasts: pd.DataFrame, last_actuals: pd.DataFrame) -> pd.DataFrame:
+        """Per series and severity level, what :meth:`assess` says of that level's line alone: the
+        probability of reaching it within the horizon and the expected crossing. ``horizon`` is the window
+        judged (from the last actual point to the last forecast step within the rule's horizon)."""
+        uids = self.matching(forecasts)["unique_id"].unique()
+        levels = []
+        for severity, line in self.thresholds.items():
+            assessed = self.assess(forecasts, last_actuals, lines=pd.Series(line, index=uids))
+            levels.append(
+                assessed.assign(
+                    severity=severity,
+                    horizon=pd.to_datetime(assessed["horizon_end"]) - pd.to_datetime(assessed["current_ds"]),
+                )
+            )
+        return pd.concat(levels, ignore_index=True)[
+            ["unique_id", "severity", "horizon", "probability", "crossing_ds"]
+        ]
+
     @classmethod
     def message_fields(cls, details: Mapping[str, Any]) -> list[str]:
         """Breach probability, when (absolute and relative, with its interval), the value now, the model."""
