@@ -8,6 +8,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from intentvision_dagster.catalog import MetricCatalog, MetricSpec
+from intentvision_dagster.chart_marks import Crossing, SeriesMarks
 from intentvision_dagster.forecasting.backends import run_backend
 from intentvision_dagster.forecasting.cleaning import without_anomalies
 from intentvision_dagster.forecasting.gaps import fill_missing_steps
@@ -197,6 +198,44 @@ def forecast_accuracy(
     return result
 
 
+MAX_CROSSING_ROWS = 50
+"""Rows of a partition's ``expected_crossings`` table (soonest first); the capacity check lists them all."""
+
+
+def soonest_crossings(marks: dict[str, SeriesMarks]) -> list[tuple[pd.Timestamp, str, Crossing]]:
+    """Every expected crossing of the partition's series, soonest first (ties by series)."""
+    found = [(crossing.ds, uid, crossing) for uid, series in marks.items() for crossing in series.crossings]
+    return sorted(found, key=lambda row: (row[0], row[1]))
+
+
+def expected_crossings(marks: dict[str, SeriesMarks]) -> dg.TableMetadataValue:
+    """The series a rule pages on, soonest crossing first, as a table on the partition's page (where every
+    alert links): on-call sees which series, when (UTC, with the 80 % interval) and how likely, next to the
+    chart, without opening the check."""
+    rows = soonest_crossings(marks)[:MAX_CROSSING_ROWS]
+    return dg.MetadataValue.table(
+        [
+            dg.TableRecord(
+                {
+                    "series": uid,
+                    "crossing_utc": f"{ds:%Y-%m-%d %H:%M}",
+                    "interval_utc": f"{crossing.lo:%Y-%m-%d %H:%M} – {crossing.hi:%Y-%m-%d %H:%M}",
+                    "line": crossing.note,
+                }
+            )
+            for ds, uid, crossing in rows
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("series", "string"),
+                dg.TableColumn("crossing_utc", "string", description="median expected crossing time"),
+                dg.TableColumn("interval_utc", "string", description="80 % interval of the crossing time"),
+                dg.TableColumn("line", "string", description="the rule's line and the breach probability"),
+            ]
+        ),
+    )
+
+
 def accuracy_by_model(accuracy: pd.DataFrame) -> dict[str, dict[str, float | int | None]]:
     """Per winning model: series count, median selection metric, raw and calibrated 80/95% coverage."""
     columns = ["mase", "coverage_80", "coverage_95", "coverage_80_calibrated", "coverage_95_calibrated"]
@@ -278,8 +317,11 @@ def forecasts(
     # partition page every alert links to shows that partition's series and no other tenant's.
     for (tenant, metric), frame in result.groupby(["tenant", "metric"], sort=True):
         history = histories[(tenant, metric)]
-        shown = frame[frame["unique_id"].isin(pick_series(frame, MAX_PANELS))]  # rules judge only these
-        marks = alert_rules.marks(str(tenant), str(metric), shown, history)
+        marks = alert_rules.marks(str(tenant), str(metric), frame, history)
+        # The series a rule pages on first (soonest crossing), then the highest forecasts.
+        at_risk = [uid for _, uid, _ in soonest_crossings(marks)]
+        shown_ids = list(dict.fromkeys([*at_risk, *pick_series(frame, MAX_PANELS)]))[:MAX_PANELS]
+        shown = frame[frame["unique_id"].isin(shown_ids)]
         png = forecast_plot_png(history, shown, history, marks, unit=catalog.spec(str(metric)).unit)
         path = reports / str(tenant) / f"{metric}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,6 +332,7 @@ def forecasts(
                 "plot_path": dg.MetadataValue.path(str(path)),
                 "series": frame["unique_id"].nunique(),
                 "rows": len(frame),
+                "expected_crossings": expected_crossings(marks),
             },
             partition_key=partition_key(str(tenant), str(metric)),
         )

@@ -188,3 +188,25 @@ def test_an_alert_links_to_the_partition_whose_materialization_holds_its_plot(ra
         record.run_id == run_id
         and "data:image/png;base64," in record.asset_materialization.metadata["plot"].value
     )
+
+
+def test_each_partitions_page_lists_the_expected_crossings_its_capacity_check_gives(range_run):
+    """The partition page every alert opens shows, next to the chart, the series a rule pages on and when
+    they cross: the same series and times as the capacity check (one fewer click)."""
+    instance, run_id, _ = range_run
+    capacity = _evaluations(instance, run_id, "capacity")
+    records = instance.fetch_materializations(dg.AssetKey("forecasts"), limit=20).records
+    tables = {
+        r.partition_key: [row.data for row in r.asset_materialization.metadata["expected_crossings"].records]
+        for r in records
+        if r.run_id == run_id
+    }
+    assert set(tables) == set(KEYS)
+    for key in KEYS:
+        ahead = {
+            f"{key.split('/')[0]}/{row['series']}": row["crossing_utc"].removesuffix(" UTC")
+            for row in _table(capacity[key])
+            if row["crossing_utc"] != "already above"
+        }
+        assert {row["series"]: row["crossing_utc"] for row in tables[key]} == ahead, key
+        assert all("P " in row["line"] and " – " in row["interval_utc"] for row in tables[key])

@@ -9,9 +9,15 @@ import duckdb
 import pandas as pd
 import pytest
 
+from intentvision_dagster.chart_marks import Crossing, SeriesMarks
 from intentvision_dagster.definitions import build_definitions, build_resources
 from intentvision_dagster.demo_data import write_demo_files
-from intentvision_dagster.forecasting.defs import forecast_accuracy, forecasts
+from intentvision_dagster.forecasting.defs import (
+    expected_crossings,
+    forecast_accuracy,
+    forecasts,
+    soonest_crossings,
+)
 from intentvision_dagster.forecasting.resources import ForecastingConfig
 from intentvision_dagster.runs import QUIET_LOGS, ingest_file, register_partitions
 from intentvision_dagster.settings import ASSETS_DIR
@@ -172,3 +178,30 @@ def test_accuracy_rows_written_by_an_older_version_are_selected_again(tmp_path) 
             "select count(*) from intentvision.forecast_accuracy where selected_at is null"
         ).fetchall()
     assert missing == 0
+
+
+def test_the_partition_page_lists_crossings_soonest_first_even_two_rules_on_one_series():
+    at = pd.Timestamp("2026-12-05 16:00")
+    disk = 'acme/disk{host="db-1"}'
+
+    def crossing(hours: int, note: str) -> Crossing:
+        ds = at + pd.Timedelta(hours=hours)
+        return Crossing(ds, ds - pd.Timedelta(hours=2), ds + pd.Timedelta(hours=3), 90.0, note)
+
+    marks = {
+        disk: SeriesMarks(crossings=(crossing(5, "critical 95: P 92%"), crossing(0, "warning 90: P 99%"))),
+        'acme/disk{host="web-1"}': SeriesMarks(crossings=(crossing(0, "warning 90: P 81%"),)),
+        'acme/disk{host="idle"}': SeriesMarks(),
+    }
+    assert [(uid, c.note) for _, uid, c in soonest_crossings(marks)] == [
+        (disk, "warning 90: P 99%"),
+        ('acme/disk{host="web-1"}', "warning 90: P 81%"),
+        (disk, "critical 95: P 92%"),
+    ]
+    [first, *_] = [row.data for row in expected_crossings(marks).records]
+    assert first == {
+        "series": disk,
+        "crossing_utc": "2026-12-05 16:00",
+        "interval_utc": "2026-12-05 14:00 – 2026-12-05 19:00",
+        "line": "warning 90: P 99%",
+    }

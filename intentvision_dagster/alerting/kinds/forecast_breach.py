@@ -326,9 +326,15 @@ class ForecastBreachRule(Rule):
         )
 
     def plot_crossings(self, forecasts: pd.DataFrame, last_actuals: pd.DataFrame) -> dict[str, Crossing]:
-        """Where each series this rule pages on is expected to reach the line of the severity that fires."""
+        """Where each series this rule pages on is expected to reach the line of the severity that fires; a
+        series already past its line has no crossing ahead (the line and the actuals show it)."""
         assessed = self.assess(forecasts, last_actuals)
-        paging = assessed[assessed["pages"] & assessed["crossing_ds"].notna()]
+        past = (
+            assessed["current"] >= assessed["line"]
+            if self.direction == "above"
+            else assessed["current"] <= assessed["line"]
+        )
+        paging = assessed[assessed["pages"] & assessed["crossing_ds"].notna() & ~past]
         return {
             row.unique_id: Crossing(
                 ds=pd.Timestamp(row.crossing_ds),
