@@ -32,7 +32,8 @@ PARTITION = "acme/node_filesystem_usage_percent"
 
 def _breach_alert(outbox: Path) -> dict:
     """The capacity alert the demo sent (the outbox holds what Slack would have got)."""
-    sent = [json.loads(line)["payload"] for line in outbox.read_text().splitlines()]
+    lines = [json.loads(line) for line in outbox.read_text().splitlines()]
+    sent = [line["payload"] for line in lines if line["action"] == "post"]  # not the chart lines
     [alert] = [a for p in sent for a in p.get("firing", []) if a["details"]["kind"] == "forecast_breach"]
     return alert
 
@@ -125,6 +126,10 @@ def test_the_alert_link_opens_the_partition_page_with_its_chart_and_capacity_che
         )
         assert f"{PARTITION}\nMaterialized" in text
         assert str(settings.reports_dir / "acme" / "node_filesystem_usage_percent.png") in text
+        # Without a click: the series at risk and its expected crossing (UTC), the time the alert gives.
+        expected = f"{pd.Timestamp(alert['details']['expected_ds']):%Y-%m-%d %H:%M}"
+        [at_risk] = [line for line in text.splitlines() if line.startswith(f"{alert['series']}\t")]
+        assert at_risk.split("\t")[1] == expected and at_risk.endswith("P 100%")
         page.screenshot(tmp_path / "partition-page.png")
 
         # One click on the plot entry opens the chart, inline as a PNG.
