@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import median_abs_deviation
 
 JUMP_SIGMAS = 8.0
 """A jump is more than this many robust step-to-step deviations ..."""
@@ -39,7 +40,7 @@ def persistent_jumps(y: np.ndarray) -> np.ndarray:
     if len(y) < 2 * SETTLE_POINTS + 2:
         return np.array([], dtype=int)
     steps = np.diff(y)
-    deviation = 1.4826 * np.median(np.abs(steps - np.median(steps)))
+    deviation = median_abs_deviation(steps, scale="normal")
     spread = np.subtract(*np.percentile(y, [99, 1]))
     limit = max(JUMP_SIGMAS * deviation, JUMP_RANGE_SHARE * spread, 1e-12)
     found = []
