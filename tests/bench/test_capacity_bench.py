@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 
 from bench.capacity import FRESH_RAMPS, main
+from bench.capacity_scenarios import NAB_FOLDER
 
 NAB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab"
 pytestmark = pytest.mark.skipif(
-    not NAB_DIR.exists(), reason=f"NAB dev subset not present: {NAB_DIR} is missing"
+    not (NAB_DIR / "data" / NAB_FOLDER).is_dir(),
+    reason=f"NAB dev subset not present: {NAB_DIR / 'data' / NAB_FOLDER} is missing",
 )
 
 

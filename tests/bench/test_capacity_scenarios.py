@@ -10,6 +10,7 @@ import pytest
 
 from bench.capacity_scenarios import (
     HORIZON,
+    NAB_FOLDER,
     PATTERNS,
     START,
     Scenario,
@@ -22,7 +23,8 @@ from bench.capacity_scenarios import (
 
 NAB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab"
 needs_nab = pytest.mark.skipif(
-    not NAB_DIR.exists(), reason=f"NAB dev subset not present: {NAB_DIR} is missing"
+    not (NAB_DIR / "data" / NAB_FOLDER).is_dir(),
+    reason=f"NAB dev subset not present: {NAB_DIR / 'data' / NAB_FOLDER} is missing",
 )
 
 
