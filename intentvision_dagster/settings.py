@@ -59,7 +59,7 @@ POSTGRES_ENV = {
 DISTRIBUTED_HEADER = """\
 # Written by IntentVision for INTENTVISION_PROFILE=distributed (intentvision_dagster/settings.py): runs and
 # events in Postgres (credentials read from the DAGSTER_PG_* variables when the instance starts), a run queue,
-# and the `warehouse` pool raised so several runs write at once.
+# and the `warehouse` pool limit from INTENTVISION_WAREHOUSE_POOL_LIMIT.
 """
 
 
