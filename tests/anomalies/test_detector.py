@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -193,10 +191,3 @@ def test_default_seasons_cover_a_week() -> None:
     assert default_seasons(24, pd.Timedelta(hours=1)) == 7
     assert default_seasons(7, pd.Timedelta(days=1)) == 4
     assert default_seasons(1, pd.Timedelta(minutes=5)) == 7
-
-
-def test_throughput_is_well_over_10k_points_per_second() -> None:
-    frame = pd.concat([_hourly(_seasonal(seed), f"t/s{seed}") for seed in range(100)], ignore_index=True)
-    started = time.perf_counter()
-    detect(frame, season_length=24)
-    assert len(frame) / (time.perf_counter() - started) > 10_000
